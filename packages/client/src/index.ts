@@ -1,0 +1,5 @@
+/**
+ * @spool/client — the Client and WorkflowHandle.
+ */
+export { Client, type ClientOptions, type StartOptions } from "./client.ts";
+export { describeRun, type QueryResponder, type RunDescription, WorkflowHandle } from "./workflow-handle.ts";

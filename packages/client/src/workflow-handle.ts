@@ -1,0 +1,249 @@
+/**
+ * WorkflowHandle: one workflow id as a client sees it — wait for its result, signal it, query it,
+ * cancel it, describe it, read its history. Typed by the workflow definition it was made from.
+ */
+import {
+  type Backend,
+  type BackendNotification,
+  CancelledError,
+  ConfigurationError,
+  type DataConverter,
+  decodeHistory,
+  deserializeError,
+  encodeEventBody,
+  type HistoryEvent,
+  isClosedStatus,
+  parseWith,
+  type QueryDefinition,
+  type RunRecord,
+  type RunStatus,
+  RunNotFoundError,
+  type Schema,
+  type SerializedError,
+  type SignalDefinition,
+  SpoolError,
+  TimeoutError,
+  type WorkflowDefinition,
+  WorkflowExecutor,
+  WorkflowFailedError,
+  type WorkflowOutput,
+} from "@spool/core";
+import type { z } from "zod";
+
+/** What describe() tells about a run. */
+export interface RunDescription {
+  workflowId: string;
+  runId: string;
+  workflowName: string;
+  status: RunStatus;
+  version: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+  closedAt: Date | null;
+  historyLength: number;
+  parent: { workflowId: string; runId: string } | null;
+  continuedFromRunId: string | null;
+  continuedToRunId: string | null;
+  /** The error of a failed, cancelled or blocked run. */
+  error: Error | null;
+  /** For blocked runs: why. */
+  blockedReason: string | null;
+}
+
+/** Something that can answer queries from live workflow state (an in-process Worker). */
+export interface QueryResponder {
+  executorFor(runId: string): Promise<WorkflowExecutor | undefined>;
+}
+
+/** Internal wiring shared by a Client and its handles. */
+export interface HandleDeps {
+  backend: Backend;
+  dc: DataConverter;
+  queryResponders: () => QueryResponder[];
+  workflows: ReadonlyMap<string, WorkflowDefinition>;
+}
+
+/**
+ * A handle on a workflow id. `runId` is the run it was created for; `result()` follows
+ * continue-as-new to the last run of the chain.
+ */
+export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
+  constructor(
+    readonly workflowId: string,
+    readonly runId: string | undefined,
+    private readonly deps: HandleDeps,
+  ) {}
+
+  /**
+   * Waits for the run (following continue-as-new) to finish and returns its typed result.
+   * @throws WorkflowFailedError with the workflow's error as `cause` if it failed or was cancelled;
+   * TimeoutError if `timeout` (ms) passes first; RunNotFoundError for an unknown id.
+   */
+  async result(options: { timeout?: number; pollIntervalMs?: number } = {}): Promise<WorkflowOutput<W>> {
+    const deadline = options.timeout === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.timeout;
+    let runId = this.runId;
+    let delay = options.pollIntervalMs ?? 10;
+    for (;;) {
+      const run = await this.currentRun(runId);
+      if (run.status === "continued" && run.continuedToRunId) {
+        runId = run.continuedToRunId;
+        continue;
+      }
+      if (isClosedStatus(run.status)) return this.outcome(run);
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        throw new TimeoutError(
+          `workflow "${this.workflowId}" did not finish within ${options.timeout} ms (status ${run.status})`,
+          options.timeout ?? 0,
+        );
+      }
+      await this.waitForChange(run.runId, Math.min(delay, remaining));
+      delay = Math.min(delay * 2, 500);
+    }
+  }
+
+  private async outcome(run: RunRecord): Promise<WorkflowOutput<W>> {
+    if (run.status === "completed") {
+      return (run.result ? await this.deps.dc.decode(run.result) : undefined) as WorkflowOutput<W>;
+    }
+    const cause = run.error
+      ? deserializeError((await this.deps.dc.decode(run.error)) as SerializedError)
+      : new CancelledError(run.status);
+    throw new WorkflowFailedError({ workflowId: run.workflowId, runId: run.runId, status: run.status }, { cause });
+  }
+
+  /** Waits until the run may have changed: a run-closed notification in this process, or `ms`. */
+  private waitForChange(runId: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      let unsub: () => void = () => undefined;
+      const t = setTimeout(() => {
+        unsub();
+        resolve();
+      }, ms);
+      unsub = this.deps.backend.subscribe((n: BackendNotification) => {
+        if (n.kind === "run-closed" && n.runId === runId) {
+          clearTimeout(t);
+          unsub();
+          resolve();
+        }
+      });
+    });
+  }
+
+  private async currentRun(runId: string | undefined): Promise<RunRecord> {
+    const run = runId
+      ? await this.deps.backend.inspect.getRun(runId)
+      : await this.deps.backend.inspect.getLatestRun(this.workflowId);
+    if (!run) throw new RunNotFoundError(this.workflowId, runId);
+    return run;
+  }
+
+  /**
+   * Sends a signal to the open run. The payload is checked against the signal's schema first.
+   * @throws ValidationError (nothing recorded) for a bad payload or a signal the workflow does not
+   * declare; RunNotFoundError if there is no open run.
+   */
+  async signal<S extends Schema>(signal: SignalDefinition<S>, payload: z.input<S>): Promise<void> {
+    const parsed = parseWith(signal.schema, payload, `payload of signal "${signal.name}"`);
+    await this.checkSignalDeclared(signal.name);
+    const body = (await encodeEventBody(
+      { type: "SignalReceived", name: signal.name, payload: parsed },
+      this.deps.dc,
+      `payload of signal "${signal.name}"`,
+    )) as Uint8Array;
+    await this.deps.backend.signalWorkflow({ workflowId: this.workflowId, body });
+  }
+
+  private async checkSignalDeclared(name: string): Promise<void> {
+    const run = await this.deps.backend.inspect.getLatestRun(this.workflowId);
+    if (!run) return; // the backend reports RunNotFoundError
+    const def = this.deps.workflows.get(run.workflowName);
+    if (def?.signals && !def.signals.some((s) => s.name === name)) {
+      throw new ConfigurationError(
+        `workflow "${run.workflowName}" does not accept signal "${name}"; it declares: ${def.signals.map((s) => s.name).join(", ") || "none"}`,
+      );
+    }
+  }
+
+  /**
+   * Answers a query from the run's current state without writing history: from a worker in this
+   * process that has the run cached, or by replaying its history with the workflow's code.
+   * @throws ConfigurationError when no code for the run's workflow is registered in this process.
+   */
+  async query<T>(query: QueryDefinition<T>): Promise<T> {
+    const run = await this.currentRun(this.runId);
+    let latest = run;
+    while (latest.status === "continued" && latest.continuedToRunId) latest = await this.currentRun(latest.continuedToRunId);
+    for (const r of this.deps.queryResponders()) {
+      const ex = await r.executorFor(latest.runId);
+      if (ex) return this.answer(ex, query);
+    }
+    const def = this.deps.workflows.get(latest.workflowName);
+    if (!def) {
+      throw new ConfigurationError(
+        `cannot query run ${latest.runId}: the code of workflow "${latest.workflowName}" is not registered in this ` +
+          "process. Pass it to new Client({ workflows: [...] }) or run a Worker with it in this process.",
+      );
+    }
+    const raws = await this.deps.backend.inspect.getHistory(latest.runId);
+    const ex = new WorkflowExecutor(def, { workflowId: latest.workflowId, runId: latest.runId });
+    await ex.replayHistory(await decodeHistory(raws, this.deps.dc, latest.runId));
+    return this.answer(ex, query);
+  }
+
+  private answer<T>(ex: WorkflowExecutor, query: QueryDefinition<T>): T {
+    const value = ex.query(query);
+    return query.schema ? (parseWith(query.schema, value, `answer of query "${query.name}"`) as T) : value;
+  }
+
+  /**
+   * Requests cancellation: the workflow sees CancelledError at its current `yield*` and may run
+   * clean-up steps. Cancelling a finished run is a no-op that says so (`alreadyClosed`).
+   */
+  async cancel(reason = "cancelled by client"): Promise<{ outcome: "requested" | "alreadyClosed"; status: RunStatus }> {
+    const body = (await encodeEventBody({ type: "CancelRequested", reason }, this.deps.dc)) as Uint8Array;
+    const r = await this.deps.backend.requestCancel({ workflowId: this.workflowId, body });
+    return { outcome: r.outcome, status: r.status };
+  }
+
+  /** Status, ids, version and error of the run (the latest run with this id if none was given). */
+  async describe(): Promise<RunDescription> {
+    const run = await this.currentRun(this.runId);
+    return describeRun(run, this.deps.dc);
+  }
+
+  /** The run's history, decoded. */
+  async history(): Promise<HistoryEvent[]> {
+    const run = await this.currentRun(this.runId);
+    const raws = await this.deps.backend.inspect.getHistory(run.runId);
+    return decodeHistory(raws, this.deps.dc, run.runId);
+  }
+}
+
+/** Turns a stored run into a description. */
+export async function describeRun(run: RunRecord, dc: DataConverter): Promise<RunDescription> {
+  let error: Error | null = null;
+  if (run.error) {
+    try {
+      error = deserializeError((await dc.decode(run.error)) as SerializedError);
+    } catch (err) {
+      error = new SpoolError(`the run's error could not be decoded: ${String(err)}`);
+    }
+  }
+  return {
+    workflowId: run.workflowId,
+    runId: run.runId,
+    workflowName: run.workflowName,
+    status: run.status,
+    version: run.version,
+    createdAt: new Date(run.createdAt),
+    updatedAt: new Date(run.updatedAt),
+    closedAt: run.closedAt === null ? null : new Date(run.closedAt),
+    historyLength: run.lastSeq,
+    parent: run.parentRunId && run.parentWorkflowId ? { workflowId: run.parentWorkflowId, runId: run.parentRunId } : null,
+    continuedFromRunId: run.continuedFromRunId,
+    continuedToRunId: run.continuedToRunId,
+    error,
+    blockedReason: run.blockedReason,
+  };
+}

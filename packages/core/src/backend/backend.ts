@@ -1,0 +1,392 @@
+/**
+ * The storage contract. A backend stores runs, their append-only histories, an inbox of inbound
+ * events per run, and three queues (workflow tasks, activity tasks, timers). Every method is one
+ * atomic state transition: it happens whole or not at all. Workers and clients see only this
+ * interface and are handed an instance; nothing here knows about workflow code.
+ *
+ * Payloads arrive already encoded (msgpack, then the PayloadCodec): a backend stores opaque bytes
+ * and never decodes them, so encryption at rest covers everything but ids, names of event types,
+ * step numbers and timestamps.
+ *
+ * Errors: {@link ConflictError} when an optimistic guard fails (expected sequence number, fencing
+ * token), {@link RunNotFoundError} for unknown or closed runs where an open one is needed,
+ * {@link WorkflowAlreadyStartedError} for start conflicts, {@link StorageFullError} when the store is
+ * full, {@link HistoryCorruptError} when a stored row fails its checksum.
+ */
+import type { EventType } from "../history/events.ts";
+
+/** Run statuses. `blocked` is open: parked by a replay error until fixed code is deployed. */
+export type RunStatus = "running" | "blocked" | "completed" | "failed" | "cancelled" | "continued";
+/** Statuses of a finished run. */
+export type ClosedStatus = "completed" | "failed" | "cancelled" | "continued";
+/** True when the status is final. */
+export function isClosedStatus(s: RunStatus): s is ClosedStatus {
+  return s !== "running" && s !== "blocked";
+}
+
+/**
+ * An event as stored: position, time, type and step are plain columns; every other field is in
+ * `body` (encoded), or `body` is null when the event has no other fields (TimerFired...).
+ */
+export interface RawEvent {
+  seq: number;
+  ts: number;
+  type: EventType;
+  step: number | null;
+  body: Uint8Array | null;
+}
+
+/** An inbound event waiting in a run's inbox; it gets a `seq` when an activation consumes it. */
+export interface InboxEvent {
+  /** Position in the backend's inbox: activations consume inbox events in this order. */
+  id: number;
+  ts: number;
+  type: EventType;
+  step: number | null;
+  body: Uint8Array | null;
+}
+
+/** What the backend knows about a run. */
+export interface RunRecord {
+  runId: string;
+  workflowId: string;
+  workflowName: string;
+  status: RunStatus;
+  version: string | null;
+  createdAt: number;
+  updatedAt: number;
+  closedAt: number | null;
+  /** Sequence number of the last history event (history positions are 1..lastSeq, no gaps). */
+  lastSeq: number;
+  parentRunId: string | null;
+  parentWorkflowId: string | null;
+  parentStep: number | null;
+  continuedFromRunId: string | null;
+  continuedToRunId: string | null;
+  /** Encoded result of a completed run. */
+  result: Uint8Array | null;
+  /** Encoded SerializedError of a failed, cancelled or blocked run. */
+  error: Uint8Array | null;
+  /** For blocked runs: a one-line reason (also inside `error`). */
+  blockedReason: string | null;
+}
+
+/** How `startWorkflow` treats an id that already has a run. */
+export type IdConflictPolicy =
+  /** Return the latest run with this id, open or closed (idempotent start; the default). */
+  | "attach"
+  /** Throw WorkflowAlreadyStartedError if any run has this id. */
+  | "fail"
+  /** Attach to an open run; start a new run if the latest one is closed. */
+  | "startNewIfClosed";
+
+/** A request to start a run. */
+export interface StartWorkflowRequest {
+  workflowId: string;
+  workflowName: string;
+  version: string | null;
+  /** Encoded body of the WorkflowStarted event (history event #1). */
+  startedEventBody: Uint8Array;
+  onConflict: IdConflictPolicy;
+}
+
+/** The outcome of `startWorkflow`. */
+export interface StartWorkflowResult {
+  runId: string;
+  /** False when an existing run was returned (attach). */
+  created: boolean;
+  /** The existing run's workflow name when attached (the caller checks it matches). */
+  workflowName: string;
+}
+
+/** A request to deliver a signal. */
+export interface SignalRequest {
+  workflowId: string;
+  /** Target a specific run; by default the open run with this workflow id. */
+  runId?: string;
+  /** Encoded body of the SignalReceived event (name and payload). */
+  body: Uint8Array;
+}
+
+/** A request to cancel a run. */
+export interface CancelRequest {
+  workflowId: string;
+  runId?: string;
+  /** Encoded body of the CancelRequested event (the reason). */
+  body: Uint8Array;
+}
+
+/** The outcome of a cancel request. */
+export interface CancelResult {
+  /** `requested` when recorded; `alreadyClosed` when the run had finished (a no-op). */
+  outcome: "requested" | "alreadyClosed";
+  runId: string;
+  status: RunStatus;
+}
+
+/** A workflow task handed to one worker under a lease. */
+export interface ClaimedWorkflowTask {
+  run: RunRecord;
+  /** Fencing token: the commit must present it; a newer claim invalidates older tokens. */
+  fence: number;
+  /** Unconsumed inbound events, in the order activations must consume them. */
+  inbox: InboxEvent[];
+}
+
+/** An activity task to create in an activation. */
+export interface NewActivityTask {
+  step: number;
+  name: string;
+  /** Encoded input. */
+  input: Uint8Array;
+  /** Encoded retry policy etc. as recorded; the worker decodes it. */
+  options: Uint8Array;
+  /** Attempt timeout (start-to-close) in ms; the lease of an attempt is derived from it. */
+  timeoutMs: number;
+  /** 0 = no heartbeat timeout. */
+  heartbeatTimeoutMs: number;
+}
+
+/** A timer to create: fires (as a TimerFired inbox event) at `dueAt`. */
+export interface NewTimer {
+  step: number;
+  dueAt: number;
+}
+
+/** A child run to create in an activation. */
+export interface NewChildRun {
+  step: number;
+  workflowId: string;
+  workflowName: string;
+  version: string | null;
+  startedEventBody: Uint8Array;
+}
+
+/** A cancellation to deliver to a child run. */
+export interface ChildCancellation {
+  step: number;
+  workflowId: string;
+  /** Encoded CancelRequested body for the child's inbox. */
+  body: Uint8Array;
+}
+
+/** How an activation ends the run, when it does. */
+export interface RunClose {
+  status: ClosedStatus;
+  /** Encoded result (completed). */
+  result?: Uint8Array;
+  /** Encoded SerializedError (failed, cancelled). */
+  error?: Uint8Array;
+  /** For continued: the next run (same workflow id, fresh history). */
+  continueAsNew?: { workflowName: string; version: string | null; startedEventBody: Uint8Array };
+  /**
+   * For a child run: the event to put in the parent's inbox (ChildCompleted or ChildFailed with
+   * the parent's step), encoded by the worker since the backend never encodes payloads.
+   */
+  parentEvent?: { type: EventType; body: Uint8Array | null };
+}
+
+/**
+ * One activation: everything a workflow task decided, committed in one transaction, guarded by
+ * `expectedLastSeq` (the run's last sequence number when the worker read it).
+ */
+export interface ActivationCommit {
+  runId: string;
+  /** Fencing token of the claimed workflow task; omitted on the eager path (seq guard only). */
+  fence?: number;
+  expectedLastSeq: number;
+  /** New history events, seq expectedLastSeq+1, +2, ... in order. */
+  events: RawEvent[];
+  /** Inbox ids consumed by this activation (their events are among `events`). */
+  consumedInbox: number[];
+  activities: NewActivityTask[];
+  /** Steps whose activity tasks are withdrawn (aborting a running attempt). */
+  cancelActivities: number[];
+  timers: NewTimer[];
+  cancelTimers: number[];
+  children: NewChildRun[];
+  cancelChildren: ChildCancellation[];
+  close?: RunClose;
+  /**
+   * Eager execution: claim the activity tasks created here for this worker in the same
+   * transaction, so it can run them at once without another round trip.
+   */
+  eagerActivities?: { workerId: string; maxTasks: number };
+  /**
+   * Eager completion: the activity task whose ActivityCompleted/ActivityFailed event is among
+   * `events`; it is removed in the same transaction if its fence still holds.
+   */
+  completedActivity?: { taskId: string; fence: number };
+}
+
+/** A commit of a run that could not be replayed: no events, the run is parked until retried. */
+export interface BlockRequest {
+  runId: string;
+  fence: number;
+  /** One-line reason, shown by describe() and the CLI. */
+  reason: string;
+  /** Encoded SerializedError. */
+  error: Uint8Array;
+  /** When to offer the run to a worker again (back-off). */
+  retryAt: number;
+}
+
+/** The outcome of a successful activation. */
+export interface ActivationResult {
+  /** New last sequence number. */
+  lastSeq: number;
+  /** Activity tasks claimed eagerly for this worker (see ActivationCommit.eagerActivities). */
+  claimedActivities: ClaimedActivityTask[];
+  /** Run ids created (child runs, continue-as-new). */
+  createdRuns: { step: number | null; runId: string; workflowId: string }[];
+}
+
+/** An activity attempt handed to one worker under a lease. */
+export interface ClaimedActivityTask {
+  taskId: string;
+  runId: string;
+  workflowId: string;
+  step: number;
+  name: string;
+  input: Uint8Array;
+  options: Uint8Array;
+  /** 1 for the first attempt; every claim (including reclaim after a lost lease) counts. */
+  attempt: number;
+  fence: number;
+  timeoutMs: number;
+  heartbeatTimeoutMs: number;
+  scheduledAt: number;
+  /** When the lease ends unless extended by a heartbeat. */
+  leaseExpiresAt: number;
+}
+
+/** Identifies one attempt: stale tokens are rejected with ConflictError. */
+export interface ActivityAttemptRef {
+  taskId: string;
+  fence: number;
+}
+
+/** Notifications a backend emits to listeners in this process (and, for PostgreSQL, across machines). */
+export type BackendNotification =
+  | { kind: "workflow-task" }
+  | { kind: "activity-task" }
+  | { kind: "timer" }
+  | { kind: "activity-cancelled"; taskId: string }
+  | { kind: "run-closed"; runId: string; workflowId: string };
+
+/**
+ * The storage contract the worker and client run on. One method per state transition.
+ */
+export interface Backend {
+  /** Prepares storage (migrations); idempotent, safe to call from several processes. */
+  init(): Promise<void>;
+  /** Releases connections and timers. Calls after close() reject. */
+  close(): Promise<void>;
+
+  // ── Client side ──────────────────────────────────────────────────────────────────────────
+  /** Creates a run with its WorkflowStarted event and a ready workflow task, or attaches per policy. */
+  startWorkflow(req: StartWorkflowRequest): Promise<StartWorkflowResult>;
+  /** Appends a SignalReceived event to the open run's inbox and readies its workflow task. */
+  signalWorkflow(req: SignalRequest): Promise<{ runId: string }>;
+  /** Starts the run if no open run has this id, then signals it, in one transaction. */
+  signalWithStart(start: StartWorkflowRequest, signalBody: Uint8Array): Promise<StartWorkflowResult>;
+  /** Appends CancelRequested to the open run's inbox; a no-op that says so for a closed run. */
+  requestCancel(req: CancelRequest): Promise<CancelResult>;
+
+  // ── Workflow tasks ───────────────────────────────────────────────────────────────────────
+  /** Leases one ready workflow task of the given workflow names (oldest first), or returns null. */
+  claimWorkflowTask(req: {
+    workerId: string;
+    workflowNames: string[];
+    leaseMs: number;
+  }): Promise<ClaimedWorkflowTask | null>;
+  /** Reads history events with seq > afterSeq, verifying checksums. */
+  getHistory(runId: string, afterSeq?: number): Promise<RawEvent[]>;
+  /** Reads the run's unconsumed inbox events (the eager path uses this to stay in order). */
+  getInbox(runId: string): Promise<InboxEvent[]>;
+  /** Commits one activation atomically; ConflictError if the seq or fence guard fails. */
+  commitActivation(req: ActivationCommit): Promise<ActivationResult>;
+  /** Parks a run as blocked (replay error) without touching its history. */
+  blockRun(req: BlockRequest): Promise<void>;
+  /** Gives a claimed workflow task back at once (shutdown) or at `retryAt`. */
+  releaseWorkflowTask(req: { runId: string; fence: number; retryAt?: number }): Promise<void>;
+  /** Makes blocked runs of these workflows ready now (a worker with new code has started). */
+  retryBlockedRuns(workflowNames: string[]): Promise<number>;
+
+  // ── Activity tasks ───────────────────────────────────────────────────────────────────────
+  /** Leases one ready activity task of the given names, incrementing its attempt, or returns null. */
+  claimActivityTask(req: {
+    workerId: string;
+    activityNames: string[];
+  }): Promise<ClaimedActivityTask | null>;
+  /** Extends the attempt's lease; ConflictError if the attempt is stale or was cancelled. */
+  heartbeatActivityTask(ref: ActivityAttemptRef, leaseMs: number): Promise<{ leaseExpiresAt: number }>;
+  /**
+   * Ends the task: puts the ActivityCompleted/ActivityFailed event in the run's inbox and removes
+   * the task, if the fence still holds (ConflictError otherwise; nothing is written).
+   */
+  completeActivityTask(ref: ActivityAttemptRef, event: { type: EventType; body: Uint8Array }): Promise<void>;
+  /** Schedules another attempt at `retryAt` after a failed one; ConflictError if stale. */
+  retryActivityTask(ref: ActivityAttemptRef, retryAt: number, lastError: Uint8Array): Promise<void>;
+
+  // ── Timers ───────────────────────────────────────────────────────────────────────────────
+  /** Moves up to `limit` timers due at or before now into their runs' inboxes as TimerFired. */
+  fireDueTimers(limit: number): Promise<number>;
+  /** The earliest time anything becomes ready (timer due, retry back-off, lease expiry), or null. */
+  nextWakeAt(): Promise<number | null>;
+
+  // ── Wake-ups ─────────────────────────────────────────────────────────────────────────────
+  /** Subscribes to notifications; returns the unsubscribe function. */
+  subscribe(listener: (n: BackendNotification) => void): () => void;
+  /** The backend's clock (ms since epoch): leases and due times are measured on it. */
+  now(): number;
+  /**
+   * True when notifications reach every process that shares this store (PostgreSQL NOTIFY);
+   * false when other processes must poll (SQLite file shared by several processes).
+   */
+  readonly notifiesAcrossProcesses: boolean;
+
+  /** Read-only inspection (CLI, dashboard, handle.describe()). */
+  readonly inspect: BackendInspector;
+}
+
+/** Filters for listing runs. All are optional and combine with AND. */
+export interface RunFilter {
+  status?: RunStatus | RunStatus[];
+  workflowName?: string;
+  workflowId?: string;
+  /** Only runs whose workflow id starts with this. */
+  workflowIdPrefix?: string;
+  parentRunId?: string;
+  createdAfter?: number;
+  createdBefore?: number;
+}
+
+/** A page of runs, newest first; pass `nextCursor` back to get the next page. */
+export interface RunPage {
+  runs: RunRecord[];
+  nextCursor: string | null;
+}
+
+/** Counts for monitoring. */
+export interface BackendStats {
+  runsByStatus: Partial<Record<RunStatus, number>>;
+  readyWorkflowTasks: number;
+  readyActivityTasks: number;
+  runningActivityTasks: number;
+  pendingTimers: number;
+}
+
+/** Read-only inspection of a backend. */
+export interface BackendInspector {
+  /** The run, or null. */
+  getRun(runId: string): Promise<RunRecord | null>;
+  /** The latest run with this workflow id (open if there is one), or null. */
+  getLatestRun(workflowId: string): Promise<RunRecord | null>;
+  /** Runs matching the filter, newest first, `limit` at most (default 100). */
+  listRuns(filter?: RunFilter, page?: { limit?: number; cursor?: string | null }): Promise<RunPage>;
+  /** The whole history of a run (seq > afterSeq). */
+  getHistory(runId: string, afterSeq?: number): Promise<RawEvent[]>;
+  /** Queue and status counts. */
+  stats(): Promise<BackendStats>;
+}

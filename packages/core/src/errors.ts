@@ -1,0 +1,335 @@
+/**
+ * The error hierarchy. Every error Spool raises is a {@link SpoolError}; each class has a stable
+ * `name` (used to rehydrate it from history) and a static `is()` guard that also recognises
+ * rehydrated copies, so `ActivityFailure.is(err)` works across processes and releases.
+ *
+ * Messages say what was recorded, what happened now, and what to do about it.
+ */
+
+const BRAND = Symbol.for("spool.error.name");
+
+/** Options accepted by every Spool error constructor. */
+export interface SpoolErrorOptions {
+  /** The underlying error, kept as `error.cause`. */
+  cause?: unknown;
+}
+
+/**
+ * Base class of every error Spool raises. Use `SpoolError.is(err)` to tell Spool's errors from
+ * others, including errors rehydrated from history in another process.
+ */
+export class SpoolError extends Error {
+  override name = "SpoolError";
+
+  constructor(message: string, options?: SpoolErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    Object.defineProperty(this, BRAND, { value: true, enumerable: false });
+  }
+
+  /** True when `err` is a SpoolError, or a rehydrated copy of one. */
+  static is(err: unknown): err is SpoolError {
+    return err instanceof SpoolError || (isErrorLike(err) && (err as { [BRAND]?: boolean })[BRAND] === true);
+  }
+}
+
+function isErrorLike(err: unknown): err is Error {
+  return typeof err === "object" && err !== null && typeof (err as Error).message === "string";
+}
+
+/** Builds the static `is()` guard for a subclass: matches by class or by recorded name. */
+function guard<T extends Error>(cls: abstract new (...args: never[]) => T, name: string) {
+  return (err: unknown): err is T => err instanceof cls || (isErrorLike(err) && err.name === name);
+}
+
+/**
+ * Thrown by activity code to fail the activity at once, without further retries.
+ *
+ * @example
+ * ```ts
+ * if (amount > 10_000) throw new NonRetryableError("over limit");
+ * ```
+ */
+export class NonRetryableError extends SpoolError {
+  override name = "NonRetryableError";
+  /** Extra data recorded with the failure, visible to the workflow through `ActivityFailure.cause`. */
+  readonly details: unknown;
+  constructor(message: string, options?: SpoolErrorOptions & { details?: unknown }) {
+    super(message, options);
+    this.details = options?.details;
+  }
+  static override is = guard(NonRetryableError, "NonRetryableError");
+}
+
+/** Details of the activity step that failed, carried by {@link ActivityFailure}. */
+export interface ActivityFailureInfo {
+  activityName: string;
+  step: number;
+  attempt: number;
+  /** Why the activity gave up: retries exhausted, a non-retryable error, a timeout, or cancellation. */
+  reason: "retries-exhausted" | "non-retryable" | "timeout" | "cancelled" | "validation";
+}
+
+/**
+ * What workflow code sees at `yield*` when an activity has failed for good. The activity's own
+ * error is `cause`.
+ */
+export class ActivityFailure extends SpoolError {
+  override name = "ActivityFailure";
+  readonly activityName: string;
+  readonly step: number;
+  readonly attempt: number;
+  readonly reason: ActivityFailureInfo["reason"];
+  constructor(info: ActivityFailureInfo, options?: SpoolErrorOptions) {
+    const causeMsg = options?.cause instanceof Error ? `: ${options.cause.message}` : "";
+    super(
+      `activity "${info.activityName}" (step ${info.step}) failed after ${info.attempt} attempt(s), ${info.reason}${causeMsg}`,
+      options,
+    );
+    this.activityName = info.activityName;
+    this.step = info.step;
+    this.attempt = info.attempt;
+    this.reason = info.reason;
+  }
+  static override is = guard(ActivityFailure, "ActivityFailure");
+}
+
+/** Details carried by {@link NonDeterminismError}. */
+export interface NonDeterminismInfo {
+  /** The step number at which replay diverged. */
+  step: number;
+  /** The history position (event sequence number) at which replay diverged. */
+  seq: number;
+  /** What history recorded there, e.g. `activity "payments.charge"`, or `nothing`. */
+  recorded: string;
+  /** What the code produced now, e.g. `timer 10m`, or `nothing`. */
+  produced: string;
+}
+
+/**
+ * Replay diverged from the recorded history: the code now produces a different step (kind or
+ * name, or input in strict mode) than the one recorded, or a step where history has none. The run
+ * is parked as `blocked` with this error, its history untouched; deploy the previous code or guard
+ * the change with `patched()` and the run continues.
+ */
+export class NonDeterminismError extends SpoolError {
+  override name = "NonDeterminismError";
+  readonly step: number;
+  readonly seq: number;
+  readonly recorded: string;
+  readonly produced: string;
+  constructor(info: NonDeterminismInfo, options?: SpoolErrorOptions & { hint?: string }) {
+    super(
+      `non-determinism at step ${info.step} (history event #${info.seq}): history recorded ${info.recorded}, ` +
+        `but the code now produced ${info.produced}. ` +
+        (options?.hint ??
+          "Usual fixes: deploy the previous workflow code for runs already in flight; guard the change with " +
+            "`if (yield* patched(\"change-id\"))` so old runs keep the old path; or move non-deterministic " +
+            "work (Date.now, Math.random, I/O, env reads) into an activity or sideEffect()."),
+      options,
+    );
+    this.step = info.step;
+    this.seq = info.seq;
+    this.recorded = info.recorded;
+    this.produced = info.produced;
+  }
+  static override is = guard(NonDeterminismError, "NonDeterminismError");
+}
+
+/**
+ * Workflow code awaited something other than a step (real I/O, a timer, a promise from outside),
+ * which replay cannot reproduce. Move the work into an activity.
+ */
+export class WorkflowAwaitError extends SpoolError {
+  override name = "WorkflowAwaitError";
+  static override is = guard(WorkflowAwaitError, "WorkflowAwaitError");
+}
+
+/** Thrown by `handle.result()` when the run failed; the workflow's error is `cause`. */
+export class WorkflowFailedError extends SpoolError {
+  override name = "WorkflowFailedError";
+  readonly workflowId: string;
+  readonly runId: string;
+  readonly status: string;
+  constructor(info: { workflowId: string; runId: string; status: string }, options?: SpoolErrorOptions) {
+    const causeMsg = isErrorLike(options?.cause) ? `: ${(options.cause as Error).message}` : "";
+    super(`workflow "${info.workflowId}" (run ${info.runId}) ended ${info.status}${causeMsg}`, options);
+    this.workflowId = info.workflowId;
+    this.runId = info.runId;
+    this.status = info.status;
+  }
+  static override is = guard(WorkflowFailedError, "WorkflowFailedError");
+}
+
+/**
+ * Cancellation: delivered to workflow code at its current `yield*` after `handle.cancel()`, to
+ * losing `race` branches, and to activities through their AbortSignal. Seen by clients as the
+ * `cause` of a {@link WorkflowFailedError} with status `cancelled`.
+ */
+export class CancelledError extends SpoolError {
+  override name = "CancelledError";
+  readonly reason: string;
+  constructor(reason = "cancelled", options?: SpoolErrorOptions) {
+    super(reason === "cancelled" ? "cancelled" : `cancelled: ${reason}`, options);
+    this.reason = reason;
+  }
+  static override is = guard(CancelledError, "CancelledError");
+}
+
+/** One problem found by validation: where, and what is wrong. */
+export interface ValidationIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+/**
+ * A payload failed its schema (or could not be stored). Raised before anything is written.
+ * `issues` lists each failing field.
+ */
+export class ValidationError extends SpoolError {
+  override name = "ValidationError";
+  readonly issues: ValidationIssue[];
+  constructor(message: string, issues: ValidationIssue[] = [], options?: SpoolErrorOptions) {
+    super(message, options);
+    this.issues = issues;
+  }
+  static override is = guard(ValidationError, "ValidationError");
+}
+
+/** A payload is larger than the configured limit. Nothing was written. */
+export class PayloadTooLargeError extends ValidationError {
+  override name = "PayloadTooLargeError";
+  readonly size: number;
+  readonly limit: number;
+  constructor(what: string, size: number, limit: number) {
+    super(
+      `${what} is ${size} bytes encoded, over the ${limit}-byte payload limit. Store large data elsewhere ` +
+        "(a blob store) and pass a reference, or raise `maxPayloadBytes` on the backend.",
+    );
+    this.size = size;
+    this.limit = limit;
+  }
+  static override is = guard(PayloadTooLargeError, "PayloadTooLargeError");
+}
+
+/** No run with that workflow id (or run id), or the run has finished when an open one was needed. */
+export class RunNotFoundError extends SpoolError {
+  override name = "RunNotFoundError";
+  readonly workflowId: string;
+  readonly runId: string | undefined;
+  constructor(workflowId: string, runId?: string, detail?: string) {
+    super(
+      `no ${detail ?? "run"} for workflow id "${workflowId}"${runId ? ` (run ${runId})` : ""}. ` +
+        "Check the id, or start the workflow first (client.start / client.signalWithStart).",
+    );
+    this.workflowId = workflowId;
+    this.runId = runId;
+  }
+  static override is = guard(RunNotFoundError, "RunNotFoundError");
+}
+
+/** `client.start` with `onConflict: "fail"` found an existing run, or the id belongs to another workflow. */
+export class WorkflowAlreadyStartedError extends SpoolError {
+  override name = "WorkflowAlreadyStartedError";
+  readonly workflowId: string;
+  readonly runId: string;
+  constructor(workflowId: string, runId: string, message?: string) {
+    super(
+      message ??
+        `workflow id "${workflowId}" is already used by run ${runId}. Use onConflict: "attach" to get its handle.`,
+    );
+    this.workflowId = workflowId;
+    this.runId = runId;
+  }
+  static override is = guard(WorkflowAlreadyStartedError, "WorkflowAlreadyStartedError");
+}
+
+/**
+ * An optimistic-concurrency guard failed: another worker advanced the run, or a task's lease and
+ * fencing token were taken over. The caller's write was rejected whole; nothing was changed.
+ */
+export class ConflictError extends SpoolError {
+  override name = "ConflictError";
+  static override is = guard(ConflictError, "ConflictError");
+}
+
+/** An activity attempt, or a workflow run, took longer than its timeout. */
+export class TimeoutError extends SpoolError {
+  override name = "TimeoutError";
+  readonly timeoutMs: number;
+  constructor(message: string, timeoutMs: number) {
+    super(message);
+    this.timeoutMs = timeoutMs;
+  }
+  static override is = guard(TimeoutError, "TimeoutError");
+}
+
+/** A child workflow failed; its error is `cause`. Seen by the parent at `yield* child(...)`. */
+export class ChildWorkflowFailure extends SpoolError {
+  override name = "ChildWorkflowFailure";
+  readonly workflowName: string;
+  readonly workflowId: string;
+  constructor(info: { workflowName: string; workflowId: string }, options?: SpoolErrorOptions) {
+    const causeMsg = isErrorLike(options?.cause) ? `: ${(options.cause as Error).message}` : "";
+    super(`child workflow "${info.workflowName}" (id ${info.workflowId}) failed${causeMsg}`, options);
+    this.workflowName = info.workflowName;
+    this.workflowId = info.workflowId;
+  }
+  static override is = guard(ChildWorkflowFailure, "ChildWorkflowFailure");
+}
+
+/** A stored history row or payload failed its checksum or could not be decoded. */
+export class HistoryCorruptError extends SpoolError {
+  override name = "HistoryCorruptError";
+  readonly runId: string;
+  readonly seq: number;
+  constructor(runId: string, seq: number, reason: string, options?: SpoolErrorOptions) {
+    super(
+      `history of run ${runId} is corrupt at event #${seq}: ${reason}. The run is parked; restore the row ` +
+        "from a backup or export and cancel the run.",
+      options,
+    );
+    this.runId = runId;
+    this.seq = seq;
+  }
+  static override is = guard(HistoryCorruptError, "HistoryCorruptError");
+}
+
+/** The storage is full (disk, quota or page limit). Nothing was written; retry when space is back. */
+export class StorageFullError extends SpoolError {
+  override name = "StorageFullError";
+  static override is = guard(StorageFullError, "StorageFullError");
+}
+
+/** A definition, option or call is invalid (bad duration, duplicate name, unknown workflow...). */
+export class ConfigurationError extends SpoolError {
+  override name = "ConfigurationError";
+  static override is = guard(ConfigurationError, "ConfigurationError");
+}
+
+/** Error classes that history can rehydrate by name, so `instanceof` works after a round-trip. */
+export const errorClasses: Record<string, new (...args: never[]) => Error> = {
+  SpoolError,
+  NonRetryableError,
+  ActivityFailure,
+  NonDeterminismError,
+  WorkflowAwaitError,
+  WorkflowFailedError,
+  CancelledError,
+  ValidationError,
+  PayloadTooLargeError,
+  RunNotFoundError,
+  WorkflowAlreadyStartedError,
+  ConflictError,
+  TimeoutError,
+  ChildWorkflowFailure,
+  HistoryCorruptError,
+  StorageFullError,
+  ConfigurationError,
+  Error,
+  TypeError,
+  RangeError,
+  SyntaxError,
+  ReferenceError,
+  EvalError,
+  URIError,
+};

@@ -1,0 +1,28 @@
+/**
+ * @spool/core — the pure heart of Spool: definitions, steps, history events, the replay engine,
+ * the codec, errors, retry math, ids and the Backend interface. No I/O and no `node:*` imports.
+ */
+export * from "./backend/backend.ts";
+export * from "./codec/index.ts";
+export * from "./definitions/activity.ts";
+export * from "./definitions/query.ts";
+export * from "./definitions/schema.ts";
+export * from "./definitions/signal.ts";
+export * from "./definitions/workflow.ts";
+export * from "./duration.ts";
+export * from "./errors.ts";
+export * from "./history/events.ts";
+export * from "./ids.ts";
+export * from "./replay/describe.ts";
+export * from "./replay/engine.ts";
+export * from "./replay/executor.ts";
+export * from "./retry-policy.ts";
+export * from "./steps/child.ts";
+export * from "./steps/concurrency.ts";
+export * from "./steps/continue-as-new.ts";
+export * from "./steps/patch.ts";
+export * from "./steps/side-effect.ts";
+export * from "./steps/step.ts";
+export * from "./steps/timer.ts";
+export * from "./history/event-codec.ts";
+export * from "./history/started-event.ts";

@@ -1,0 +1,65 @@
+/**
+ * spool — durable functions for TypeScript. The one import for users: definitions, steps, errors,
+ * the Worker, the Client and the embedded SQLite backend.
+ *
+ * @example
+ * ```ts
+ * import { defineActivity, defineWorkflow, Worker, Client, SqliteBackend } from "spool";
+ * ```
+ */
+export {
+  type ActivityCallOptions,
+  type ActivityContext,
+  type ActivityDefinition,
+  type ActivityInfo,
+  ActivityFailure,
+  aesGcmCodec,
+  all,
+  type Backend,
+  type BackendInspector,
+  type Branch,
+  CancelledError,
+  ChildWorkflowFailure,
+  ConfigurationError,
+  ConflictError,
+  child,
+  continueAsNew,
+  type Duration,
+  defineActivity,
+  defineQuery,
+  defineSignal,
+  defineWorkflow,
+  deprecatePatch,
+  type HistoryEvent,
+  HistoryCorruptError,
+  NonDeterminismError,
+  NonRetryableError,
+  type PayloadCodec,
+  PayloadTooLargeError,
+  patched,
+  type QueryDefinition,
+  type RetryPolicy,
+  type RunFilter,
+  type RunStatus,
+  RunNotFoundError,
+  race,
+  type SignalDefinition,
+  SpoolError,
+  type Step,
+  StorageFullError,
+  sideEffect,
+  sleep,
+  sleepUntil,
+  TimeoutError,
+  ValidationError,
+  WorkflowAlreadyStartedError,
+  WorkflowAwaitError,
+  type WorkflowContext,
+  type WorkflowDefinition,
+  WorkflowFailedError,
+  type WorkflowInput,
+  type WorkflowOutput,
+} from "@spool/core";
+export { Client, type ClientOptions, type RunDescription, type StartOptions, WorkflowHandle } from "@spool/client";
+export { SqliteBackend, type SqliteBackendOptions } from "@spool/sqlite";
+export { consoleLogger, type Logger, silentLogger, Worker, type WorkerOptions } from "@spool/worker";

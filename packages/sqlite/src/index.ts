@@ -1,0 +1,7 @@
+/**
+ * @spool/sqlite — Spool's embedded default backend: the Backend contract on one SQLite file
+ * through better-sqlite3. See HOW_IT_WORKS.md for tables, leases, fencing and durability.
+ */
+
+export { MIGRATIONS, type Migration, SCHEMA_VERSION } from "./migrations.ts";
+export { SqliteBackend, type SqliteBackendOptions } from "./sqlite-backend.ts";

@@ -1,0 +1,855 @@
+/**
+ * `SqliteBackend`: Spool's embedded default store, the {@link Backend} contract on one SQLite file
+ * (or `:memory:`) through better-sqlite3. Every state transition is one `BEGIN IMMEDIATE`
+ * transaction, so several connections — in this process or in other processes on the same
+ * machine — can share a file safely. HOW_IT_WORKS.md describes the tables and protocols.
+ *
+ * better-sqlite3 is synchronous: each method does its work synchronously inside an `async`
+ * function, which keeps transactions short (no awaits while a write lock is held) and turns every
+ * throw into a rejected promise.
+ */
+import type {
+  ActivationCommit,
+  ActivationResult,
+  ActivityAttemptRef,
+  Backend,
+  BackendInspector,
+  BackendNotification,
+  BlockRequest,
+  CancelRequest,
+  CancelResult,
+  ClaimedActivityTask,
+  ClaimedWorkflowTask,
+  EventType,
+  InboxEvent,
+  RawEvent,
+  SignalRequest,
+  StartWorkflowRequest,
+  StartWorkflowResult,
+} from "@spool/core";
+import {
+  ConfigurationError,
+  ConflictError,
+  newId,
+  RunNotFoundError,
+  SpoolError,
+  WorkflowAlreadyStartedError,
+} from "@spool/core";
+import Database from "better-sqlite3";
+import { asBytes, eventChecksum } from "./checksum.ts";
+import { migrate } from "./migrations.ts";
+import { isOpenStatus, toInboxEvents, toRawEvents, toRunRecord } from "./records.ts";
+import { translateSqliteError } from "./sqlite-errors.ts";
+import { SqliteInspector } from "./sqlite-inspector.ts";
+import { type ActivityRow, prepareStatements, type Statements } from "./statements.ts";
+
+/** Options of {@link SqliteBackend}. */
+export interface SqliteBackendOptions {
+  /** Database file, created if missing; `":memory:"` for a private in-memory store (tests). */
+  path: string;
+  /**
+   * `"full"` (default): `synchronous=FULL`, every acknowledged write survives power loss.
+   * `"normal"`: `synchronous=NORMAL`, faster; survives process crashes but the newest commits may
+   * be lost on power loss or an OS crash.
+   */
+  durability?: "full" | "normal";
+  /** How long a write waits for another connection's write lock before failing (default 5000). */
+  busyTimeoutMs?: number;
+  /** Milliseconds since the epoch; every lease, due time and timestamp is read from it (default Date.now). */
+  clock?: () => number;
+  /** Lease used by `claimWorkflowTask` when the request's `leaseMs` is not positive (default 30000). */
+  workflowLeaseMs?: number;
+  /**
+   * Lease of an activity attempt that has neither a heartbeat timeout nor an attempt timeout
+   * (default 300000). When it runs out the attempt is offered to another worker, so an activity
+   * without timeouts that runs longer than this should heartbeat.
+   */
+  activityLeaseMs?: number;
+}
+
+/** What one transaction wants to tell listeners once it has committed. */
+class Outbox {
+  workflowTask = false;
+  activityTask = false;
+  timer = false;
+  readonly cancelled: string[] = [];
+  readonly closed: { runId: string; workflowId: string }[] = [];
+}
+
+interface NewRun {
+  runId: string;
+  workflowId: string;
+  workflowName: string;
+  version: string | null;
+  startedEventBody: Uint8Array;
+  parentRunId: string | null;
+  parentWorkflowId: string | null;
+  parentStep: number | null;
+  continuedFrom: string | null;
+}
+
+/**
+ * The SQLite implementation of Spool's {@link Backend}: runs, append-only checksummed histories,
+ * per-run inboxes and the workflow/activity/timer queues in one database file.
+ *
+ * The constructor opens the file, sets the pragmas (WAL, `synchronous`, busy timeout) and runs
+ * pending migrations synchronously, so `init()` has nothing left to do. Several backends (and
+ * several processes) may open one file; they coordinate through SQLite's locks, but notifications
+ * stay in-process (`notifiesAcrossProcesses` is false), so workers in other processes poll.
+ *
+ * @throws ConfigurationError from the constructor for invalid options or a database written by a
+ *   newer release.
+ *
+ * @example
+ * ```ts
+ * import { SqliteBackend } from "@spool/sqlite";
+ * const backend = new SqliteBackend({ path: "spool.db" });
+ * await backend.init();
+ * // hand it to a Worker and a Client; close it on shutdown:
+ * await backend.close();
+ * ```
+ */
+export class SqliteBackend implements Backend {
+  /** SQLite has no cross-process notification: workers sharing a file from other processes poll. */
+  readonly notifiesAcrossProcesses = false;
+  /** Read-only inspection (CLI, dashboard, `handle.describe()`). */
+  readonly inspect: BackendInspector;
+  /** The path the database was opened from. */
+  readonly path: string;
+
+  private readonly db: Database.Database;
+  private readonly stmts: Statements;
+  private readonly clock: () => number;
+  private readonly busyTimeoutMs: number;
+  private readonly workflowLeaseMs: number;
+  private readonly activityLeaseMs: number;
+  private readonly listeners = new Set<(n: BackendNotification) => void>();
+  /** One reusable transaction wrapper: creating a wrapper per call would allocate on every write. */
+  private readonly txn: Database.Transaction<(fn: () => unknown) => unknown>;
+  private closed = false;
+
+  constructor(options: SqliteBackendOptions) {
+    const durability = options.durability ?? "full";
+    if (durability !== "full" && durability !== "normal") {
+      throw new ConfigurationError(
+        `SqliteBackend: durability must be "full" or "normal", got "${durability}"`,
+      );
+    }
+    this.busyTimeoutMs = positiveInt(options.busyTimeoutMs, 5000, "busyTimeoutMs", true);
+    this.workflowLeaseMs = positiveInt(options.workflowLeaseMs, 30_000, "workflowLeaseMs");
+    this.activityLeaseMs = positiveInt(options.activityLeaseMs, 300_000, "activityLeaseMs");
+    if (typeof options.path !== "string" || options.path === "") {
+      throw new ConfigurationError('SqliteBackend: path must be a file path or ":memory:"');
+    }
+    this.path = options.path;
+    this.clock = options.clock ?? Date.now;
+
+    const db = new Database(options.path, { timeout: this.busyTimeoutMs });
+    try {
+      db.pragma(`busy_timeout = ${this.busyTimeoutMs}`);
+      // WAL lets readers run alongside the single writer and makes commits one sequential append;
+      // an in-memory database has no file to put a WAL beside.
+      if (options.path !== ":memory:") db.pragma("journal_mode = WAL");
+      db.pragma(`synchronous = ${durability === "full" ? "FULL" : "NORMAL"}`);
+      migrate(db, this.clock());
+    } catch (err) {
+      db.close();
+      throw translateSqliteError(err, options.path, this.busyTimeoutMs);
+    }
+    this.db = db;
+    this.stmts = prepareStatements(db);
+    this.txn = db.transaction((fn: () => unknown) => fn());
+    this.inspect = new SqliteInspector({
+      db,
+      stmts: this.stmts,
+      now: () => this.clock(),
+      read: (fn) => this.read(fn),
+    });
+  }
+
+  /** Nothing to do: the constructor already opened the file and ran migrations. */
+  async init(): Promise<void> {
+    this.assertOpen();
+  }
+
+  /** Closes the connection. Idempotent; every other call afterwards rejects. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.listeners.clear();
+    this.db.close();
+  }
+
+  // ── Client side ──────────────────────────────────────────────────────────────────────────
+
+  /** Creates a run (WorkflowStarted + ready task) or attaches per `onConflict`. */
+  async startWorkflow(req: StartWorkflowRequest): Promise<StartWorkflowResult> {
+    return this.write((out) => this.startIn(req, req.onConflict, this.clock(), out));
+  }
+
+  /** Puts a SignalReceived event in the open run's inbox. @throws RunNotFoundError */
+  async signalWorkflow(req: SignalRequest): Promise<{ runId: string }> {
+    return this.write((out) => {
+      const now = this.clock();
+      const runId = this.openRunFor(req.workflowId, req.runId);
+      this.deliver(runId, now, "SignalReceived", null, req.body, out);
+      return { runId };
+    });
+  }
+
+  /** Starts a run unless one is open (closed runs never block it), then signals it; one transaction. */
+  async signalWithStart(start: StartWorkflowRequest, signalBody: Uint8Array): Promise<StartWorkflowResult> {
+    return this.write((out) => {
+      const now = this.clock();
+      const started = this.startIn(start, "startNewIfClosed", now, out);
+      this.deliver(started.runId, now, "SignalReceived", null, signalBody, out);
+      return started;
+    });
+  }
+
+  /** Puts CancelRequested in the open run's inbox, or reports the closed run's status. */
+  async requestCancel(req: CancelRequest): Promise<CancelResult> {
+    return this.write((out) => {
+      const s = this.stmts;
+      const run =
+        req.runId !== undefined
+          ? s.getRun.get(req.runId)
+          : (s.getOpenRun.get(req.workflowId) ?? s.getNewestRun.get(req.workflowId));
+      if (run === undefined || run.workflow_id !== req.workflowId) {
+        throw new RunNotFoundError(req.workflowId, req.runId);
+      }
+      const status = run.status as CancelResult["status"];
+      if (!isOpenStatus(run.status)) return { outcome: "alreadyClosed", runId: run.run_id, status };
+      this.deliver(run.run_id, this.clock(), "CancelRequested", null, req.body, out);
+      return { outcome: "requested", runId: run.run_id, status };
+    });
+  }
+
+  // ── Workflow tasks ───────────────────────────────────────────────────────────────────────
+
+  /** Leases the oldest claimable workflow task of these workflows; null when there is none. */
+  async claimWorkflowTask(req: {
+    workerId: string;
+    workflowNames: string[];
+    leaseMs: number;
+  }): Promise<ClaimedWorkflowTask | null> {
+    if (req.workflowNames.length === 0) return null;
+    const leaseMs = req.leaseMs > 0 ? req.leaseMs : this.workflowLeaseMs;
+    const claimed = this.write(() => {
+      const s = this.stmts;
+      const now = this.clock();
+      const task = s.claimWorkflowTask
+        .get(req.workflowNames.length)
+        .get(req.workerId, now + leaseMs, now + leaseMs, now, ...req.workflowNames);
+      if (task === undefined) return null;
+      return { run: s.getRun.get(task.run_id)!, fence: task.fence, inbox: s.selectInbox.all(task.run_id) };
+    });
+    if (claimed === null) return null;
+    // Verified after the claim commits: throwing inside would roll the claim back and leave the
+    // corrupt run at the head of the queue, starving every run behind it. This way the bad run
+    // sits out its lease and the others keep flowing.
+    const inbox = toInboxEvents(claimed.run.run_id, claimed.inbox);
+    return { run: toRunRecord(claimed.run), fence: claimed.fence, inbox };
+  }
+
+  /** History events with seq > afterSeq, checksums verified. @throws HistoryCorruptError */
+  async getHistory(runId: string, afterSeq = 0): Promise<RawEvent[]> {
+    return this.read(() => toRawEvents(runId, afterSeq, this.stmts.selectHistory.all(runId, afterSeq)));
+  }
+
+  /** The run's unconsumed inbox, in consumption order. @throws HistoryCorruptError */
+  async getInbox(runId: string): Promise<InboxEvent[]> {
+    return this.read(() => toInboxEvents(runId, this.stmts.selectInbox.all(runId)));
+  }
+
+  /**
+   * Commits one activation in one transaction, guarded by `expectedLastSeq` and (when given) the
+   * task's fence. See HOW_IT_WORKS.md for the order of writes.
+   *
+   * @throws ConflictError when a guard fails (nothing written; discard the activation and re-read)
+   * @throws ConfigurationError when the request itself is malformed (a worker bug)
+   */
+  async commitActivation(req: ActivationCommit): Promise<ActivationResult> {
+    validateCommit(req);
+    return this.write((out) => this.commitIn(req, out));
+  }
+
+  /** Parks the run as blocked until `retryAt`; history untouched. @throws ConflictError (stale fence) */
+  async blockRun(req: BlockRequest): Promise<void> {
+    this.write((out) => {
+      const s = this.stmts;
+      if (s.releaseWorkflowTask.run(req.retryAt, req.runId, req.fence).changes !== 1) {
+        throw this.staleTask("blockRun", req.runId, req.fence);
+      }
+      s.blockRun.run(req.error, req.reason, this.clock(), req.runId);
+      out.workflowTask = true;
+    });
+  }
+
+  /** Gives the task back, claimable at `retryAt` (default now). @throws ConflictError (stale fence) */
+  async releaseWorkflowTask(req: { runId: string; fence: number; retryAt?: number }): Promise<void> {
+    this.write((out) => {
+      const at = req.retryAt ?? this.clock();
+      if (this.stmts.releaseWorkflowTask.run(at, req.runId, req.fence).changes !== 1) {
+        throw this.staleTask("releaseWorkflowTask", req.runId, req.fence);
+      }
+      out.workflowTask = true;
+    });
+  }
+
+  /** Makes the unleased tasks of blocked runs of these workflows claimable now; returns how many. */
+  async retryBlockedRuns(workflowNames: string[]): Promise<number> {
+    if (workflowNames.length === 0) return 0;
+    return this.write((out) => {
+      const n = this.stmts.retryBlockedRuns
+        .get(workflowNames.length)
+        .run(this.clock(), ...workflowNames).changes;
+      if (n > 0) out.workflowTask = true;
+      return n;
+    });
+  }
+
+  // ── Activity tasks ───────────────────────────────────────────────────────────────────────
+
+  /** Leases the oldest claimable activity task of these names (attempt + 1); null when none. */
+  async claimActivityTask(req: {
+    workerId: string;
+    activityNames: string[];
+  }): Promise<ClaimedActivityTask | null> {
+    if (req.activityNames.length === 0) return null;
+    return this.write(() => {
+      const row = this.stmts.claimActivity.get(req.activityNames.length).get(...req.activityNames, {
+        owner: req.workerId,
+        now: this.clock(),
+        defaultLeaseMs: this.activityLeaseMs,
+      });
+      return row === undefined ? null : toClaimedActivity(row);
+    });
+  }
+
+  /** Extends the attempt's lease to now + leaseMs. @throws ConflictError (stale or cancelled) */
+  async heartbeatActivityTask(ref: ActivityAttemptRef, leaseMs: number): Promise<{ leaseExpiresAt: number }> {
+    return this.write(() => {
+      const leaseExpiresAt = this.clock() + leaseMs;
+      const changed = this.stmts.heartbeatActivity.run({
+        leaseExpiresAt,
+        taskId: ref.taskId,
+        fence: ref.fence,
+      });
+      if (changed.changes !== 1) throw staleAttempt("heartbeat", ref);
+      return { leaseExpiresAt };
+    });
+  }
+
+  /** Removes the task and puts its result event in the run's inbox. @throws ConflictError */
+  async completeActivityTask(
+    ref: ActivityAttemptRef,
+    event: { type: EventType; body: Uint8Array },
+  ): Promise<void> {
+    this.write((out) => {
+      const s = this.stmts;
+      const task = s.finishActivity.get(ref.taskId, ref.fence);
+      if (task === undefined) throw staleAttempt("completion", ref);
+      const run = s.runStatus.get(task.run_id);
+      if (run !== undefined && isOpenStatus(run.status)) {
+        this.deliver(task.run_id, this.clock(), event.type, task.step, event.body, out);
+      }
+    });
+  }
+
+  /** Releases the attempt and makes the task claimable at `retryAt`. @throws ConflictError */
+  async retryActivityTask(ref: ActivityAttemptRef, retryAt: number, lastError: Uint8Array): Promise<void> {
+    this.write((out) => {
+      if (this.stmts.retryActivity.run(retryAt, lastError, ref.taskId, ref.fence).changes !== 1) {
+        throw staleAttempt("retry", ref);
+      }
+      out.activityTask = true;
+    });
+  }
+
+  // ── Timers ───────────────────────────────────────────────────────────────────────────────
+
+  /** Moves up to `limit` due timers into their runs' inboxes as TimerFired; returns how many. */
+  async fireDueTimers(limit: number): Promise<number> {
+    if (!(limit > 0)) return 0;
+    return this.write((out) => {
+      const now = this.clock();
+      // RETURNING gives rows in no particular order; sort so inbox order is due-time order.
+      const fired = this.stmts.fireDueTimers
+        .all(now, Math.floor(limit))
+        .sort((a, b) => a.due_at - b.due_at || cmp(a.run_id, b.run_id) || a.step - b.step);
+      for (const t of fired) this.deliver(t.run_id, now, "TimerFired", t.step, null, out);
+      return fired.length;
+    });
+  }
+
+  /** The earliest timer due time, task ready time or lease expiry; null when nothing is pending. */
+  async nextWakeAt(): Promise<number | null> {
+    return this.read(() => this.stmts.nextWakeAt.get()?.t ?? null);
+  }
+
+  // ── Wake-ups ─────────────────────────────────────────────────────────────────────────────
+
+  /** Registers a listener for this process's notifications (called synchronously after commit). */
+  subscribe(listener: (n: BackendNotification) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** The injected clock. */
+  now(): number {
+    return this.clock();
+  }
+
+  // ── Transactions ─────────────────────────────────────────────────────────────────────────
+
+  /** Runs `fn` in a BEGIN IMMEDIATE transaction, then notifies listeners if it committed. */
+  private write<T>(fn: (out: Outbox) => T): T {
+    this.assertOpen();
+    const out = new Outbox();
+    let result: T;
+    try {
+      result = this.txn.immediate(() => fn(out)) as T;
+    } catch (err) {
+      throw translateSqliteError(err, this.path, this.busyTimeoutMs);
+    }
+    this.emit(out);
+    return result;
+  }
+
+  /** Runs a read (each statement is its own consistent snapshot in WAL mode). */
+  private read<T>(fn: () => T): T {
+    this.assertOpen();
+    try {
+      return fn();
+    } catch (err) {
+      throw translateSqliteError(err, this.path, this.busyTimeoutMs);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed)
+      throw new SpoolError(`SqliteBackend (${this.path}) is closed; create a new backend to continue.`);
+  }
+
+  private emit(out: Outbox): void {
+    if (this.listeners.size === 0) return;
+    const notes: BackendNotification[] = [];
+    if (out.workflowTask) notes.push({ kind: "workflow-task" });
+    if (out.activityTask) notes.push({ kind: "activity-task" });
+    if (out.timer) notes.push({ kind: "timer" });
+    for (const taskId of out.cancelled) notes.push({ kind: "activity-cancelled", taskId });
+    for (const c of out.closed) notes.push({ kind: "run-closed", runId: c.runId, workflowId: c.workflowId });
+    for (const note of notes) {
+      for (const listener of [...this.listeners]) {
+        try {
+          listener(note);
+        } catch {
+          // A listener's failure must not turn a committed write into a rejected call.
+        }
+      }
+    }
+  }
+
+  // ── Transaction bodies (run inside write) ────────────────────────────────────────────────
+
+  private startIn(
+    req: StartWorkflowRequest,
+    policy: StartWorkflowRequest["onConflict"],
+    now: number,
+    out: Outbox,
+  ): StartWorkflowResult {
+    const s = this.stmts;
+    const open = s.getOpenRun.get(req.workflowId);
+    const existing = open ?? (policy === "startNewIfClosed" ? undefined : s.getNewestRun.get(req.workflowId));
+    if (existing !== undefined) {
+      if (policy === "fail") throw new WorkflowAlreadyStartedError(req.workflowId, existing.run_id);
+      return { runId: existing.run_id, created: false, workflowName: existing.workflow_name };
+    }
+    const runId = newId();
+    this.createRun(
+      {
+        runId,
+        workflowId: req.workflowId,
+        workflowName: req.workflowName,
+        version: req.version,
+        startedEventBody: req.startedEventBody,
+        parentRunId: null,
+        parentWorkflowId: null,
+        parentStep: null,
+        continuedFrom: null,
+      },
+      now,
+      out,
+    );
+    return { runId, created: true, workflowName: req.workflowName };
+  }
+
+  /** Inserts a run, its WorkflowStarted event (#1) and its ready workflow task. */
+  private createRun(run: NewRun, now: number, out: Outbox): void {
+    const s = this.stmts;
+    s.insertRun.run({
+      runId: run.runId,
+      workflowId: run.workflowId,
+      workflowName: run.workflowName,
+      version: run.version,
+      now,
+      parentRunId: run.parentRunId,
+      parentWorkflowId: run.parentWorkflowId,
+      parentStep: run.parentStep,
+      continuedFrom: run.continuedFrom,
+    });
+    const body = run.startedEventBody;
+    s.insertEvent.run(
+      run.runId,
+      1,
+      now,
+      "WorkflowStarted",
+      null,
+      body,
+      eventChecksum(1, now, "WorkflowStarted", null, body),
+    );
+    s.insertWorkflowTask.run(run.runId, run.workflowName, now);
+    out.workflowTask = true;
+  }
+
+  /** The open run a signal targets. @throws RunNotFoundError */
+  private openRunFor(workflowId: string, runId: string | undefined): string {
+    const s = this.stmts;
+    const run = runId !== undefined ? s.getRun.get(runId) : s.getOpenRun.get(workflowId);
+    if (run === undefined || run.workflow_id !== workflowId || !isOpenStatus(run.status)) {
+      throw new RunNotFoundError(workflowId, runId, "open run");
+    }
+    return run.run_id;
+  }
+
+  /** Appends an inbound event to a run's inbox and wakes its workflow task. */
+  private deliver(
+    runId: string,
+    now: number,
+    type: EventType,
+    step: number | null,
+    body: Uint8Array | null,
+    out: Outbox,
+  ): void {
+    this.stmts.insertInbox.run(runId, now, type, step, body, eventChecksum(0, now, type, step, body));
+    this.stmts.wakeWorkflowTask.run({ runId, now });
+    out.workflowTask = true;
+  }
+
+  private commitIn(req: ActivationCommit, out: Outbox): ActivationResult {
+    const s = this.stmts;
+    const now = this.clock();
+    const { runId, close } = req;
+    const lastSeq = req.expectedLastSeq + req.events.length;
+    const nextRunId = close?.continueAsNew !== undefined ? newId() : null;
+
+    // 1. Guards and the run row, in one statement.
+    const run = s.commitRun.get({
+      runId,
+      expectedLastSeq: req.expectedLastSeq,
+      fence: req.fence ?? null,
+      lastSeq,
+      status: close?.status ?? "running",
+      now,
+      closedAt: close !== undefined ? now : null,
+      result: close?.result ?? null,
+      error: close?.error ?? null,
+      continuedTo: nextRunId,
+    });
+    if (run === undefined) throw this.commitConflict(req);
+
+    // 2. Eager completion: the activity whose result is among the events must still be ours.
+    if (req.completedActivity !== undefined) {
+      const done = s.finishActivity.get(req.completedActivity.taskId, req.completedActivity.fence);
+      if (done === undefined || done.run_id !== runId) {
+        throw new ConflictError(
+          `activation of run ${runId} discarded: activity task ${req.completedActivity.taskId} with fence ` +
+            `${req.completedActivity.fence} is no longer current (retried elsewhere, cancelled or already completed). ` +
+            "Nothing was written; re-read the run and replay.",
+        );
+      }
+    }
+
+    // 3. History and the inbox rows it consumed.
+    for (const e of req.events) {
+      s.insertEvent.run(
+        runId,
+        e.seq,
+        e.ts,
+        e.type,
+        e.step,
+        e.body,
+        eventChecksum(e.seq, e.ts, e.type, e.step, e.body),
+      );
+    }
+    for (const id of req.consumedInbox) {
+      if (s.consumeInbox.run(id, runId).changes !== 1) {
+        throw new ConflictError(
+          `activation of run ${runId} discarded: inbox event ${id} is not in this run's inbox (already consumed?). ` +
+            "Nothing was written; re-read the run and replay.",
+        );
+      }
+    }
+
+    // 4. Withdrawn work first, so a step cancelled and rescheduled in one activation ends up scheduled.
+    for (const step of req.cancelActivities) {
+      for (const t of s.cancelActivity.all(runId, step))
+        if (t.lease_owner !== null) out.cancelled.push(t.task_id);
+    }
+    for (const step of req.cancelTimers) s.cancelTimer.run(runId, step);
+
+    // 5. New work. A closing activation schedules nothing: the run's outstanding work is withdrawn.
+    const claimedActivities: ClaimedActivityTask[] = [];
+    if (close === undefined) {
+      let eagerLeft = req.eagerActivities?.maxTasks ?? 0;
+      for (const a of req.activities) {
+        const taskId = newId();
+        if (eagerLeft > 0 && req.eagerActivities !== undefined) {
+          eagerLeft--;
+          const leaseExpiresAt = now + this.attemptLease(a.timeoutMs, a.heartbeatTimeoutMs);
+          const owner = req.eagerActivities.workerId;
+          s.insertActivity.run(
+            taskId,
+            runId,
+            run.workflow_id,
+            a.step,
+            a.name,
+            a.input,
+            a.options,
+            1,
+            1,
+            leaseExpiresAt,
+            owner,
+            leaseExpiresAt,
+            a.timeoutMs,
+            a.heartbeatTimeoutMs,
+            now,
+          );
+          claimedActivities.push({
+            taskId,
+            runId,
+            workflowId: run.workflow_id,
+            step: a.step,
+            name: a.name,
+            input: a.input,
+            options: a.options,
+            attempt: 1,
+            fence: 1,
+            timeoutMs: a.timeoutMs,
+            heartbeatTimeoutMs: a.heartbeatTimeoutMs,
+            scheduledAt: now,
+            leaseExpiresAt,
+          });
+        } else {
+          s.insertActivity.run(
+            taskId,
+            runId,
+            run.workflow_id,
+            a.step,
+            a.name,
+            a.input,
+            a.options,
+            0,
+            0,
+            now,
+            null,
+            null,
+            a.timeoutMs,
+            a.heartbeatTimeoutMs,
+            now,
+          );
+          out.activityTask = true;
+        }
+      }
+      for (const t of req.timers) s.insertTimer.run(runId, t.step, t.dueAt);
+      if (req.timers.length > 0) out.timer = true;
+    }
+
+    // 6. Children: a workflow id that already has an open run is reported back to this run as
+    // ChildStartFailed rather than failing the commit, so the parent learns it deterministically.
+    const createdRuns: ActivationResult["createdRuns"] = [];
+    for (const c of req.children) {
+      if (s.getOpenRun.get(c.workflowId) !== undefined) {
+        s.insertInbox.run(
+          runId,
+          now,
+          "ChildStartFailed",
+          c.step,
+          null,
+          eventChecksum(0, now, "ChildStartFailed", c.step, null),
+        );
+        continue;
+      }
+      const childRunId = newId();
+      this.createRun(
+        {
+          runId: childRunId,
+          workflowId: c.workflowId,
+          workflowName: c.workflowName,
+          version: c.version,
+          startedEventBody: c.startedEventBody,
+          parentRunId: runId,
+          parentWorkflowId: run.workflow_id,
+          parentStep: c.step,
+          continuedFrom: null,
+        },
+        now,
+        out,
+      );
+      createdRuns.push({ step: c.step, runId: childRunId, workflowId: c.workflowId });
+    }
+    for (const c of req.cancelChildren) {
+      // Only a run that is still this run's child: the id may have been reused by an unrelated run.
+      const child = s.getOpenRun.get(c.workflowId);
+      if (child !== undefined && child.parent_run_id === runId) {
+        this.deliver(child.run_id, now, "CancelRequested", null, c.body, out);
+      }
+    }
+
+    // 7. The workflow task: gone with a closed run, else ready or idle depending on the inbox.
+    if (close !== undefined) {
+      s.deleteWorkflowTask.run(runId);
+      for (const t of s.deleteActivitiesOfRun.all(runId))
+        if (t.lease_owner !== null) out.cancelled.push(t.task_id);
+      s.deleteTimersOfRun.run(runId);
+      if (close.continueAsNew !== undefined && nextRunId !== null) {
+        // Inherits the parent link: the chain as a whole is the parent's child.
+        this.createRun(
+          {
+            runId: nextRunId,
+            workflowId: run.workflow_id,
+            workflowName: close.continueAsNew.workflowName,
+            version: close.continueAsNew.version,
+            startedEventBody: close.continueAsNew.startedEventBody,
+            parentRunId: run.parent_run_id,
+            parentWorkflowId: run.parent_workflow_id,
+            parentStep: run.parent_step,
+            continuedFrom: runId,
+          },
+          now,
+          out,
+        );
+        // An acknowledged signal is never lost: unconsumed signals move on to the next run.
+        s.moveInboxToRun.run(nextRunId, runId);
+        createdRuns.push({ step: null, runId: nextRunId, workflowId: run.workflow_id });
+      }
+      s.deleteInboxOfRun.run(runId);
+      if (close.parentEvent !== undefined && run.parent_run_id !== null) {
+        const parent = s.runStatus.get(run.parent_run_id);
+        if (parent !== undefined && isOpenStatus(parent.status)) {
+          const { type, body } = close.parentEvent;
+          this.deliver(run.parent_run_id, now, type, run.parent_step, body, out);
+        }
+      }
+      out.closed.push({ runId, workflowId: run.workflow_id });
+    } else {
+      // Events still in the inbox (arrived during the activation, or a ChildStartFailed added above)
+      // leave the task ready; otherwise it goes idle until something arrives.
+      const task = s.settleWorkflowTask.get({ runId, now, fenced: req.fence !== undefined ? 1 : 0 });
+      if (task !== undefined && task.visible_at !== null) out.workflowTask = true;
+    }
+
+    return { lastSeq, claimedActivities, createdRuns };
+  }
+
+  /** Lease of an attempt: heartbeat timeout if set, else attempt timeout, else the default. */
+  private attemptLease(timeoutMs: number, heartbeatTimeoutMs: number): number {
+    if (heartbeatTimeoutMs > 0) return heartbeatTimeoutMs;
+    if (timeoutMs > 0) return timeoutMs;
+    return this.activityLeaseMs;
+  }
+
+  /** Explains which activation guard failed (read inside the same transaction, so it is exact). */
+  private commitConflict(req: ActivationCommit): ConflictError {
+    const s = this.stmts;
+    const run = s.runStatus.get(req.runId);
+    let why: string;
+    if (run === undefined) why = "there is no such run";
+    else if (!isOpenStatus(run.status)) why = `the run is already ${run.status}`;
+    else if (run.last_seq !== req.expectedLastSeq) {
+      why =
+        `expected last seq ${req.expectedLastSeq} but the run is at ${run.last_seq} ` +
+        "(another activation committed first)";
+    } else {
+      const task = s.workflowTaskState.get(req.runId);
+      why =
+        `workflow task fence ${req.fence} is stale (current fence ${task?.fence ?? "none"}: ` +
+        "the lease expired and another worker claimed the task)";
+    }
+    return new ConflictError(
+      `activation of run ${req.runId} discarded: ${why}. Nothing was written; re-read the run and replay.`,
+    );
+  }
+
+  private staleTask(op: string, runId: string, fence: number): ConflictError {
+    const task = this.stmts.workflowTaskState.get(runId);
+    const why =
+      task === undefined
+        ? "the run has no workflow task (it is closed or unknown)"
+        : `its current fence is ${task.fence} (the lease expired and another worker claimed the task)`;
+    return new ConflictError(
+      `${op} of run ${runId} with fence ${fence} rejected: ${why}. Nothing was changed.`,
+    );
+  }
+}
+
+function toClaimedActivity(row: ActivityRow): ClaimedActivityTask {
+  return {
+    taskId: row.task_id,
+    runId: row.run_id,
+    workflowId: row.workflow_id,
+    step: row.step,
+    name: row.name,
+    input: asBytes(row.input),
+    options: asBytes(row.options),
+    attempt: row.attempt,
+    fence: row.fence,
+    timeoutMs: row.timeout_ms,
+    heartbeatTimeoutMs: row.heartbeat_timeout_ms,
+    scheduledAt: row.scheduled_at,
+    leaseExpiresAt: row.lease_expires_at,
+  };
+}
+
+function staleAttempt(what: string, ref: ActivityAttemptRef): ConflictError {
+  return new ConflictError(
+    `activity ${what} rejected: task ${ref.taskId} has no live attempt with fence ${ref.fence} (a stale attempt ` +
+      "whose lease was taken over, an attempt already completed or retried, or the activity was cancelled). " +
+      "Nothing was written; stop this attempt.",
+  );
+}
+
+/** Checks the shape of an activation before any lock is taken: a malformed one is a worker bug. */
+function validateCommit(req: ActivationCommit): void {
+  const bad = (what: string) =>
+    new ConfigurationError(`commitActivation for run ${req.runId}: ${what}. This is a bug in the worker.`);
+  for (let i = 0; i < req.events.length; i++) {
+    const e = req.events[i]!;
+    const expected = req.expectedLastSeq + 1 + i;
+    if (e.seq !== expected)
+      throw bad(`event ${i} has seq ${e.seq}, expected ${expected} (events must be contiguous)`);
+    if (e.body !== null && !(e.body instanceof Uint8Array)) throw bad(`event #${e.seq} body is not bytes`);
+    if (e.step !== null && !Number.isInteger(e.step)) throw bad(`event #${e.seq} step is not an integer`);
+  }
+  const close = req.close;
+  if (close !== undefined && (close.status === "continued") !== (close.continueAsNew !== undefined)) {
+    throw bad('close.continueAsNew must be given exactly when close.status is "continued"');
+  }
+}
+
+function positiveInt(value: number | undefined, fallback: number, name: string, allowZero = false): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
+    throw new ConfigurationError(
+      `SqliteBackend: ${name} must be a ${allowZero ? "non-negative" : "positive"} integer`,
+    );
+  }
+  return value;
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

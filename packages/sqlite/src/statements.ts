@@ -1,0 +1,352 @@
+/**
+ * Every SQL statement the SQLite backend runs, prepared once per connection. Keeping the SQL in
+ * one place makes the storage protocol reviewable on its own; keeping statements prepared keeps
+ * the hot paths (claim, commit) to a handful of native calls with no SQL parsing.
+ *
+ * Statements whose `IN (...)` list length varies with the caller (workflow or activity names) are
+ * prepared lazily, once per list length, by {@link ByArity}: the list is bound as parameters, so
+ * the planner still sees a real `IN` list, and a worker that always passes the same names reuses
+ * one statement.
+ */
+import type Database from "better-sqlite3";
+
+/** Statuses of an open run, as a SQL list. Kept in one place so every query agrees. */
+const OPEN = "('running', 'blocked')";
+
+/** Columns of `runs` in the order {@link RunRow} names them. */
+const RUN_COLUMNS = `run_id, workflow_id, workflow_name, status, version, created_at, updated_at, closed_at,
+  last_seq, parent_run_id, parent_workflow_id, parent_step, continued_from, continued_to, result, error,
+  blocked_reason`;
+
+/** A `runs` row as SQLite returns it. */
+export interface RunRow {
+  run_id: string;
+  workflow_id: string;
+  workflow_name: string;
+  status: string;
+  version: string | null;
+  created_at: number;
+  updated_at: number;
+  closed_at: number | null;
+  last_seq: number;
+  parent_run_id: string | null;
+  parent_workflow_id: string | null;
+  parent_step: number | null;
+  continued_from: string | null;
+  continued_to: string | null;
+  result: Uint8Array | null;
+  error: Uint8Array | null;
+  blocked_reason: string | null;
+}
+
+/** A `history` row, unchecked (see checksum.ts). */
+export interface HistoryRow {
+  seq: number;
+  ts: unknown;
+  type: unknown;
+  step: unknown;
+  body: unknown;
+  crc: unknown;
+}
+
+/** An `inbox` row, unchecked. */
+export interface InboxRow {
+  id: number;
+  ts: unknown;
+  type: unknown;
+  step: unknown;
+  body: unknown;
+  crc: unknown;
+}
+
+/** An `activity_tasks` row as a claim returns it. */
+export interface ActivityRow {
+  task_id: string;
+  run_id: string;
+  workflow_id: string;
+  step: number;
+  name: string;
+  input: Uint8Array;
+  options: Uint8Array;
+  attempt: number;
+  fence: number;
+  timeout_ms: number;
+  heartbeat_timeout_ms: number;
+  scheduled_at: number;
+  lease_expires_at: number;
+}
+
+/** Statements whose `IN (?, ?, ...)` list has a caller-chosen length, prepared once per length. */
+export class ByArity<P extends unknown[], R> {
+  private readonly cache = new Map<number, Database.Statement<P, R>>();
+  constructor(
+    private readonly db: Database.Database,
+    private readonly sql: (placeholders: string) => string,
+  ) {}
+
+  /** The statement for a list of `n` values (n >= 1). */
+  get(n: number): Database.Statement<P, R> {
+    let stmt = this.cache.get(n);
+    if (stmt === undefined) {
+      stmt = this.db.prepare<P, R>(this.sql(Array.from({ length: n }, () => "?").join(", ")));
+      this.cache.set(n, stmt);
+    }
+    return stmt;
+  }
+}
+
+/** Builds every statement for one connection. Call after migrations have run. */
+export function prepareStatements(db: Database.Database) {
+  const p = <P extends unknown[] | object, R = unknown>(sql: string) => db.prepare<P, R>(sql);
+
+  return {
+    // ── runs ──────────────────────────────────────────────────────────────────────────────
+    insertRun: p<{
+      runId: string;
+      workflowId: string;
+      workflowName: string;
+      version: string | null;
+      now: number;
+      parentRunId: string | null;
+      parentWorkflowId: string | null;
+      parentStep: number | null;
+      continuedFrom: string | null;
+    }>(
+      `INSERT INTO runs (run_id, workflow_id, workflow_name, status, version, created_at, updated_at, last_seq,
+         parent_run_id, parent_workflow_id, parent_step, continued_from)
+       VALUES (@runId, @workflowId, @workflowName, 'running', @version, @now, @now, 1, @parentRunId,
+         @parentWorkflowId, @parentStep, @continuedFrom)`,
+    ),
+    getRun: p<[runId: string], RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE run_id = ?`),
+    /** Uses the partial unique index, whose WHERE clause this query repeats verbatim. */
+    getOpenRun: p<[workflowId: string], RunRow>(
+      `SELECT ${RUN_COLUMNS} FROM runs WHERE workflow_id = ? AND status IN ${OPEN}`,
+    ),
+    getNewestRun: p<[workflowId: string], RunRow>(
+      `SELECT ${RUN_COLUMNS} FROM runs WHERE workflow_id = ? ORDER BY created_at DESC, run_id DESC LIMIT 1`,
+    ),
+    runStatus: p<[runId: string], { status: string; last_seq: number }>(
+      "SELECT status, last_seq FROM runs WHERE run_id = ?",
+    ),
+    /**
+     * The activation guard and the run update in one statement: it changes the row only when the
+     * run is open, at the expected seq, and (when a fence is given) its task still carries that
+     * fence. No row returned = a guard failed.
+     */
+    commitRun: p<
+      {
+        runId: string;
+        expectedLastSeq: number;
+        fence: number | null;
+        lastSeq: number;
+        status: string;
+        now: number;
+        closedAt: number | null;
+        result: Uint8Array | null;
+        error: Uint8Array | null;
+        continuedTo: string | null;
+      },
+      {
+        workflow_id: string;
+        parent_run_id: string | null;
+        parent_workflow_id: string | null;
+        parent_step: number | null;
+      }
+    >(
+      `UPDATE runs SET last_seq = @lastSeq, status = @status, updated_at = @now, closed_at = @closedAt,
+         result = @result, error = @error, blocked_reason = NULL, continued_to = @continuedTo
+       WHERE run_id = @runId AND last_seq = @expectedLastSeq AND status IN ${OPEN}
+         AND (@fence IS NULL OR EXISTS (SELECT 1 FROM workflow_tasks t WHERE t.run_id = @runId AND t.fence = @fence))
+       RETURNING workflow_id, parent_run_id, parent_workflow_id, parent_step`,
+    ),
+    blockRun: p<[error: Uint8Array, reason: string, now: number, runId: string]>(
+      `UPDATE runs SET status = 'blocked', error = ?, blocked_reason = ?, updated_at = ?
+       WHERE run_id = ? AND status IN ${OPEN}`,
+    ),
+
+    // ── history ───────────────────────────────────────────────────────────────────────────
+    insertEvent: p<
+      [
+        runId: string,
+        seq: number,
+        ts: number,
+        type: string,
+        step: number | null,
+        body: Uint8Array | null,
+        crc: number,
+      ]
+    >("INSERT INTO history (run_id, seq, ts, type, step, body, crc) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+    selectHistory: p<[runId: string, afterSeq: number], HistoryRow>(
+      "SELECT seq, ts, type, step, body, crc FROM history WHERE run_id = ? AND seq > ? ORDER BY seq",
+    ),
+
+    // ── inbox ─────────────────────────────────────────────────────────────────────────────
+    insertInbox: p<
+      [runId: string, ts: number, type: string, step: number | null, body: Uint8Array | null, crc: number]
+    >("INSERT INTO inbox (run_id, ts, type, step, body, crc) VALUES (?, ?, ?, ?, ?, ?)"),
+    selectInbox: p<[runId: string], InboxRow>(
+      "SELECT id, ts, type, step, body, crc FROM inbox WHERE run_id = ? ORDER BY id",
+    ),
+    consumeInbox: p<[id: number, runId: string]>("DELETE FROM inbox WHERE id = ? AND run_id = ?"),
+    deleteInboxOfRun: p<[runId: string]>("DELETE FROM inbox WHERE run_id = ?"),
+    /**
+     * Continue-as-new hands unconsumed signals and cancel requests to the next run (their ids, and
+     * so their order, are kept). Step-bound events (activity results, timers...) die with the run:
+     * their step numbers mean nothing in the new history.
+     */
+    moveInboxToRun: p<[toRunId: string, fromRunId: string]>(
+      `UPDATE inbox SET run_id = ? WHERE run_id = ? AND type IN ('SignalReceived', 'CancelRequested')`,
+    ),
+
+    // ── workflow tasks ────────────────────────────────────────────────────────────────────
+    insertWorkflowTask: p<[runId: string, workflowName: string, visibleAt: number]>(
+      "INSERT INTO workflow_tasks (run_id, workflow_name, visible_at, fence) VALUES (?, ?, ?, 0)",
+    ),
+    /**
+     * Makes a run's task claimable now because something arrived in its inbox. A leased task is
+     * left alone (its holder will see the inbox when it commits); a blocked run keeps its back-off
+     * (new input cannot fix code that fails to replay — retryBlockedRuns or retryAt wakes it).
+     */
+    wakeWorkflowTask: p<{ runId: string; now: number }>(
+      `UPDATE workflow_tasks SET visible_at = min(coalesce(visible_at, @now), @now)
+       WHERE run_id = @runId AND lease_owner IS NULL
+         AND (SELECT status FROM runs r WHERE r.run_id = @runId) = 'running'`,
+    ),
+    /**
+     * After an activation: ready now if events are still waiting in the inbox, idle otherwise;
+     * the lease is released. On the eager path (no fence) a live lease held by another worker is
+     * left alone: that worker's commit will fail its seq guard and it will re-read.
+     */
+    settleWorkflowTask: p<{ runId: string; now: number; fenced: number }, { visible_at: number | null }>(
+      `UPDATE workflow_tasks
+         SET visible_at = CASE WHEN EXISTS (SELECT 1 FROM inbox i WHERE i.run_id = @runId) THEN @now ELSE NULL END,
+             lease_owner = NULL, lease_expires_at = NULL
+       WHERE run_id = @runId AND (@fenced = 1 OR lease_owner IS NULL OR lease_expires_at <= @now)
+       RETURNING visible_at`,
+    ),
+    deleteWorkflowTask: p<[runId: string]>("DELETE FROM workflow_tasks WHERE run_id = ?"),
+    /** Fenced release (blockRun, releaseWorkflowTask): no row changed = stale fence. */
+    releaseWorkflowTask: p<[visibleAt: number, runId: string, fence: number]>(
+      `UPDATE workflow_tasks SET visible_at = ?, lease_owner = NULL, lease_expires_at = NULL
+       WHERE run_id = ? AND fence = ?`,
+    ),
+    workflowTaskState: p<[runId: string], { fence: number }>(
+      "SELECT fence FROM workflow_tasks WHERE run_id = ?",
+    ),
+    claimWorkflowTask: new ByArity<unknown[], { run_id: string; fence: number }>(
+      db,
+      (names) =>
+        `UPDATE workflow_tasks SET lease_owner = ?, lease_expires_at = ?, visible_at = ?, fence = fence + 1
+         WHERE run_id = (
+           SELECT run_id FROM workflow_tasks WHERE visible_at <= ? AND workflow_name IN (${names})
+           ORDER BY visible_at, run_id LIMIT 1)
+         RETURNING run_id, fence`,
+    ),
+    retryBlockedRuns: new ByArity<unknown[], unknown>(
+      db,
+      (names) =>
+        `UPDATE workflow_tasks SET visible_at = ?
+         WHERE lease_owner IS NULL AND run_id IN (
+           SELECT run_id FROM runs WHERE status = 'blocked' AND workflow_name IN (${names}))`,
+    ),
+
+    // ── activity tasks ────────────────────────────────────────────────────────────────────
+    insertActivity: p<
+      [
+        taskId: string,
+        runId: string,
+        workflowId: string,
+        step: number,
+        name: string,
+        input: Uint8Array,
+        options: Uint8Array,
+        attempt: number,
+        fence: number,
+        visibleAt: number,
+        leaseOwner: string | null,
+        leaseExpiresAt: number | null,
+        timeoutMs: number,
+        heartbeatTimeoutMs: number,
+        scheduledAt: number,
+      ]
+    >(
+      `INSERT INTO activity_tasks (task_id, run_id, workflow_id, step, name, input, options, attempt, fence,
+         visible_at, lease_owner, lease_expires_at, timeout_ms, heartbeat_timeout_ms, scheduled_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    /** Lease of an attempt: the heartbeat timeout when set, else the attempt timeout, else the default. */
+    claimActivity: new ByArity<unknown[], ActivityRow>(
+      db,
+      (names) =>
+        `UPDATE activity_tasks SET attempt = attempt + 1, fence = fence + 1, lease_owner = @owner,
+           lease_expires_at = @now + CASE WHEN heartbeat_timeout_ms > 0 THEN heartbeat_timeout_ms
+                                          WHEN timeout_ms > 0 THEN timeout_ms ELSE @defaultLeaseMs END,
+           visible_at       = @now + CASE WHEN heartbeat_timeout_ms > 0 THEN heartbeat_timeout_ms
+                                          WHEN timeout_ms > 0 THEN timeout_ms ELSE @defaultLeaseMs END
+         WHERE task_id = (
+           SELECT task_id FROM activity_tasks WHERE visible_at <= @now AND name IN (${names})
+           ORDER BY visible_at, task_id LIMIT 1)
+         RETURNING task_id, run_id, workflow_id, step, name, input, options, attempt, fence, timeout_ms,
+           heartbeat_timeout_ms, scheduled_at, lease_expires_at`,
+    ),
+    heartbeatActivity: p<{ leaseExpiresAt: number; taskId: string; fence: number }>(
+      `UPDATE activity_tasks SET lease_expires_at = @leaseExpiresAt, visible_at = @leaseExpiresAt
+       WHERE task_id = @taskId AND fence = @fence AND lease_owner IS NOT NULL`,
+    ),
+    /** Removes a leased attempt if its fence holds; no row returned = stale or cancelled. */
+    finishActivity: p<[taskId: string, fence: number], { run_id: string; step: number }>(
+      `DELETE FROM activity_tasks WHERE task_id = ? AND fence = ? AND lease_owner IS NOT NULL
+       RETURNING run_id, step`,
+    ),
+    retryActivity: p<[retryAt: number, lastError: Uint8Array, taskId: string, fence: number]>(
+      `UPDATE activity_tasks SET lease_owner = NULL, lease_expires_at = NULL, visible_at = ?, last_error = ?
+       WHERE task_id = ? AND fence = ? AND lease_owner IS NOT NULL`,
+    ),
+    cancelActivity: p<[runId: string, step: number], { task_id: string; lease_owner: string | null }>(
+      "DELETE FROM activity_tasks WHERE run_id = ? AND step = ? RETURNING task_id, lease_owner",
+    ),
+    deleteActivitiesOfRun: p<[runId: string], { task_id: string; lease_owner: string | null }>(
+      "DELETE FROM activity_tasks WHERE run_id = ? RETURNING task_id, lease_owner",
+    ),
+
+    // ── timers ────────────────────────────────────────────────────────────────────────────
+    insertTimer: p<[runId: string, step: number, dueAt: number]>(
+      "INSERT INTO timers (run_id, step, due_at) VALUES (?, ?, ?)",
+    ),
+    cancelTimer: p<[runId: string, step: number]>("DELETE FROM timers WHERE run_id = ? AND step = ?"),
+    deleteTimersOfRun: p<[runId: string]>("DELETE FROM timers WHERE run_id = ?"),
+    fireDueTimers: p<[now: number, limit: number], { run_id: string; step: number; due_at: number }>(
+      `DELETE FROM timers WHERE (run_id, step) IN (
+         SELECT run_id, step FROM timers WHERE due_at <= ? ORDER BY due_at, run_id, step LIMIT ?)
+       RETURNING run_id, step, due_at`,
+    ),
+
+    // ── wake-ups and stats ────────────────────────────────────────────────────────────────
+    /** Three index probes: `min()` over an indexed column reads one end of the index. */
+    nextWakeAt: p<[], { t: number | null }>(
+      `SELECT min(t) AS t FROM (
+         SELECT min(visible_at) AS t FROM workflow_tasks
+         UNION ALL SELECT min(visible_at) FROM activity_tasks
+         UNION ALL SELECT min(due_at) FROM timers)`,
+    ),
+    runsByStatus: p<[], { status: string; n: number }>(
+      "SELECT status, count(*) AS n FROM runs GROUP BY status",
+    ),
+    queueStats: p<
+      { now: number },
+      { ready_wf: number; ready_act: number; running_act: number; timers: number }
+    >(
+      `SELECT
+         (SELECT count(*) FROM workflow_tasks WHERE visible_at <= @now) AS ready_wf,
+         (SELECT count(*) FROM activity_tasks WHERE visible_at <= @now) AS ready_act,
+         (SELECT count(*) FROM activity_tasks WHERE lease_owner IS NOT NULL AND lease_expires_at > @now) AS running_act,
+         (SELECT count(*) FROM timers) AS timers`,
+    ),
+  };
+}
+
+/** The prepared statements of one connection. */
+export type Statements = ReturnType<typeof prepareStatements>;
+
+/** The column list of `runs`, for ad-hoc queries (listing) that must return {@link RunRow}s. */
+export { OPEN as OPEN_STATUSES_SQL, RUN_COLUMNS };

@@ -1,0 +1,151 @@
+/**
+ * Turns what the engine produced (new history events) into one backend ActivationCommit: the
+ * events themselves, plus the queue entries they imply (activity tasks, timers, child runs,
+ * cancellations, the run's close). The engine stays pure; this is where its commands meet storage.
+ */
+import {
+  type ActivationCommit,
+  type DataConverter,
+  encodeEvent,
+  encodeEventBody,
+  type HistoryEvent,
+  isInbound,
+  type RunRecord,
+  type WorkflowDefinition,
+  workflowStartedFields,
+} from "@spool/core";
+
+/** What the builder needs to know about the run. */
+export interface ActivationContext {
+  run: RunRecord;
+  fence: number | undefined;
+  newEvents: HistoryEvent[];
+  /** Inbox ids in the order they were fed; the first N inbound new events consumed them. */
+  inboxIds: number[];
+  /** Definitions this worker knows, to record a child's version and execution timeout. */
+  workflows: ReadonlyMap<string, WorkflowDefinition>;
+  dc: DataConverter;
+  /** The definition of this run (for continue-as-new). */
+  definition: WorkflowDefinition;
+}
+
+/** Builds the commit for one activation. */
+export async function buildActivation(c: ActivationContext): Promise<ActivationCommit> {
+  const { run, dc } = c;
+  const commit: ActivationCommit = {
+    runId: run.runId,
+    fence: c.fence,
+    expectedLastSeq: run.lastSeq,
+    events: [],
+    consumedInbox: [],
+    activities: [],
+    cancelActivities: [],
+    timers: [],
+    cancelTimers: [],
+    children: [],
+    cancelChildren: [],
+  };
+  let inbound = 0;
+  for (const e of c.newEvents) {
+    commit.events.push(await encodeEvent(e, dc));
+    if (isInbound(e)) {
+      inbound++;
+      continue;
+    }
+    switch (e.type) {
+      case "ActivityScheduled":
+        commit.activities.push({
+          step: e.step,
+          name: e.name,
+          input: await dc.encode(e.input, `input of activity "${e.name}" (step ${e.step})`),
+          options: await dc.encode(e.options, "activity options"),
+          timeoutMs: e.options.timeoutMs,
+          heartbeatTimeoutMs: e.options.heartbeatTimeoutMs,
+        });
+        break;
+      case "ActivityCancelled":
+        commit.cancelActivities.push(e.step);
+        break;
+      case "TimerStarted":
+        commit.timers.push({ step: e.step, dueAt: e.dueAt });
+        break;
+      case "TimerCancelled":
+        commit.cancelTimers.push(e.step);
+        break;
+      case "ChildStarted": {
+        const def = c.workflows.get(e.name);
+        commit.children.push({
+          step: e.step,
+          workflowId: e.workflowId,
+          workflowName: e.name,
+          version: def?.version ?? null,
+          startedEventBody: (await encodeEventBody(
+            workflowStartedFields(e.name, def, e.input, {
+              parent: { workflowId: run.workflowId, runId: run.runId, step: e.step },
+            }),
+            dc,
+            `input of child workflow "${e.name}"`,
+          )) as Uint8Array,
+        });
+        break;
+      }
+      case "ChildCancelled":
+        commit.cancelChildren.push({
+          step: e.step,
+          workflowId: e.workflowId,
+          body: (await encodeEventBody(
+            { type: "CancelRequested", reason: `parent ${run.workflowId} cancelled it` },
+            dc,
+          )) as Uint8Array,
+        });
+        break;
+      case "WorkflowCompleted":
+        commit.close = {
+          status: "completed",
+          result: await dc.encode(e.result, `result of workflow "${run.workflowName}"`),
+          ...(await parentEvent(run, dc, { type: "ChildCompleted", result: e.result })),
+        };
+        break;
+      case "WorkflowFailed":
+      case "WorkflowCancelled":
+        commit.close = {
+          status: e.type === "WorkflowFailed" ? "failed" : "cancelled",
+          error: await dc.encode(e.error, "workflow error"),
+          ...(await parentEvent(run, dc, { type: "ChildFailed", error: e.error })),
+        };
+        break;
+      case "WorkflowContinued":
+        commit.close = {
+          status: "continued",
+          continueAsNew: {
+            workflowName: run.workflowName,
+            version: c.definition.version ?? null,
+            startedEventBody: (await encodeEventBody(
+              workflowStartedFields(run.workflowName, c.definition, e.input, {
+                continuedFrom: run.runId,
+                ...(run.parentRunId && run.parentWorkflowId && run.parentStep !== null
+                  ? { parent: { workflowId: run.parentWorkflowId, runId: run.parentRunId, step: run.parentStep } }
+                  : {}),
+              }),
+              dc,
+              `continueAsNew input of "${run.workflowName}"`,
+            )) as Uint8Array,
+          },
+        };
+        break;
+      default:
+        break; // SideEffect, PatchMarker: history only
+    }
+  }
+  commit.consumedInbox = commit.close ? c.inboxIds.slice() : c.inboxIds.slice(0, inbound);
+  return commit;
+}
+
+async function parentEvent(
+  run: RunRecord,
+  dc: DataConverter,
+  e: { type: "ChildCompleted"; result: unknown } | { type: "ChildFailed"; error: unknown },
+): Promise<{ parentEvent?: { type: "ChildCompleted" | "ChildFailed"; body: Uint8Array } }> {
+  if (!run.parentRunId) return {};
+  return { parentEvent: { type: e.type, body: (await encodeEventBody(e, dc)) as Uint8Array } };
+}

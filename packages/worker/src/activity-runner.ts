@@ -1,0 +1,255 @@
+/**
+ * Runs one activity attempt: decodes its input, gives the function an AbortSignal, a heartbeat
+ * and an idempotency key, enforces the start-to-close and heartbeat timeouts, checks the output
+ * against its schema, and reports the outcome: completed, retry later (per the retry policy), or
+ * failed for good. A report from an attempt whose lease was lost is rejected by the backend's
+ * fencing token and dropped here.
+ */
+import {
+  type ActivityContext,
+  type ActivityDefinition,
+  type Backend,
+  CancelledError,
+  type ClaimedActivityTask,
+  ConflictError,
+  type DataConverter,
+  decodeRetryPolicy,
+  encodeEventBody,
+  parseWith,
+  type RecordedActivityOptions,
+  retryDecision,
+  serializeError,
+  TimeoutError,
+  ValidationError,
+} from "@spool/core";
+import type { Logger } from "./logger.ts";
+
+/** Why a running attempt was aborted by the worker. */
+export type AbortReason = "timeout" | "heartbeat-timeout" | "cancelled" | "lease-lost" | "shutdown";
+
+/** A running attempt, as the worker tracks it. */
+export interface RunningActivity {
+  task: ClaimedActivityTask;
+  abort(reason: AbortReason): void;
+  done: Promise<void>;
+}
+
+/** What the runner needs from the worker. */
+export interface ActivityRunnerDeps {
+  backend: Backend;
+  dc: DataConverter;
+  log: Logger;
+  /** Called after an attempt's heartbeat; for fault injection and tests. */
+  onHeartbeat?: (task: ClaimedActivityTask) => void;
+  /** Fault points (tests only). */
+  fault?: (point: string, info: Record<string, unknown>) => Promise<void> | void;
+}
+
+/** Starts an attempt; the returned handle lets the worker abort it. */
+export function startActivity(
+  def: ActivityDefinition,
+  task: ClaimedActivityTask,
+  deps: ActivityRunnerDeps,
+): RunningActivity {
+  const controller = new AbortController();
+  let abortReason: AbortReason | undefined;
+  const abort = (reason: AbortReason) => {
+    if (abortReason) return;
+    abortReason = reason;
+    const err =
+      reason === "timeout"
+        ? new TimeoutError(`activity "${task.name}" attempt ${task.attempt} exceeded its ${task.timeoutMs} ms timeout`, task.timeoutMs)
+        : reason === "heartbeat-timeout"
+          ? new TimeoutError(
+              `activity "${task.name}" attempt ${task.attempt} sent no heartbeat for ${task.heartbeatTimeoutMs} ms`,
+              task.heartbeatTimeoutMs,
+            )
+          : new CancelledError(
+              reason === "cancelled"
+                ? "the activity's step was cancelled"
+                : reason === "lease-lost"
+                  ? "this attempt's lease was lost to another worker"
+                  : "the worker is shutting down",
+            );
+    controller.abort(err);
+  };
+  const done = runAttempt(def, task, deps, controller, abort, () => abortReason);
+  return { task, abort, done };
+}
+
+async function runAttempt(
+  def: ActivityDefinition,
+  task: ClaimedActivityTask,
+  deps: ActivityRunnerDeps,
+  controller: AbortController,
+  abort: (r: AbortReason) => void,
+  reasonOf: () => AbortReason | undefined,
+): Promise<void> {
+  const { backend, dc, log } = deps;
+  const ref = { taskId: task.taskId, fence: task.fence };
+  const timers: ReturnType<typeof setTimeout>[] = [];
+  let heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
+  const armHeartbeatTimeout = () => {
+    if (task.heartbeatTimeoutMs <= 0) return;
+    if (heartbeatTimer) clearTimeout(heartbeatTimer);
+    heartbeatTimer = setTimeout(() => abort("heartbeat-timeout"), task.heartbeatTimeoutMs);
+  };
+  let options: RecordedActivityOptions;
+  let input: unknown;
+  try {
+    options = (await dc.decode(task.options)) as RecordedActivityOptions;
+    input = await dc.decode(task.input);
+  } catch (err) {
+    await report(deps, task, { ok: false, error: err, reason: "validation" });
+    return;
+  }
+  if (task.timeoutMs > 0) timers.push(setTimeout(() => abort("timeout"), task.timeoutMs));
+  armHeartbeatTimeout();
+
+  let lastBeat = 0;
+  let beating: Promise<void> | null = null;
+  const ctx: ActivityContext = {
+    attempt: task.attempt,
+    signal: controller.signal,
+    idempotencyKey: `${task.workflowId}/${task.step}`,
+    info: {
+      activityName: task.name,
+      workflowId: task.workflowId,
+      runId: task.runId,
+      step: task.step,
+      attempt: task.attempt,
+      scheduledAt: task.scheduledAt,
+      deadline: task.timeoutMs > 0 ? Date.now() + task.timeoutMs : undefined,
+    },
+    heartbeat: () => {
+      if (controller.signal.aborted) throw controller.signal.reason;
+      armHeartbeatTimeout();
+      deps.onHeartbeat?.(task);
+      // Throttle: at most one backend write in flight, and not more often than a third of the lease.
+      const lease = task.heartbeatTimeoutMs > 0 ? task.heartbeatTimeoutMs : task.timeoutMs;
+      const now = Date.now();
+      if (beating || now - lastBeat < lease / 3) return;
+      lastBeat = now;
+      beating = backend
+        .heartbeatActivityTask(ref, lease)
+        .then(
+          () => undefined,
+          (err) => {
+            if (ConflictError.is(err)) abort("lease-lost");
+            else log.warn("activity heartbeat failed", { activity: task.name, error: String(err) });
+          },
+        )
+        .finally(() => {
+          beating = null;
+        });
+    },
+  };
+
+  let outcome: { ok: true; value: unknown } | { ok: false; error: unknown };
+  try {
+    const aborted = new Promise<never>((_, reject) => {
+      if (controller.signal.aborted) reject(controller.signal.reason);
+      controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true });
+    });
+    aborted.catch(() => undefined);
+    // An activity that ignores its AbortSignal is not waited for: the attempt ends at the abort.
+    const value = await Promise.race([Promise.resolve().then(() => def.handler(input as never, ctx)), aborted]);
+    outcome = { ok: true, value: parseWith(def.outputSchema, value, `output of activity "${def.name}"`) };
+  } catch (err) {
+    outcome = { ok: false, error: err };
+  } finally {
+    for (const t of timers) clearTimeout(t);
+    if (heartbeatTimer) clearTimeout(heartbeatTimer);
+  }
+  const reason = reasonOf();
+  if (reason === "cancelled" || reason === "lease-lost") {
+    // The step was withdrawn or another worker owns the attempt now: nothing to report.
+    log.debug("activity attempt abandoned", { activity: task.name, step: task.step, reason });
+    return;
+  }
+  if (reason === "shutdown" && !outcome.ok) {
+    // Hand the attempt back at once so another worker can take it.
+    await backend.retryActivityTask(ref, backend.now(), await encodeError(dc, outcome.error)).catch(() => undefined);
+    return;
+  }
+  await deps.fault?.("activity.before-complete", { taskId: task.taskId, step: task.step, name: task.name });
+  if (outcome.ok) {
+    await report(deps, task, outcome);
+    return;
+  }
+  const policy = decodeRetryPolicy(options.retry);
+  const decision = retryDecision(policy, task.attempt, outcome.error);
+  if (decision.retry) {
+    log.debug("activity attempt failed; retrying", {
+      activity: task.name,
+      attempt: task.attempt,
+      delayMs: decision.delayMs,
+      error: errorMessage(outcome.error),
+    });
+    try {
+      await backend.retryActivityTask(ref, backend.now() + decision.delayMs, await encodeError(dc, outcome.error));
+    } catch (err) {
+      if (!ConflictError.is(err)) throw err;
+    }
+    return;
+  }
+  const failReason = TimeoutError.is(outcome.error)
+    ? "timeout"
+    : ValidationError.is(outcome.error)
+      ? "validation"
+      : decision.reason;
+  await report(deps, task, { ok: false, error: outcome.error, reason: failReason });
+}
+
+async function encodeError(dc: DataConverter, err: unknown): Promise<Uint8Array> {
+  return dc.encode(serializeError(err), "activity error");
+}
+
+async function report(
+  deps: ActivityRunnerDeps,
+  task: ClaimedActivityTask,
+  outcome:
+    | { ok: true; value: unknown }
+    | { ok: false; error: unknown; reason: "retries-exhausted" | "non-retryable" | "timeout" | "cancelled" | "validation" },
+): Promise<void> {
+  const { backend, dc, log } = deps;
+  const ref = { taskId: task.taskId, fence: task.fence };
+  let body: Uint8Array;
+  let type: "ActivityCompleted" | "ActivityFailed";
+  try {
+    if (outcome.ok) {
+      type = "ActivityCompleted";
+      body = (await encodeEventBody(
+        { type, result: outcome.value, attempt: task.attempt },
+        dc,
+        `result of activity "${task.name}"`,
+      )) as Uint8Array;
+    } else {
+      type = "ActivityFailed";
+      body = (await encodeEventBody(
+        { type, error: serializeError(outcome.error), attempt: task.attempt, reason: outcome.reason },
+        dc,
+      )) as Uint8Array;
+    }
+  } catch (err) {
+    // The result cannot be stored (too large, not serialisable): fail the step for good with that reason.
+    type = "ActivityFailed";
+    body = (await encodeEventBody(
+      { type, error: serializeError(err), attempt: task.attempt, reason: "validation" },
+      dc,
+    )) as Uint8Array;
+  }
+  try {
+    await backend.completeActivityTask(ref, { type, body });
+  } catch (err) {
+    if (ConflictError.is(err)) {
+      log.debug("late activity completion rejected (stale attempt)", { activity: task.name, step: task.step });
+      return;
+    }
+    throw err;
+  }
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}

@@ -1,0 +1,379 @@
+/**
+ * The Worker: claims workflow and activity tasks from a backend, replays workflows, runs
+ * activities, fires timers. One loop (the pump) does the claiming; it runs when woken by the
+ * backend's notifications (immediately, in-process), when a task finishes, when the next timer
+ * or retry falls due, and otherwise at a bounded back-off poll for work other processes added.
+ */
+import {
+  type ActivityDefinition,
+  type Backend,
+  type BackendNotification,
+  ConfigurationError,
+  DataConverter,
+  type PayloadCodec,
+  type WorkflowDefinition,
+  type WorkflowExecutor,
+  newId,
+} from "@spool/core";
+import { type RunningActivity, startActivity } from "./activity-runner.ts";
+import { consoleLogger, type Logger } from "./logger.ts";
+import { RunCache } from "./run-cache.ts";
+import { processWorkflowTask, rebuildExecutor } from "./workflow-task.ts";
+
+/** Options of a Worker. */
+export interface WorkerOptions {
+  backend: Backend;
+  // biome-ignore lint/suspicious/noExplicitAny: definitions of any schema types are accepted
+  workflows?: readonly WorkflowDefinition<any, any>[];
+  // biome-ignore lint/suspicious/noExplicitAny: definitions of any schema types are accepted
+  activities?: readonly ActivityDefinition<any, any>[];
+  /** A stable id for logs and leases (default: a new ULID). */
+  workerId?: string;
+  /** Workflow activations processed at once (default 10). */
+  maxConcurrentWorkflowTasks?: number;
+  /** Activity attempts running at once (default 100). */
+  maxConcurrentActivities?: number;
+  /** Live runs kept in memory (default 1,000); 0 replays every activation from history. */
+  maxCachedRuns?: number;
+  /** Lease of a workflow task (default 30 s). */
+  workflowTaskLeaseMs?: number;
+  /** Polling back-off bounds for work added by other processes (default 20 ms to 1 s). */
+  pollIntervalMs?: { min: number; max: number };
+  /** How long shutdown() waits for in-flight work (default 10 s). */
+  shutdownGraceMs?: number;
+  /** Wraps every stored payload (e.g. aesGcmCodec); must match the client's. */
+  codec?: PayloadCodec;
+  /** Largest encoded payload accepted (default 2 MiB). */
+  maxPayloadBytes?: number;
+  logger?: Logger;
+  /** Compare activity inputs with history on replay too (default false). */
+  strictDeterminism?: boolean;
+  /** Activity tasks an activation claims for this worker at once, to run without a round trip (default 10). */
+  eagerActivities?: number;
+  /** Back-off for re-offering blocked runs (default 1 s doubling to 5 min). */
+  blockedRetry?: { initialMs: number; maxMs: number };
+  /** Fault points, for crash tests only: called at named moments with details. */
+  faultHook?: (point: string, info: Record<string, unknown>) => Promise<void> | void;
+}
+
+/**
+ * Runs workflows and activities from a backend until shut down.
+ *
+ * @example
+ * ```ts
+ * const worker = new Worker({ backend, workflows: [order], activities: [charge] });
+ * await worker.start();
+ * // ...
+ * await worker.shutdown();
+ * ```
+ */
+export class Worker {
+  readonly workerId: string;
+  private readonly backend: Backend;
+  private readonly workflows = new Map<string, WorkflowDefinition>();
+  private readonly activities = new Map<string, ActivityDefinition>();
+  private readonly dc: DataConverter;
+  private readonly log: Logger;
+  private readonly cache: RunCache;
+  private readonly opts: Required<
+    Pick<
+      WorkerOptions,
+      | "maxConcurrentWorkflowTasks"
+      | "maxConcurrentActivities"
+      | "workflowTaskLeaseMs"
+      | "pollIntervalMs"
+      | "shutdownGraceMs"
+      | "strictDeterminism"
+      | "eagerActivities"
+      | "blockedRetry"
+    >
+  >;
+  private readonly faultHook: WorkerOptions["faultHook"];
+  private state: "new" | "running" | "draining" | "stopped" = "new";
+  private workflowInFlight = new Set<Promise<unknown>>();
+  private readonly running = new Map<string, RunningActivity>();
+  private unsubscribe: (() => void) | null = null;
+  private pumping = false;
+  private pumpAgain = false;
+  private wakeTimer: ReturnType<typeof setTimeout> | null = null;
+  private pollDelay: number;
+  private readonly blockedAttempts = new Map<string, number>();
+  private readonly signals: (() => void)[] = [];
+  private lastError: unknown;
+
+  constructor(options: WorkerOptions) {
+    if (!options?.backend) throw new ConfigurationError("new Worker() needs { backend }");
+    this.backend = options.backend;
+    this.workerId = options.workerId ?? `worker-${newId()}`;
+    for (const w of options.workflows ?? []) {
+      if (w?.kind !== "workflow") throw new ConfigurationError("workflows: pass definitions made by defineWorkflow()");
+      if (this.workflows.has(w.name)) throw new ConfigurationError(`workflow "${w.name}" is registered twice`);
+      this.workflows.set(w.name, w);
+    }
+    for (const a of options.activities ?? []) {
+      if (a?.kind !== "activity") throw new ConfigurationError("activities: pass definitions made by defineActivity()");
+      if (this.activities.has(a.name)) throw new ConfigurationError(`activity "${a.name}" is registered twice`);
+      this.activities.set(a.name, a);
+    }
+    if (this.workflows.size === 0 && this.activities.size === 0) {
+      throw new ConfigurationError("new Worker() needs at least one workflow or activity definition");
+    }
+    this.dc = new DataConverter({ codec: options.codec, maxPayloadBytes: options.maxPayloadBytes });
+    this.log = options.logger ?? consoleLogger("info");
+    this.cache = new RunCache(options.maxCachedRuns ?? 1000);
+    this.opts = {
+      maxConcurrentWorkflowTasks: options.maxConcurrentWorkflowTasks ?? 10,
+      maxConcurrentActivities: options.maxConcurrentActivities ?? 100,
+      workflowTaskLeaseMs: options.workflowTaskLeaseMs ?? 30_000,
+      pollIntervalMs: options.pollIntervalMs ?? { min: 20, max: 1000 },
+      shutdownGraceMs: options.shutdownGraceMs ?? 10_000,
+      strictDeterminism: options.strictDeterminism ?? false,
+      eagerActivities: options.eagerActivities ?? 10,
+      blockedRetry: options.blockedRetry ?? { initialMs: 1000, maxMs: 300_000 },
+    };
+    this.faultHook = options.faultHook;
+    this.pollDelay = this.opts.pollIntervalMs.min;
+  }
+
+  /** Starts claiming work. Resolves once the worker is running; work continues until shutdown(). */
+  async start(): Promise<void> {
+    if (this.state !== "new") throw new ConfigurationError(`worker ${this.workerId} was already started`);
+    await this.backend.init();
+    this.state = "running";
+    this.unsubscribe = this.backend.subscribe((n) => this.onNotification(n));
+    // New code may fix runs that were parked: offer them again now rather than after their back-off.
+    const retried = await this.backend.retryBlockedRuns([...this.workflows.keys()]);
+    if (retried > 0) this.log.info("re-offering blocked runs to the new code", { count: retried });
+    this.wake();
+  }
+
+  /**
+   * Stops claiming, waits up to the grace period for in-flight activations and activities, then
+   * aborts what is left and hands its tasks back so another worker can take them.
+   */
+  async shutdown(): Promise<void> {
+    if (this.state === "stopped" || this.state === "new") {
+      this.state = "stopped";
+      return;
+    }
+    this.state = "draining";
+    this.unsubscribe?.();
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    const all = () => Promise.allSettled([...this.workflowInFlight, ...[...this.running.values()].map((r) => r.done)]);
+    const grace = new Promise<"timeout">((r) => {
+      const t = setTimeout(() => r("timeout"), this.opts.shutdownGraceMs);
+      t.unref?.();
+    });
+    const outcome = await Promise.race([all().then(() => "done" as const), grace]);
+    if (outcome === "timeout") {
+      this.log.warn("shutdown grace period over: aborting running activities", { running: this.running.size });
+      for (const r of this.running.values()) r.abort("shutdown");
+      await all();
+    }
+    this.cache.clear();
+    this.state = "stopped";
+    for (const s of this.signals.splice(0)) s();
+  }
+
+  /**
+   * Shuts down gracefully on SIGTERM and SIGINT (for long-running processes such as the demo and
+   * the CLI). Returns a function that removes the handlers.
+   */
+  handleSignals(onStopped?: () => void): () => void {
+    const handler = () => {
+      this.log.info("signal received: draining in-flight work", { workerId: this.workerId });
+      void this.shutdown().then(() => onStopped?.());
+    };
+    process.once("SIGTERM", handler);
+    process.once("SIGINT", handler);
+    return () => {
+      process.off("SIGTERM", handler);
+      process.off("SIGINT", handler);
+    };
+  }
+
+  /** Resolves when the worker has stopped. */
+  stopped(): Promise<void> {
+    if (this.state === "stopped") return Promise.resolve();
+    return new Promise((r) => this.signals.push(r));
+  }
+
+  /** Counters for monitoring and tests. */
+  stats(): { cachedRuns: number; evictions: number; runningActivities: number; workflowTasksInFlight: number } {
+    return {
+      cachedRuns: this.cache.size,
+      evictions: this.cache.evictions,
+      runningActivities: this.running.size,
+      workflowTasksInFlight: this.workflowInFlight.size,
+    };
+  }
+
+  /**
+   * The live executor of a run, from the cache or rebuilt from history (read-only use: queries).
+   * Returns undefined when this worker does not have the run's workflow code.
+   */
+  async executorFor(runId: string): Promise<WorkflowExecutor | undefined> {
+    const cached = this.cache.peek(runId);
+    const run = await this.backend.inspect.getRun(runId);
+    if (!run) return undefined;
+    if (cached && cached.seq === run.lastSeq) return cached;
+    const def = this.workflows.get(run.workflowName);
+    if (!def) return undefined;
+    return rebuildExecutor(run, def, { backend: this.backend, dc: this.dc, log: this.log, strict: false });
+  }
+
+  /** The workflow definitions this worker runs. */
+  get workflowDefinitions(): ReadonlyMap<string, WorkflowDefinition> {
+    return this.workflows;
+  }
+
+  // ── The pump ─────────────────────────────────────────────────────────────────────────────
+
+  private onNotification(n: BackendNotification): void {
+    if (n.kind === "activity-cancelled") {
+      this.running.get(n.taskId)?.abort("cancelled");
+      return;
+    }
+    if (n.kind === "run-closed") return;
+    this.wake();
+  }
+
+  private wake(): void {
+    if (this.state !== "running") return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeTimer = setTimeout(() => void this.pump(), 0);
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping || this.state !== "running") return;
+    this.pumping = true;
+    this.wakeTimer = null;
+    let found = false;
+    try {
+      do {
+        this.pumpAgain = false;
+        const fired = await this.backend.fireDueTimers(500);
+        if (fired > 0) found = true;
+        found = (await this.claimWorkflowTasks()) || found;
+        found = (await this.claimActivityTasks()) || found;
+      } while (this.pumpAgain && this.state === "running");
+      this.lastError = undefined;
+    } catch (err) {
+      if (this.lastError === undefined || String(this.lastError) !== String(err)) {
+        this.log.error("worker loop error; retrying with back-off", { error: String(err) });
+      }
+      this.lastError = err;
+      found = false;
+    } finally {
+      this.pumping = false;
+    }
+    if (this.state !== "running") return;
+    await this.scheduleNext(found);
+  }
+
+  private async scheduleNext(found: boolean): Promise<void> {
+    const { min, max } = this.opts.pollIntervalMs;
+    this.pollDelay = found ? min : Math.min(max, this.pollDelay * 2);
+    let delay = this.pollDelay;
+    try {
+      const next = await this.backend.nextWakeAt();
+      if (next !== null) delay = Math.min(delay, Math.max(0, next - this.backend.now()));
+    } catch {
+      // The next poll will tell.
+    }
+    if (this.state !== "running") return;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeTimer = setTimeout(() => void this.pump(), delay);
+  }
+
+  private async claimWorkflowTasks(): Promise<boolean> {
+    if (this.workflows.size === 0) return false;
+    let any = false;
+    const names = [...this.workflows.keys()];
+    while (this.state === "running" && this.workflowInFlight.size < this.opts.maxConcurrentWorkflowTasks) {
+      const task = await this.backend.claimWorkflowTask({
+        workerId: this.workerId,
+        workflowNames: names,
+        leaseMs: this.opts.workflowTaskLeaseMs,
+      });
+      if (!task) break;
+      any = true;
+      await this.faultHook?.("workflow.after-claim", { runId: task.run.runId });
+      const p: Promise<unknown> = processWorkflowTask(task, {
+        backend: this.backend,
+        dc: this.dc,
+        log: this.log,
+        cache: this.cache,
+        workflows: this.workflows,
+        workerId: this.workerId,
+        strict: this.opts.strictDeterminism,
+        eagerActivities: this.activities.size > 0 ? this.eagerSlots() : 0,
+        blockedBackoff: (runId) => this.blockedBackoff(runId),
+        fault: this.faultHook,
+      })
+        .then((result) => {
+          if (!result) return;
+          this.blockedAttempts.delete(task.run.runId);
+          for (const t of result.claimedActivities) this.runActivity(t);
+        })
+        .catch((err) => {
+          this.log.error("workflow task failed; it will be retried", { runId: task.run.runId, error: String(err) });
+          return this.backend
+            .releaseWorkflowTask({ runId: task.run.runId, fence: task.fence, retryAt: this.backend.now() + 1000 })
+            .catch(() => undefined);
+        })
+        .finally(() => {
+          this.workflowInFlight.delete(p);
+          this.wake();
+        });
+      this.workflowInFlight.add(p);
+    }
+    return any;
+  }
+
+  private eagerSlots(): number {
+    return Math.max(0, Math.min(this.opts.eagerActivities, this.opts.maxConcurrentActivities - this.running.size));
+  }
+
+  private async claimActivityTasks(): Promise<boolean> {
+    if (this.activities.size === 0) return false;
+    let any = false;
+    const names = [...this.activities.keys()];
+    while (this.state === "running" && this.running.size < this.opts.maxConcurrentActivities) {
+      const task = await this.backend.claimActivityTask({ workerId: this.workerId, activityNames: names });
+      if (!task) break;
+      any = true;
+      this.runActivity(task);
+    }
+    return any;
+  }
+
+  private runActivity(task: import("@spool/core").ClaimedActivityTask): void {
+    const def = this.activities.get(task.name);
+    if (!def) return; // claimed only by name; cannot happen
+    const running = startActivity(def, task, {
+      backend: this.backend,
+      dc: this.dc,
+      log: this.log,
+      fault: this.faultHook,
+    });
+    this.running.set(task.taskId, running);
+    running.done
+      .catch((err) => this.log.error("activity report failed", { activity: task.name, error: String(err) }))
+      .finally(() => {
+        this.running.delete(task.taskId);
+        this.wake();
+      });
+  }
+
+  private blockedBackoff(runId: string): number {
+    const n = (this.blockedAttempts.get(runId) ?? 0) + 1;
+    this.blockedAttempts.set(runId, n);
+    const { initialMs, maxMs } = this.opts.blockedRetry;
+    return Math.min(maxMs, initialMs * 2 ** Math.min(n - 1, 30));
+  }
+}

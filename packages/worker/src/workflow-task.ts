@@ -1,0 +1,149 @@
+/**
+ * Processes one claimed workflow task: get the run's executor (cached, or rebuilt by replaying its
+ * history), feed it the inbox, and commit everything it produced as one activation. A replay
+ * error parks the run as blocked with the reason; a lost guard (another worker advanced the run)
+ * discards the work, which is safe because nothing was written.
+ */
+import {
+  type ActivationResult,
+  type Backend,
+  ConflictError,
+  type ClaimedWorkflowTask,
+  type DataConverter,
+  decodeHistory,
+  decodeInboxEvent,
+  HistoryCorruptError,
+  type NewInboundEvent,
+  NonDeterminismError,
+  type RunRecord,
+  serializeError,
+  ValidationError,
+  WorkflowAwaitError,
+  type WorkflowDefinition,
+  WorkflowExecutor,
+  type WorkflowLogEntry,
+} from "@spool/core";
+import { buildActivation } from "./activation-builder.ts";
+import type { Logger } from "./logger.ts";
+import type { RunCache } from "./run-cache.ts";
+
+/** What processing needs from the worker. */
+export interface WorkflowTaskDeps {
+  backend: Backend;
+  dc: DataConverter;
+  log: Logger;
+  cache: RunCache;
+  workflows: ReadonlyMap<string, WorkflowDefinition>;
+  workerId: string;
+  strict: boolean;
+  eagerActivities: number;
+  blockedBackoff: (runId: string) => number;
+  fault?: (point: string, info: Record<string, unknown>) => Promise<void> | void;
+}
+
+/** Creates an executor for a run and replays its whole history. */
+export async function rebuildExecutor(
+  run: RunRecord,
+  def: WorkflowDefinition,
+  deps: Pick<WorkflowTaskDeps, "backend" | "dc" | "log" | "strict">,
+): Promise<WorkflowExecutor> {
+  const raws = await deps.backend.getHistory(run.runId);
+  const events = await decodeHistory(raws, deps.dc, run.runId);
+  const ex = new WorkflowExecutor(def, {
+    workflowId: run.workflowId,
+    runId: run.runId,
+    strict: deps.strict,
+    log: workflowLogSink(deps.log),
+  });
+  await ex.replayHistory(events);
+  return ex;
+}
+
+/** Routes `ctx.log` lines to the worker's logger. */
+export function workflowLogSink(log: Logger): (e: WorkflowLogEntry) => void {
+  return (e) => log[e.level](e.message, { ...e.fields, workflowId: e.workflowId, runId: e.runId });
+}
+
+/** Processes one workflow task; returns the eagerly claimed activity tasks. */
+export async function processWorkflowTask(
+  task: ClaimedWorkflowTask,
+  deps: WorkflowTaskDeps,
+): Promise<ActivationResult | null> {
+  const { run } = task;
+  const def = deps.workflows.get(run.workflowName);
+  if (!def) {
+    // The claim asks only for registered names; this is a registry bug, not the run's fault.
+    await deps.backend.releaseWorkflowTask({ runId: run.runId, fence: task.fence, retryAt: deps.backend.now() + 5000 });
+    return null;
+  }
+  let ex = deps.cache.take(run.runId);
+  try {
+    if (!ex || ex.seq !== run.lastSeq) ex = await rebuildExecutor(run, def, deps);
+    const inbound: NewInboundEvent[] = [];
+    for (const raw of task.inbox) inbound.push((await decodeInboxEvent(raw, deps.dc, run.runId)) as NewInboundEvent);
+    await ex.apply(inbound, deps.backend.now());
+    const newEvents = ex.takeNewEvents();
+    const commit = await buildActivation({
+      run,
+      fence: task.fence,
+      newEvents,
+      inboxIds: task.inbox.map((i) => i.id),
+      workflows: deps.workflows,
+      dc: deps.dc,
+      definition: def,
+    });
+    if (deps.eagerActivities > 0 && commit.activities.length > 0) {
+      commit.eagerActivities = { workerId: deps.workerId, maxTasks: deps.eagerActivities };
+    }
+    await deps.fault?.("workflow.before-commit", { runId: run.runId, events: newEvents.length });
+    const result = await deps.backend.commitActivation(commit);
+    await deps.fault?.("workflow.after-commit", { runId: run.runId, lastSeq: result.lastSeq });
+    if (!ex.isClosed) deps.cache.put(run.runId, ex);
+    return result;
+  } catch (err) {
+    deps.cache.delete(run.runId);
+    if (ConflictError.is(err)) {
+      deps.log.debug("activation discarded: another worker advanced the run", { runId: run.runId });
+      return null;
+    }
+    if (isParkable(err)) {
+      await park(task, err, deps);
+      return null;
+    }
+    throw err;
+  }
+}
+
+/** Errors that mean this run cannot proceed with the code deployed now. */
+function isParkable(err: unknown): boolean {
+  return (
+    NonDeterminismError.is(err) ||
+    WorkflowAwaitError.is(err) ||
+    HistoryCorruptError.is(err) ||
+    ValidationError.is(err) ||
+    err instanceof TypeError ||
+    err instanceof ReferenceError ||
+    err instanceof SyntaxError ||
+    (err instanceof Error && err.name === "ConfigurationError")
+  );
+}
+
+async function park(task: ClaimedWorkflowTask, err: unknown, deps: WorkflowTaskDeps): Promise<void> {
+  const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  deps.log.error("run blocked: it cannot continue with the code deployed now", {
+    runId: task.run.runId,
+    workflowId: task.run.workflowId,
+    reason,
+  });
+  try {
+    await deps.backend.blockRun({
+      runId: task.run.runId,
+      fence: task.fence,
+      reason: reason.split("\n")[0]?.slice(0, 500) ?? reason,
+      error: await deps.dc.encode(serializeError(err), "block reason"),
+      retryAt: deps.backend.now() + deps.blockedBackoff(task.run.runId),
+    });
+  } catch (e) {
+    if (!ConflictError.is(e)) throw e;
+  }
+}
