@@ -26,3 +26,4 @@ export * from "./steps/step.ts";
 export * from "./steps/timer.ts";
 export * from "./history/event-codec.ts";
 export * from "./history/started-event.ts";
+export * from "./steps/saga.ts";

@@ -13,8 +13,8 @@ import type Database from "better-sqlite3";
 /** Statuses of an open run, as a SQL list. Kept in one place so every query agrees. */
 const OPEN = "('running', 'blocked')";
 
-/** Columns of `runs` in the order {@link RunRow} names them. */
-const RUN_COLUMNS = `run_id, workflow_id, workflow_name, status, version, created_at, updated_at, closed_at,
+/** Columns of `runs` in the order {@link RunRow} names them (also used by ad-hoc listing queries). */
+export const RUN_COLUMNS = `run_id, workflow_id, workflow_name, status, version, created_at, updated_at, closed_at,
   last_seq, parent_run_id, parent_workflow_id, parent_step, continued_from, continued_to, result, error,
   blocked_reason`;
 
@@ -347,6 +347,3 @@ export function prepareStatements(db: Database.Database) {
 
 /** The prepared statements of one connection. */
 export type Statements = ReturnType<typeof prepareStatements>;
-
-/** The column list of `runs`, for ad-hoc queries (listing) that must return {@link RunRow}s. */
-export { OPEN as OPEN_STATUSES_SQL, RUN_COLUMNS };

@@ -222,6 +222,19 @@ export class Worker {
     return rebuildExecutor(run, def, { backend: this.backend, dc: this.dc, log: this.log, strict: false });
   }
 
+  /**
+   * True when nothing is in flight: no activation being processed, no activity running, the
+   * claim loop at rest. Test environments use it to decide when to skip virtual time ahead.
+   */
+  isIdle(): boolean {
+    return !this.pumping && !this.pumpAgain && this.workflowInFlight.size === 0 && this.running.size === 0;
+  }
+
+  /** Runs the claim loop now (e.g. after moving a virtual clock forward). */
+  wakeNow(): void {
+    this.wake();
+  }
+
   /** The workflow definitions this worker runs. */
   get workflowDefinitions(): ReadonlyMap<string, WorkflowDefinition> {
     return this.workflows;

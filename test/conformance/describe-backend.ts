@@ -1,0 +1,1323 @@
+// Guards against backends that diverge from the Backend contract: lost or duplicated events, double claims, stale writers winning, wrong queue semantics.
+/**
+ * The backend conformance suite: one set of tests of the {@link Backend} contract that every
+ * backend runs (SQLite now, PostgreSQL later). A backend's test file is setup, teardown and one
+ * call to {@link describeBackend}.
+ *
+ * Time is driven through the backend's injected clock (`clock.advance`), never by sleeping, and the
+ * tests compare times relative to `backend.now()` rather than asserting wall-clock values.
+ */
+import {
+  type ActivationCommit,
+  type ActivationResult,
+  type Backend,
+  type BackendNotification,
+  type ClaimedActivityTask,
+  type ClaimedWorkflowTask,
+  ConflictError,
+  type EventType,
+  type IdConflictPolicy,
+  type NewActivityTask,
+  type RawEvent,
+  RunNotFoundError,
+  SpoolError,
+  WorkflowAlreadyStartedError,
+} from "@spool/core";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+
+/** A controllable clock driving the backend under test. */
+export interface TestClock {
+  /** Moves the backend's clock forward. */
+  advance(ms: number): void;
+  /** Sets the backend's clock (optional: not every harness can). */
+  set?(ms: number): void;
+}
+
+/** What a backend harness provides for one test: a fresh, empty store. */
+export interface BackendHarness {
+  backend: Backend;
+  clock: TestClock;
+  teardown(): Promise<void>;
+}
+
+const bytes = (...values: number[]) => new Uint8Array(values);
+
+/** An event to append, before the helper gives it a position and time. */
+interface Append {
+  type: EventType;
+  step: number | null;
+  body: Uint8Array | null;
+}
+
+/**
+ * Registers the conformance suite for one backend. `makeBackend` is called before every test and
+ * must return an empty store whose clock only moves when `clock.advance` is called.
+ *
+ * @example
+ * ```ts
+ * describeBackend("SqliteBackend :memory:", async () => {
+ *   let t = 1_700_000_000_000;
+ *   const backend = new SqliteBackend({ path: ":memory:", clock: () => t });
+ *   return { backend, clock: { advance: (ms) => { t += ms; } }, teardown: () => backend.close() };
+ * });
+ * ```
+ */
+export function describeBackend(name: string, makeBackend: () => Promise<BackendHarness>): void {
+  describe(`Backend conformance: ${name}`, () => {
+    let backend: Backend;
+    let clock: TestClock;
+    let teardown: () => Promise<void>;
+
+    beforeEach(async () => {
+      ({ backend, clock, teardown } = await makeBackend());
+      await backend.init();
+    });
+    afterEach(async () => {
+      await teardown();
+    });
+
+    // ── helpers ──────────────────────────────────────────────────────────────────────────
+
+    const start = (
+      workflowId: string,
+      opts: { name?: string; onConflict?: IdConflictPolicy; version?: string } = {},
+    ) =>
+      backend.startWorkflow({
+        workflowId,
+        workflowName: opts.name ?? "wf",
+        version: opts.version ?? null,
+        startedEventBody: bytes(1, 2, 3),
+        onConflict: opts.onConflict ?? "attach",
+      });
+
+    const claim = (names: string[] = ["wf"], opts: { leaseMs?: number; workerId?: string } = {}) =>
+      backend.claimWorkflowTask({
+        workerId: opts.workerId ?? "worker-a",
+        workflowNames: names,
+        leaseMs: opts.leaseMs ?? 10_000,
+      });
+
+    const claimOrFail = async (
+      names: string[] = ["wf"],
+      opts: { leaseMs?: number; workerId?: string } = {},
+    ) => {
+      const task = await claim(names, opts);
+      if (task === null) throw new Error(`expected a claimable workflow task for ${names.join(", ")}`);
+      return task;
+    };
+
+    const claimActivity = (names: string[] = ["act"], workerId = "worker-a") =>
+      backend.claimActivityTask({ workerId, activityNames: names });
+
+    const claimActivityOrFail = async (names: string[] = ["act"]) => {
+      const task = await claimActivity(names);
+      if (task === null) throw new Error(`expected a claimable activity task for ${names.join(", ")}`);
+      return task;
+    };
+
+    const emptyCommit = (runId: string, expectedLastSeq: number): ActivationCommit => ({
+      runId,
+      expectedLastSeq,
+      events: [],
+      consumedInbox: [],
+      activities: [],
+      cancelActivities: [],
+      timers: [],
+      cancelTimers: [],
+      children: [],
+      cancelChildren: [],
+    });
+
+    const positioned = (afterSeq: number, list: Append[]): RawEvent[] =>
+      list.map((e, i) => ({ seq: afterSeq + 1 + i, ts: backend.now(), ...e }));
+
+    /**
+     * Commits an activation of a claimed task, the way a worker does: the inbox events it read
+     * become history (unless `consume` is false), followed by `append`.
+     */
+    const activate = (
+      task: ClaimedWorkflowTask,
+      extra: Partial<ActivationCommit> & { append?: Append[]; consume?: boolean } = {},
+    ): Promise<ActivationResult> => {
+      const { append = [], consume = true, ...rest } = extra;
+      const consumed = consume ? task.inbox : [];
+      const events = positioned(task.run.lastSeq, [
+        ...consumed.map((e) => ({ type: e.type, step: e.step, body: e.body })),
+        ...append,
+      ]);
+      return backend.commitActivation({
+        ...emptyCommit(task.run.runId, task.run.lastSeq),
+        fence: task.fence,
+        events,
+        consumedInbox: consumed.map((e) => e.id),
+        ...rest,
+      });
+    };
+
+    /** The eager path: a commit guarded by the sequence number only (no fence). */
+    const commitUnfenced = async (
+      runId: string,
+      extra: Partial<ActivationCommit> & { append?: Append[] } = {},
+    ) => {
+      const run = await backend.inspect.getRun(runId);
+      if (run === null) throw new Error(`no run ${runId}`);
+      const { append = [], ...rest } = extra;
+      return backend.commitActivation({
+        ...emptyCommit(runId, run.lastSeq),
+        events: positioned(run.lastSeq, append),
+        ...rest,
+      });
+    };
+
+    const activity = (step: number, over: Partial<NewActivityTask> = {}): NewActivityTask => ({
+      step,
+      name: "act",
+      input: bytes(7, step),
+      options: bytes(8),
+      timeoutMs: 1_000,
+      heartbeatTimeoutMs: 0,
+      ...over,
+    });
+
+    const scheduled = (step: number): Append => ({ type: "ActivityScheduled", step, body: bytes(step) });
+
+    /** Starts a run and commits its first activation, leaving it idle. */
+    const startIdle = async (workflowId: string, name = "wf") => {
+      const { runId } = await start(workflowId, { name });
+      const task = await claimOrFail([name]);
+      expect(task.run.runId).toBe(runId);
+      await activate(task);
+      return runId;
+    };
+
+    /** Completes an open, unleased run (eager path: seq guard only). */
+    const complete = (runId: string) =>
+      commitUnfenced(runId, {
+        append: [{ type: "WorkflowCompleted", step: null, body: bytes(42) }],
+        close: { status: "completed", result: bytes(42) },
+      });
+
+    const rejection = async (p: Promise<unknown>): Promise<unknown> => {
+      try {
+        await p;
+      } catch (err) {
+        return err;
+      }
+      throw new Error("expected the call to reject");
+    };
+
+    const recordNotifications = () => {
+      const seen: BackendNotification[] = [];
+      const unsubscribe = backend.subscribe((n) => seen.push(n));
+      return { seen, unsubscribe };
+    };
+
+    // ── starting runs ────────────────────────────────────────────────────────────────────
+
+    describe("startWorkflow", () => {
+      it("creates a running run whose history is WorkflowStarted at seq 1, with a ready workflow task", async () => {
+        const res = await start("order-1", { version: "v1" });
+        expect(res).toMatchObject({ created: true, workflowName: "wf" });
+
+        const run = await backend.inspect.getRun(res.runId);
+        expect(run).toMatchObject({
+          runId: res.runId,
+          workflowId: "order-1",
+          workflowName: "wf",
+          status: "running",
+          version: "v1",
+          lastSeq: 1,
+          closedAt: null,
+          parentRunId: null,
+          continuedFromRunId: null,
+          continuedToRunId: null,
+          result: null,
+          error: null,
+          blockedReason: null,
+        });
+
+        const history = await backend.getHistory(res.runId);
+        expect(history).toHaveLength(1);
+        expect(history[0]).toMatchObject({ seq: 1, type: "WorkflowStarted", step: null });
+        expect(Array.from(history[0]!.body!)).toEqual([1, 2, 3]);
+
+        const task = await claimOrFail();
+        expect(task.run.runId).toBe(res.runId);
+        expect(task.inbox).toEqual([]);
+      });
+
+      it("attach returns the open run, and the latest closed run once it has finished", async () => {
+        const first = await start("order-1");
+        const again = await start("order-1", { name: "something-else" });
+        expect(again).toEqual({ runId: first.runId, created: false, workflowName: "wf" });
+
+        await complete(first.runId);
+        const afterClose = await start("order-1");
+        expect(afterClose).toEqual({ runId: first.runId, created: false, workflowName: "wf" });
+        expect((await backend.inspect.listRuns({ workflowId: "order-1" })).runs).toHaveLength(1);
+      });
+
+      it("fail rejects an id that has an open or a closed run", async () => {
+        const first = await start("order-1", { onConflict: "fail" });
+        const err = await rejection(start("order-1", { onConflict: "fail" }));
+        expect(err).toBeInstanceOf(WorkflowAlreadyStartedError);
+        expect((err as WorkflowAlreadyStartedError).runId).toBe(first.runId);
+
+        await complete(first.runId);
+        expect(await rejection(start("order-1", { onConflict: "fail" }))).toBeInstanceOf(
+          WorkflowAlreadyStartedError,
+        );
+      });
+
+      it("startNewIfClosed attaches to an open run and starts a new one after it closed", async () => {
+        const first = await start("order-1", { onConflict: "startNewIfClosed" });
+        expect(await start("order-1", { onConflict: "startNewIfClosed" })).toMatchObject({
+          runId: first.runId,
+          created: false,
+        });
+        await complete(first.runId);
+        const second = await start("order-1", { onConflict: "startNewIfClosed" });
+        expect(second.created).toBe(true);
+        expect(second.runId).not.toBe(first.runId);
+        expect((await backend.inspect.getLatestRun("order-1"))?.runId).toBe(second.runId);
+      });
+
+      it("concurrent starts of one id create exactly one run", async () => {
+        const attached = await Promise.all(Array.from({ length: 20 }, () => start("order-1")));
+        expect(attached.filter((r) => r.created)).toHaveLength(1);
+        expect(new Set(attached.map((r) => r.runId)).size).toBe(1);
+
+        const failing = await Promise.allSettled(
+          Array.from({ length: 10 }, () => start("order-2", { onConflict: "fail" })),
+        );
+        expect(failing.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+        for (const r of failing) {
+          if (r.status === "rejected") expect(r.reason).toBeInstanceOf(WorkflowAlreadyStartedError);
+        }
+        expect((await backend.inspect.listRuns({ workflowIdPrefix: "order-" })).runs).toHaveLength(2);
+      });
+    });
+
+    // ── signals ──────────────────────────────────────────────────────────────────────────
+
+    describe("signals", () => {
+      it("buffers signals in arrival order and hands them to the claim", async () => {
+        const { runId } = await start("order-1");
+        for (const b of [1, 2, 3]) {
+          expect(await backend.signalWorkflow({ workflowId: "order-1", body: bytes(b) })).toEqual({ runId });
+        }
+        const inbox = await backend.getInbox(runId);
+        expect(inbox.map((e) => [e.type, e.step, Array.from(e.body!)])).toEqual([
+          ["SignalReceived", null, [1]],
+          ["SignalReceived", null, [2]],
+          ["SignalReceived", null, [3]],
+        ]);
+        expect(inbox.map((e) => e.id)).toEqual([...inbox.map((e) => e.id)].sort((a, b) => a - b));
+
+        const task = await claimOrFail();
+        expect(task.inbox).toEqual(inbox);
+      });
+
+      it("wakes an idle run, and an activation with an empty inbox leaves nothing to claim", async () => {
+        const runId = await startIdle("order-1");
+        expect(await claim()).toBeNull();
+
+        await backend.signalWorkflow({ workflowId: "order-1", body: bytes(9) });
+        const task = await claimOrFail();
+        expect(task.run.runId).toBe(runId);
+        expect(task.inbox.map((e) => e.type)).toEqual(["SignalReceived"]);
+      });
+
+      it("targets a specific run by runId", async () => {
+        const { runId } = await start("order-1");
+        expect(await backend.signalWorkflow({ workflowId: "order-1", runId, body: bytes(1) })).toEqual({
+          runId,
+        });
+        expect(await backend.getInbox(runId)).toHaveLength(1);
+      });
+
+      it("rejects unknown ids, closed runs and mismatched run ids with RunNotFoundError", async () => {
+        expect(
+          await rejection(backend.signalWorkflow({ workflowId: "nope", body: bytes(1) })),
+        ).toBeInstanceOf(RunNotFoundError);
+        const { runId } = await start("order-1");
+        const other = await start("order-2");
+        expect(
+          await rejection(
+            backend.signalWorkflow({ workflowId: "order-1", runId: other.runId, body: bytes(1) }),
+          ),
+        ).toBeInstanceOf(RunNotFoundError);
+
+        await complete(runId);
+        expect(
+          await rejection(backend.signalWorkflow({ workflowId: "order-1", body: bytes(1) })),
+        ).toBeInstanceOf(RunNotFoundError);
+        expect(
+          await rejection(backend.signalWorkflow({ workflowId: "order-1", runId, body: bytes(1) })),
+        ).toBeInstanceOf(RunNotFoundError);
+      });
+
+      it("does not disturb a live lease: the signal waits for the holder, then the task is ready again", async () => {
+        const { runId } = await start("order-1");
+        const held = await claimOrFail(["wf"], { workerId: "a" });
+        await backend.signalWorkflow({ workflowId: "order-1", body: bytes(5) });
+        expect(await claim(["wf"], { workerId: "b" })).toBeNull();
+
+        await activate(held); // consumed nothing: the signal arrived after the claim
+        const next = await claimOrFail(["wf"], { workerId: "b" });
+        expect(next.run.runId).toBe(runId);
+        expect(next.inbox.map((e) => Array.from(e.body!))).toEqual([[5]]);
+      });
+
+      it("an activation consumes exactly the inbox events it read", async () => {
+        const { runId } = await start("order-1");
+        await backend.signalWorkflow({ workflowId: "order-1", body: bytes(1) });
+        const task = await claimOrFail();
+        await backend.signalWorkflow({ workflowId: "order-1", body: bytes(2) });
+        await activate(task);
+
+        const history = await backend.getHistory(runId);
+        expect(history.map((e) => [e.seq, e.type])).toEqual([
+          [1, "WorkflowStarted"],
+          [2, "SignalReceived"],
+        ]);
+        const next = await claimOrFail();
+        expect(next.inbox.map((e) => Array.from(e.body!))).toEqual([[2]]);
+      });
+
+      it("signalWithStart starts a run with the signal in its inbox, or signals the open run", async () => {
+        const startReq = {
+          workflowId: "order-1",
+          workflowName: "wf",
+          version: null,
+          startedEventBody: bytes(1),
+          onConflict: "fail" as const,
+        };
+        const first = await backend.signalWithStart(startReq, bytes(10));
+        expect(first).toMatchObject({ created: true, workflowName: "wf" });
+        const second = await backend.signalWithStart(startReq, bytes(11));
+        expect(second).toEqual({ runId: first.runId, created: false, workflowName: "wf" });
+        expect((await backend.getInbox(first.runId)).map((e) => Array.from(e.body!))).toEqual([[10], [11]]);
+        expect(await backend.getHistory(first.runId)).toHaveLength(1);
+
+        await complete(first.runId);
+        const third = await backend.signalWithStart(startReq, bytes(12));
+        expect(third.created).toBe(true);
+        expect(third.runId).not.toBe(first.runId);
+        expect((await backend.getInbox(third.runId)).map((e) => Array.from(e.body!))).toEqual([[12]]);
+      });
+    });
+
+    // ── cancellation requests ────────────────────────────────────────────────────────────
+
+    describe("requestCancel", () => {
+      it("puts CancelRequested in an open run's inbox", async () => {
+        const runId = await startIdle("order-1");
+        expect(await backend.requestCancel({ workflowId: "order-1", body: bytes(3) })).toEqual({
+          outcome: "requested",
+          runId,
+          status: "running",
+        });
+        const task = await claimOrFail();
+        expect(task.inbox.map((e) => [e.type, e.step, Array.from(e.body!)])).toEqual([
+          ["CancelRequested", null, [3]],
+        ]);
+      });
+
+      it("is a no-op that says so for a closed run, and RunNotFoundError for an unknown one", async () => {
+        const { runId } = await start("order-1");
+        await complete(runId);
+        expect(await backend.requestCancel({ workflowId: "order-1", body: bytes(3) })).toEqual({
+          outcome: "alreadyClosed",
+          runId,
+          status: "completed",
+        });
+        expect(await backend.requestCancel({ workflowId: "order-1", runId, body: bytes(3) })).toMatchObject({
+          outcome: "alreadyClosed",
+        });
+        expect(await backend.getInbox(runId)).toEqual([]);
+        expect(await claim()).toBeNull();
+        expect(await rejection(backend.requestCancel({ workflowId: "nope", body: bytes(1) }))).toBeInstanceOf(
+          RunNotFoundError,
+        );
+      });
+    });
+
+    // ── workflow task claims, leases and fencing ─────────────────────────────────────────
+
+    describe("workflow task leases", () => {
+      it("claims only tasks of the requested workflow names", async () => {
+        await start("order-1", { name: "orders" });
+        expect(await claim([])).toBeNull();
+        expect(await claim(["payments"])).toBeNull();
+        expect((await claimOrFail(["payments", "orders"])).run.workflowName).toBe("orders");
+      });
+
+      it("hands out the oldest ready task first", async () => {
+        const a = await start("a");
+        clock.advance(1);
+        const b = await start("b");
+        expect((await claimOrFail()).run.runId).toBe(a.runId);
+        expect((await claimOrFail()).run.runId).toBe(b.runId);
+        expect(await claim()).toBeNull();
+      });
+
+      it("hides a leased task until its lease expires, then re-leases it with a newer fence", async () => {
+        const { runId } = await start("order-1");
+        const first = await claimOrFail(["wf"], { leaseMs: 1_000 });
+        expect(await claim()).toBeNull();
+        clock.advance(999);
+        expect(await claim()).toBeNull();
+        clock.advance(1);
+        const second = await claimOrFail(["wf"], { workerId: "worker-b" });
+        expect(second.run.runId).toBe(runId);
+        expect(second.fence).toBeGreaterThan(first.fence);
+      });
+
+      it("rejects a stale fence with ConflictError and writes nothing", async () => {
+        const { runId } = await start("order-1");
+        const stale = await claimOrFail(["wf"], { leaseMs: 1_000 });
+        clock.advance(1_000);
+        const current = await claimOrFail(["wf"], { workerId: "worker-b" });
+
+        const err = await rejection(activate(stale, { append: [scheduled(1)], activities: [activity(1)] }));
+        expect(err).toBeInstanceOf(ConflictError);
+        expect((await backend.inspect.getRun(runId))?.lastSeq).toBe(1);
+        expect(await backend.getHistory(runId)).toHaveLength(1);
+        expect(await claimActivity()).toBeNull();
+
+        expect((await activate(current, { append: [scheduled(1)] })).lastSeq).toBe(2);
+      });
+
+      it("accepts a commit under an expired lease that nobody re-claimed", async () => {
+        await start("order-1");
+        const task = await claimOrFail(["wf"], { leaseMs: 1_000 });
+        clock.advance(5_000);
+        expect((await activate(task, { append: [scheduled(1)] })).lastSeq).toBe(2);
+      });
+
+      it("releaseWorkflowTask returns the task at retryAt; a stale fence is rejected", async () => {
+        await start("order-1");
+        const first = await claimOrFail();
+        await backend.releaseWorkflowTask({
+          runId: first.run.runId,
+          fence: first.fence,
+          retryAt: backend.now() + 500,
+        });
+        expect(await claim()).toBeNull();
+        clock.advance(500);
+        const second = await claimOrFail();
+        expect(second.fence).toBeGreaterThan(first.fence);
+
+        expect(
+          await rejection(backend.releaseWorkflowTask({ runId: first.run.runId, fence: first.fence })),
+        ).toBeInstanceOf(ConflictError);
+        expect(await claim()).toBeNull(); // the stale release did not free the live lease
+
+        await backend.releaseWorkflowTask({ runId: second.run.runId, fence: second.fence });
+        expect((await claimOrFail()).run.runId).toBe(first.run.runId);
+      });
+    });
+
+    // ── activation commits ───────────────────────────────────────────────────────────────
+
+    describe("commitActivation", () => {
+      it("appends events verbatim and getHistory returns them after afterSeq", async () => {
+        const { runId } = await start("order-1");
+        const task = await claimOrFail();
+        const res = await activate(task, {
+          append: [
+            { type: "SideEffect", step: 1, body: bytes(1) },
+            { type: "TimerStarted", step: 2, body: new Uint8Array(0) },
+            { type: "PatchMarker", step: null, body: bytes(255, 0, 128) },
+          ],
+        });
+        expect(res).toEqual({ lastSeq: 4, claimedActivities: [], createdRuns: [] });
+        const tail = await backend.getHistory(runId, 2);
+        expect(tail.map((e) => [e.seq, e.type, e.step, Array.from(e.body ?? [])])).toEqual([
+          [3, "TimerStarted", 2, []],
+          [4, "PatchMarker", null, [255, 0, 128]],
+        ]);
+        expect(tail[0]!.body).not.toBeNull(); // an empty body is not a missing body
+        expect(await backend.inspect.getHistory(runId)).toEqual(await backend.getHistory(runId));
+        expect((await backend.inspect.getRun(runId))?.lastSeq).toBe(4);
+      });
+
+      it("of two commits from the same expectedLastSeq exactly one wins", async () => {
+        const { runId } = await start("order-1");
+        const task = await claimOrFail();
+        const sideEffect = (b: number): ActivationCommit => ({
+          ...emptyCommit(runId, 1),
+          events: positioned(1, [{ type: "SideEffect", step: 1, body: bytes(b) }]),
+        });
+        // Two holders of the same claim and one eager (unfenced) commit, all from seq 1.
+        const outcomes = await Promise.allSettled([
+          backend.commitActivation({ ...sideEffect(1), fence: task.fence }),
+          backend.commitActivation({ ...sideEffect(2), fence: task.fence }),
+          backend.commitActivation(sideEffect(3)),
+        ]);
+        const won = outcomes.filter((o) => o.status === "fulfilled");
+        expect(won).toHaveLength(1);
+        for (const o of outcomes) if (o.status === "rejected") expect(o.reason).toBeInstanceOf(ConflictError);
+        const history = await backend.getHistory(runId);
+        expect(history).toHaveLength(2);
+        const winner = outcomes.findIndex((o) => o.status === "fulfilled");
+        expect(Array.from(history[1]!.body!)).toEqual([winner + 1]);
+      });
+
+      it("a loser that read the same seq cannot overwrite the winner's history", async () => {
+        const { runId } = await start("order-1");
+        const task = await claimOrFail();
+        await activate(task, { append: [{ type: "SideEffect", step: 1, body: bytes(1) }] });
+        const err = await rejection(
+          activate(task, { append: [{ type: "SideEffect", step: 1, body: bytes(2) }] }),
+        );
+        expect(err).toBeInstanceOf(ConflictError);
+        expect((err as Error).message).toMatch(/seq/);
+        expect(Array.from((await backend.getHistory(runId))[1]!.body!)).toEqual([1]);
+      });
+
+      it("rejects events that are not contiguous after expectedLastSeq, writing nothing", async () => {
+        const { runId } = await start("order-1");
+        const task = await claimOrFail();
+        const err = await rejection(
+          backend.commitActivation({
+            ...emptyCommit(runId, 1),
+            fence: task.fence,
+            events: [{ seq: 3, ts: backend.now(), type: "SideEffect", step: 1, body: bytes(1) }],
+          }),
+        );
+        expect(SpoolError.is(err)).toBe(true);
+        expect(await backend.getHistory(runId)).toHaveLength(1);
+      });
+
+      it("rejects inbox ids that are not in the run's inbox, writing nothing", async () => {
+        const { runId } = await start("order-1");
+        const other = await start("order-2");
+        await backend.signalWorkflow({ workflowId: "order-2", body: bytes(1) });
+        const [foreign] = await backend.getInbox(other.runId);
+        const task = await claimOrFail();
+        expect(task.run.runId).toBe(runId);
+        for (const id of [foreign!.id, 987_654_321]) {
+          const err = await rejection(
+            activate(task, {
+              append: [{ type: "SignalReceived", step: null, body: bytes(1) }],
+              consumedInbox: [id],
+            }),
+          );
+          expect(err).toBeInstanceOf(ConflictError);
+        }
+        expect(await backend.getHistory(runId)).toHaveLength(1);
+        expect(await backend.getInbox(other.runId)).toHaveLength(1);
+      });
+
+      it("rejects a commit to a closed run", async () => {
+        const { runId } = await start("order-1");
+        const task = await claimOrFail();
+        await activate(task, { close: { status: "failed", error: bytes(6) } });
+        expect(await rejection(commitUnfenced(runId, { append: [scheduled(1)] }))).toBeInstanceOf(
+          ConflictError,
+        );
+        expect(await rejection(activate(task, { append: [scheduled(1)] }))).toBeInstanceOf(ConflictError);
+      });
+    });
+
+    // ── activity tasks ───────────────────────────────────────────────────────────────────
+
+    describe("activity tasks", () => {
+      const schedule = async (workflowId: string, tasks: NewActivityTask[]) => {
+        const { runId } = await start(workflowId);
+        const task = await claimOrFail();
+        await activate(task, { append: tasks.map((t) => scheduled(t.step)), activities: tasks });
+        return runId;
+      };
+
+      it("schedules, claims (attempt 1) and completes into the run's inbox", async () => {
+        const runId = await schedule("order-1", [activity(1, { name: "payments.charge" })]);
+        expect(await claimActivity(["other"])).toBeNull();
+        const attempt = await claimActivityOrFail(["payments.charge"]);
+        expect(attempt).toMatchObject({
+          runId,
+          workflowId: "order-1",
+          step: 1,
+          name: "payments.charge",
+          attempt: 1,
+          timeoutMs: 1_000,
+          heartbeatTimeoutMs: 0,
+        });
+        expect(Array.from(attempt.input)).toEqual([7, 1]);
+        expect(Array.from(attempt.options)).toEqual([8]);
+        expect(attempt.leaseExpiresAt).toBeGreaterThan(backend.now());
+        expect(await claimActivity(["payments.charge"])).toBeNull();
+
+        await backend.completeActivityTask(attempt, { type: "ActivityCompleted", body: bytes(9) });
+        expect(await claimActivity(["payments.charge"])).toBeNull();
+        const task = await claimOrFail();
+        expect(task.inbox.map((e) => [e.type, e.step, Array.from(e.body!)])).toEqual([
+          ["ActivityCompleted", 1, [9]],
+        ]);
+      });
+
+      it("re-offers an attempt whose lease expired and rejects the stale attempt's calls", async () => {
+        const runId = await schedule("order-1", [activity(1, { timeoutMs: 1_000 })]);
+        const first = await claimActivityOrFail();
+        clock.advance(999);
+        expect(await claimActivity()).toBeNull();
+        clock.advance(1);
+        const second = await claimActivityOrFail();
+        expect(second.attempt).toBe(2);
+        expect(second.taskId).toBe(first.taskId);
+        expect(second.fence).toBeGreaterThan(first.fence);
+
+        expect(await rejection(backend.heartbeatActivityTask(first, 1_000))).toBeInstanceOf(ConflictError);
+        expect(
+          await rejection(backend.completeActivityTask(first, { type: "ActivityCompleted", body: bytes(1) })),
+        ).toBeInstanceOf(ConflictError);
+        expect(await rejection(backend.retryActivityTask(first, backend.now(), bytes(1)))).toBeInstanceOf(
+          ConflictError,
+        );
+        expect(await backend.getInbox(runId)).toEqual([]);
+
+        await backend.completeActivityTask(second, { type: "ActivityCompleted", body: bytes(2) });
+        expect((await backend.getInbox(runId)).map((e) => Array.from(e.body!))).toEqual([[2]]);
+      });
+
+      it("leases by heartbeat timeout when set, and a heartbeat extends the lease", async () => {
+        await schedule("order-1", [activity(1, { timeoutMs: 60_000, heartbeatTimeoutMs: 100 })]);
+        const attempt = await claimActivityOrFail();
+        clock.advance(80);
+        const { leaseExpiresAt } = await backend.heartbeatActivityTask(attempt, 100);
+        expect(leaseExpiresAt).toBeGreaterThan(attempt.leaseExpiresAt);
+        clock.advance(80);
+        expect(await claimActivity()).toBeNull();
+        clock.advance(21);
+        expect((await claimActivityOrFail()).attempt).toBe(2);
+      });
+
+      it("retryActivityTask re-offers the task at retryAt with the next attempt", async () => {
+        await schedule("order-1", [activity(1)]);
+        const first = await claimActivityOrFail();
+        await backend.retryActivityTask(first, backend.now() + 500, bytes(4));
+        expect(await claimActivity()).toBeNull();
+        expect(await rejection(backend.heartbeatActivityTask(first, 1_000))).toBeInstanceOf(ConflictError);
+        clock.advance(500);
+        const second = await claimActivityOrFail();
+        expect(second.attempt).toBe(2);
+        expect(
+          await rejection(backend.completeActivityTask(first, { type: "ActivityCompleted", body: bytes(1) })),
+        ).toBeInstanceOf(ConflictError);
+      });
+
+      it("cancelActivities withdraws a task and tells the running attempt", async () => {
+        const runId = await schedule("order-1", [activity(1), activity(2)]);
+        const running = await claimActivityOrFail();
+        const { seen, unsubscribe } = recordNotifications();
+        await commitUnfenced(runId, {
+          append: [{ type: "ActivityCancelled", step: running.step, body: null }],
+          cancelActivities: [1, 2],
+        });
+        unsubscribe();
+        expect(seen).toContainEqual({ kind: "activity-cancelled", taskId: running.taskId });
+        expect(seen.filter((n) => n.kind === "activity-cancelled")).toHaveLength(1); // the other was never leased
+        expect(await rejection(backend.heartbeatActivityTask(running, 1_000))).toBeInstanceOf(ConflictError);
+        expect(
+          await rejection(
+            backend.completeActivityTask(running, { type: "ActivityCompleted", body: bytes(1) }),
+          ),
+        ).toBeInstanceOf(ConflictError);
+        expect(await claimActivity()).toBeNull();
+        expect(await backend.getInbox(runId)).toEqual([]);
+      });
+
+      it("eagerActivities claims up to maxTasks of the new tasks in the commit", async () => {
+        await start("order-1");
+        const task = await claimOrFail();
+        const res = await activate(task, {
+          append: [scheduled(1), scheduled(2), scheduled(3)],
+          activities: [activity(1), activity(2), activity(3)],
+          eagerActivities: { workerId: "worker-a", maxTasks: 2 },
+        });
+        expect(res.claimedActivities.map((a) => [a.step, a.attempt, a.workflowId])).toEqual([
+          [1, 1, "order-1"],
+          [2, 1, "order-1"],
+        ]);
+        expect(res.claimedActivities[0]!.leaseExpiresAt).toBeGreaterThan(backend.now());
+        expect((await claimActivityOrFail()).step).toBe(3);
+        expect(await claimActivity()).toBeNull();
+        await backend.completeActivityTask(res.claimedActivities[0]!, {
+          type: "ActivityCompleted",
+          body: bytes(1),
+        });
+        await backend.heartbeatActivityTask(res.claimedActivities[1]!, 1_000);
+      });
+
+      it("completedActivity removes the task in the commit, and a stale fence rejects the whole commit", async () => {
+        await start("order-1");
+        const task = await claimOrFail();
+        const res = await activate(task, {
+          append: [scheduled(1)],
+          activities: [activity(1, { timeoutMs: 1_000 })],
+          eagerActivities: { workerId: "worker-a", maxTasks: 1 },
+        });
+        const eager = res.claimedActivities[0]!;
+        clock.advance(1_000);
+        const reclaimed = await claimActivityOrFail();
+        const runId = task.run.runId;
+
+        const completion: Append = { type: "ActivityCompleted", step: 1, body: bytes(1) };
+        const err = await rejection(
+          commitUnfenced(runId, {
+            append: [completion],
+            completedActivity: { taskId: eager.taskId, fence: eager.fence },
+          }),
+        );
+        expect(err).toBeInstanceOf(ConflictError);
+        expect((await backend.inspect.getRun(runId))?.lastSeq).toBe(2);
+
+        await commitUnfenced(runId, {
+          append: [completion],
+          completedActivity: { taskId: reclaimed.taskId, fence: reclaimed.fence },
+        });
+        expect((await backend.inspect.getRun(runId))?.lastSeq).toBe(3);
+        expect(
+          await rejection(
+            backend.completeActivityTask(reclaimed, { type: "ActivityCompleted", body: bytes(1) }),
+          ),
+        ).toBeInstanceOf(ConflictError);
+        clock.advance(10_000);
+        expect(await claimActivity()).toBeNull();
+        expect(await claim()).toBeNull();
+      });
+    });
+
+    // ── timers ───────────────────────────────────────────────────────────────────────────
+
+    describe("timers", () => {
+      const withTimers = async (workflowId: string, offsets: { step: number; in: number }[]) => {
+        const { runId } = await start(workflowId);
+        const task = await claimOrFail();
+        const now = backend.now();
+        await activate(task, {
+          append: offsets.map((o) => ({ type: "TimerStarted" as const, step: o.step, body: bytes(o.step) })),
+          timers: offsets.map((o) => ({ step: o.step, dueAt: now + o.in })),
+        });
+        return runId;
+      };
+
+      it("fire only when due, exactly once, as TimerFired with the timer's step", async () => {
+        const runId = await withTimers("order-1", [{ step: 1, in: 1_000 }]);
+        expect(await backend.fireDueTimers(10)).toBe(0);
+        clock.advance(999);
+        expect(await backend.fireDueTimers(10)).toBe(0);
+        expect(await claim()).toBeNull();
+        clock.advance(1);
+        expect(await backend.fireDueTimers(10)).toBe(1);
+        expect(await backend.fireDueTimers(10)).toBe(0);
+        const task = await claimOrFail();
+        expect(task.run.runId).toBe(runId);
+        expect(task.inbox.map((e) => [e.type, e.step, e.body])).toEqual([["TimerFired", 1, null]]);
+      });
+
+      it("cancelTimers removes a pending timer", async () => {
+        const runId = await withTimers("order-1", [{ step: 1, in: 1_000 }]);
+        await commitUnfenced(runId, {
+          append: [{ type: "TimerCancelled", step: 1, body: null }],
+          cancelTimers: [1],
+        });
+        clock.advance(5_000);
+        expect(await backend.fireDueTimers(10)).toBe(0);
+        expect(await backend.getInbox(runId)).toEqual([]);
+      });
+
+      it("fire at most `limit` per call, in due-time order", async () => {
+        const runId = await withTimers("order-1", [
+          { step: 1, in: 300 },
+          { step: 2, in: 100 },
+          { step: 3, in: 200 },
+        ]);
+        clock.advance(1_000);
+        expect(await backend.fireDueTimers(2)).toBe(2);
+        expect(await backend.fireDueTimers(2)).toBe(1);
+        expect((await backend.getInbox(runId)).map((e) => e.step)).toEqual([2, 3, 1]);
+      });
+
+      it("nextWakeAt reports the earliest timer, retry or lease expiry, and null when idle", async () => {
+        expect(await backend.nextWakeAt()).toBeNull();
+        const runId = await withTimers("order-1", [{ step: 1, in: 1_000 }]);
+        const timerDue = backend.now() + 1_000;
+        expect(await backend.nextWakeAt()).toBe(timerDue);
+
+        await commitUnfenced(runId, {
+          append: [scheduled(2)],
+          activities: [activity(2, { timeoutMs: 400 })],
+        });
+        expect(await backend.nextWakeAt()).toBeLessThanOrEqual(backend.now()); // a ready activity task
+        const attempt = await claimActivityOrFail();
+        expect(await backend.nextWakeAt()).toBe(attempt.leaseExpiresAt);
+        await backend.retryActivityTask(attempt, backend.now() + 200, bytes(1));
+        expect(await backend.nextWakeAt()).toBe(backend.now() + 200);
+      });
+    });
+
+    // ── child runs ───────────────────────────────────────────────────────────────────────
+
+    describe("child runs", () => {
+      const child = (step: number, workflowId: string) => ({
+        step,
+        workflowId,
+        workflowName: "child-wf",
+        version: null,
+        startedEventBody: bytes(50 + step),
+      });
+
+      it("creates child runs linked to the parent, each with its own history and ready task", async () => {
+        const { runId } = await start("parent");
+        const task = await claimOrFail();
+        const res = await activate(task, {
+          append: [{ type: "ChildStarted", step: 1, body: bytes(1) }],
+          children: [child(1, "parent/child-1")],
+        });
+        expect(res.createdRuns).toHaveLength(1);
+        const created = res.createdRuns[0]!;
+        expect(created).toMatchObject({ step: 1, workflowId: "parent/child-1" });
+
+        expect(await backend.inspect.getRun(created.runId)).toMatchObject({
+          workflowId: "parent/child-1",
+          workflowName: "child-wf",
+          status: "running",
+          lastSeq: 1,
+          parentRunId: runId,
+          parentWorkflowId: "parent",
+          parentStep: 1,
+        });
+        expect(Array.from((await backend.getHistory(created.runId))[0]!.body!)).toEqual([51]);
+        expect((await claimOrFail(["child-wf"])).run.runId).toBe(created.runId);
+        expect((await backend.inspect.listRuns({ parentRunId: runId })).runs.map((r) => r.runId)).toEqual([
+          created.runId,
+        ]);
+      });
+
+      it("reports ChildStartFailed to the parent when the child id has an open run", async () => {
+        const taken = await start("taken", { name: "child-wf" });
+        const { runId } = await start("parent");
+        const task = await claimOrFail(["wf"]);
+        const res = await activate(task, {
+          append: [
+            { type: "ChildStarted", step: 1, body: bytes(1) },
+            { type: "ChildStarted", step: 2, body: bytes(2) },
+          ],
+          children: [child(1, "taken"), child(2, "fresh")],
+        });
+        expect(res.createdRuns.map((r) => [r.step, r.workflowId])).toEqual([[2, "fresh"]]);
+        expect((await backend.inspect.getRun(taken.runId))?.parentRunId).toBeNull();
+
+        const next = await claimOrFail(["wf"]);
+        expect(next.run.runId).toBe(runId);
+        expect(next.inbox.map((e) => [e.type, e.step, e.body])).toEqual([["ChildStartFailed", 1, null]]);
+      });
+
+      it("starts a child whose id only has closed runs", async () => {
+        const old = await start("reused", { name: "child-wf" });
+        await complete(old.runId);
+        await start("parent");
+        const res = await activate(await claimOrFail(["wf"]), {
+          append: [{ type: "ChildStarted", step: 1, body: bytes(1) }],
+          children: [child(1, "reused")],
+        });
+        expect(res.createdRuns).toHaveLength(1);
+        expect(res.createdRuns[0]!.runId).not.toBe(old.runId);
+      });
+
+      it("a closing child puts its parentEvent in the open parent's inbox at the parent's step", async () => {
+        const { runId: parentRunId } = await start("parent");
+        const res = await activate(await claimOrFail(["wf"]), {
+          append: [{ type: "ChildStarted", step: 4, body: bytes(1) }],
+          children: [child(4, "parent/child")],
+        });
+        const childTask = await claimOrFail(["child-wf"]);
+        expect(await claim(["wf"])).toBeNull();
+        await activate(childTask, {
+          append: [{ type: "WorkflowCompleted", step: null, body: bytes(5) }],
+          close: {
+            status: "completed",
+            result: bytes(5),
+            parentEvent: { type: "ChildCompleted", body: bytes(5) },
+          },
+        });
+        expect((await backend.inspect.getRun(res.createdRuns[0]!.runId))?.status).toBe("completed");
+        const parentTask = await claimOrFail(["wf"]);
+        expect(parentTask.run.runId).toBe(parentRunId);
+        expect(parentTask.inbox.map((e) => [e.type, e.step, Array.from(e.body!)])).toEqual([
+          ["ChildCompleted", 4, [5]],
+        ]);
+      });
+
+      it("a child closing after its parent closed is accepted and notifies nobody", async () => {
+        const { runId: parentRunId } = await start("parent");
+        await activate(await claimOrFail(["wf"]), {
+          append: [{ type: "ChildStarted", step: 1, body: bytes(1) }],
+          children: [child(1, "parent/child")],
+        });
+        await complete(parentRunId);
+        const childTask = await claimOrFail(["child-wf"]);
+        await activate(childTask, {
+          close: { status: "failed", error: bytes(1), parentEvent: { type: "ChildFailed", body: bytes(1) } },
+        });
+        expect(await backend.getInbox(parentRunId)).toEqual([]);
+      });
+
+      it("cancelChildren delivers CancelRequested to the child's open run only", async () => {
+        const { runId } = await start("parent");
+        const res = await activate(await claimOrFail(["wf"]), {
+          append: [{ type: "ChildStarted", step: 1, body: bytes(1) }],
+          children: [child(1, "parent/child")],
+        });
+        const stranger = await start("not-my-child", { name: "child-wf" });
+        await commitUnfenced(runId, {
+          append: [
+            { type: "ChildCancelled", step: 1, body: null },
+            { type: "ChildCancelled", step: 2, body: null },
+          ],
+          cancelChildren: [
+            { step: 1, workflowId: "parent/child", body: bytes(8) },
+            { step: 2, workflowId: "not-my-child", body: bytes(8) },
+          ],
+        });
+        expect(
+          (await backend.getInbox(res.createdRuns[0]!.runId)).map((e) => [
+            e.type,
+            e.step,
+            Array.from(e.body!),
+          ]),
+        ).toEqual([["CancelRequested", null, [8]]]);
+        expect(await backend.getInbox(stranger.runId)).toEqual([]);
+      });
+    });
+
+    // ── closing and continuing ───────────────────────────────────────────────────────────
+
+    describe("closing runs", () => {
+      it("records the outcome, withdraws outstanding work and notifies run-closed", async () => {
+        const { runId } = await start("order-1");
+        const now = backend.now();
+        await activate(await claimOrFail(), {
+          append: [scheduled(1), { type: "TimerStarted", step: 2, body: bytes(2) }],
+          activities: [activity(1)],
+          timers: [{ step: 2, dueAt: now + 1_000 }],
+        });
+        const running = await claimActivityOrFail();
+        await backend.signalWorkflow({ workflowId: "order-1", body: bytes(1) });
+        const task = await claimOrFail();
+
+        const { seen, unsubscribe } = recordNotifications();
+        await activate(task, {
+          append: [{ type: "WorkflowFailed", step: null, body: bytes(6) }],
+          close: { status: "failed", error: bytes(6) },
+        });
+        unsubscribe();
+        expect(seen).toContainEqual({ kind: "run-closed", runId, workflowId: "order-1" });
+        expect(seen).toContainEqual({ kind: "activity-cancelled", taskId: running.taskId });
+
+        const run = await backend.inspect.getRun(runId);
+        expect(run).toMatchObject({ status: "failed", result: null, lastSeq: 5 });
+        expect(Array.from(run!.error!)).toEqual([6]);
+        expect(run!.closedAt).not.toBeNull();
+
+        clock.advance(60_000);
+        expect(await backend.fireDueTimers(10)).toBe(0);
+        expect(await claimActivity()).toBeNull();
+        expect(await claim()).toBeNull();
+        expect(
+          await rejection(
+            backend.completeActivityTask(running, { type: "ActivityCompleted", body: bytes(1) }),
+          ),
+        ).toBeInstanceOf(ConflictError);
+        expect(await backend.nextWakeAt()).toBeNull();
+      });
+
+      it("stores the result of a completed run", async () => {
+        const { runId } = await start("order-1");
+        await complete(runId);
+        const run = await backend.inspect.getRun(runId);
+        expect(run?.status).toBe("completed");
+        expect(Array.from(run!.result!)).toEqual([42]);
+      });
+
+      it("continue-as-new closes the run and starts the next one with the same workflow id", async () => {
+        const { runId } = await start("order-1");
+        const task = await claimOrFail();
+        const res = await activate(task, {
+          append: [{ type: "WorkflowContinued", step: null, body: bytes(6) }],
+          close: {
+            status: "continued",
+            continueAsNew: { workflowName: "wf", version: "v2", startedEventBody: bytes(6) },
+          },
+        });
+        expect(res.createdRuns).toHaveLength(1);
+        const next = res.createdRuns[0]!;
+        expect(next).toMatchObject({ step: null, workflowId: "order-1" });
+
+        expect(await backend.inspect.getRun(runId)).toMatchObject({
+          status: "continued",
+          continuedToRunId: next.runId,
+        });
+        expect(await backend.inspect.getRun(next.runId)).toMatchObject({
+          status: "running",
+          workflowId: "order-1",
+          version: "v2",
+          lastSeq: 1,
+          continuedFromRunId: runId,
+        });
+        const history = await backend.getHistory(next.runId);
+        expect(history.map((e) => [e.seq, e.type, Array.from(e.body!)])).toEqual([
+          [1, "WorkflowStarted", [6]],
+        ]);
+        expect((await backend.inspect.getLatestRun("order-1"))?.runId).toBe(next.runId);
+        expect((await claimOrFail()).run.runId).toBe(next.runId);
+      });
+
+      it("continue-as-new hands signals that arrived during the activation to the next run", async () => {
+        await start("order-1");
+        const task = await claimOrFail();
+        await backend.signalWorkflow({ workflowId: "order-1", body: bytes(77) });
+        const res = await activate(task, {
+          close: {
+            status: "continued",
+            continueAsNew: { workflowName: "wf", version: null, startedEventBody: bytes(1) },
+          },
+        });
+        const next = await claimOrFail();
+        expect(next.run.runId).toBe(res.createdRuns[0]!.runId);
+        expect(next.inbox.map((e) => [e.type, Array.from(e.body!)])).toEqual([["SignalReceived", [77]]]);
+      });
+    });
+
+    // ── blocked runs ─────────────────────────────────────────────────────────────────────
+
+    describe("blocked runs", () => {
+      it("blockRun parks the run without touching history until retryAt; an activation unblocks it", async () => {
+        const { runId } = await start("order-1");
+        const task = await claimOrFail();
+        await backend.blockRun({
+          runId,
+          fence: task.fence,
+          reason: "non-determinism at step 1",
+          error: bytes(13),
+          retryAt: backend.now() + 1_000,
+        });
+        const blocked = await backend.inspect.getRun(runId);
+        expect(blocked).toMatchObject({
+          status: "blocked",
+          blockedReason: "non-determinism at step 1",
+          lastSeq: 1,
+        });
+        expect(Array.from(blocked!.error!)).toEqual([13]);
+        expect(await backend.getHistory(runId)).toHaveLength(1);
+
+        // Still open: it takes signals and holds its workflow id.
+        await backend.signalWorkflow({ workflowId: "order-1", body: bytes(1) });
+        expect(await rejection(start("order-1", { onConflict: "fail" }))).toBeInstanceOf(
+          WorkflowAlreadyStartedError,
+        );
+        expect(await claim()).toBeNull();
+
+        clock.advance(1_000);
+        const retry = await claimOrFail();
+        expect(retry.run.status).toBe("blocked");
+        expect(retry.inbox).toHaveLength(1);
+        await activate(retry);
+        expect(await backend.inspect.getRun(runId)).toMatchObject({
+          status: "running",
+          error: null,
+          blockedReason: null,
+          lastSeq: 2,
+        });
+      });
+
+      it("blockRun with a stale fence is rejected and changes nothing", async () => {
+        const { runId } = await start("order-1");
+        const stale = await claimOrFail(["wf"], { leaseMs: 100 });
+        clock.advance(100);
+        await claimOrFail();
+        const err = await rejection(
+          backend.blockRun({
+            runId,
+            fence: stale.fence,
+            reason: "x",
+            error: bytes(1),
+            retryAt: backend.now(),
+          }),
+        );
+        expect(err).toBeInstanceOf(ConflictError);
+        expect((await backend.inspect.getRun(runId))?.status).toBe("running");
+      });
+
+      it("retryBlockedRuns makes blocked runs of the given workflows ready now", async () => {
+        const { runId } = await start("order-1");
+        const task = await claimOrFail();
+        await backend.blockRun({
+          runId,
+          fence: task.fence,
+          reason: "x",
+          error: bytes(1),
+          retryAt: backend.now() + 3_600_000,
+        });
+        expect(await backend.retryBlockedRuns(["other"])).toBe(0);
+        expect(await backend.retryBlockedRuns([])).toBe(0);
+        expect(await claim()).toBeNull();
+        expect(await backend.retryBlockedRuns(["wf", "other"])).toBe(1);
+        expect((await claimOrFail()).run.runId).toBe(runId);
+      });
+    });
+
+    // ── inspection ───────────────────────────────────────────────────────────────────────
+
+    describe("inspect", () => {
+      it("listRuns filters and pages newest first without gaps or duplicates", async () => {
+        const ids: string[] = [];
+        for (const id of ["a-1", "a-2", "a%3", "b-1", "a-4", "b-2", "a-5"]) {
+          ids.push((await start(id, { name: id.startsWith("a") ? "alpha" : "beta" })).runId);
+          clock.advance(10);
+        }
+        const newestFirst = [...ids].reverse();
+        const t0 = (await backend.inspect.getRun(ids[0]!))!.createdAt;
+        await complete(ids[1]!);
+
+        expect((await backend.inspect.listRuns()).runs.map((r) => r.runId)).toEqual(newestFirst);
+        expect(
+          (await backend.inspect.listRuns({ workflowName: "beta" })).runs.map((r) => r.workflowId),
+        ).toEqual(["b-2", "b-1"]);
+        expect(
+          (await backend.inspect.listRuns({ workflowIdPrefix: "a-" })).runs.map((r) => r.workflowId),
+        ).toEqual(["a-5", "a-4", "a-2", "a-1"]);
+        expect(
+          (await backend.inspect.listRuns({ workflowIdPrefix: "a%" })).runs.map((r) => r.workflowId),
+        ).toEqual(["a%3"]);
+        expect((await backend.inspect.listRuns({ workflowId: "b-1" })).runs.map((r) => r.runId)).toEqual([
+          ids[3],
+        ]);
+        expect((await backend.inspect.listRuns({ status: "completed" })).runs.map((r) => r.runId)).toEqual([
+          ids[1],
+        ]);
+        expect((await backend.inspect.listRuns({ status: ["completed", "running"] })).runs).toHaveLength(7);
+        expect(
+          (
+            await backend.inspect.listRuns({ status: "running", workflowName: "alpha", createdAfter: t0 })
+          ).runs.map((r) => r.workflowId),
+        ).toEqual(["a-5", "a-4", "a%3"]);
+        expect(
+          (await backend.inspect.listRuns({ createdBefore: t0 + 15 })).runs.map((r) => r.workflowId),
+        ).toEqual(["a-2", "a-1"]);
+
+        const paged: string[] = [];
+        let cursor: string | null = null;
+        let pages = 0;
+        do {
+          const page = await backend.inspect.listRuns({}, { limit: 3, cursor });
+          expect(page.runs.length).toBeLessThanOrEqual(3);
+          paged.push(...page.runs.map((r) => r.runId));
+          cursor = page.nextCursor;
+          pages++;
+          // A run created between pages must not shift or duplicate later pages.
+          if (pages === 1) await start("late");
+        } while (cursor !== null);
+        expect(pages).toBe(3);
+        expect(paged).toEqual(newestFirst);
+      });
+
+      it("getRun, getLatestRun and getHistory of unknown runs are empty", async () => {
+        expect(await backend.inspect.getRun("no-such-run")).toBeNull();
+        expect(await backend.inspect.getLatestRun("no-such-id")).toBeNull();
+        expect(await backend.inspect.getHistory("no-such-run")).toEqual([]);
+        expect(await backend.getInbox("no-such-run")).toEqual([]);
+      });
+
+      it("getLatestRun prefers the open run", async () => {
+        const first = await start("order-1");
+        await complete(first.runId);
+        expect((await backend.inspect.getLatestRun("order-1"))?.runId).toBe(first.runId);
+        const second = await start("order-1", { onConflict: "startNewIfClosed" });
+        expect((await backend.inspect.getLatestRun("order-1"))?.runId).toBe(second.runId);
+      });
+
+      it("stats counts runs by status and the queues", async () => {
+        const done = await start("done");
+        await complete(done.runId);
+        const { runId } = await start("busy");
+        const now = backend.now();
+        await activate(await claimOrFail(), {
+          append: [scheduled(1), scheduled(2), { type: "TimerStarted", step: 3, body: null }],
+          activities: [activity(1), activity(2)],
+          timers: [{ step: 3, dueAt: now + 1_000 }],
+        });
+        await claimActivityOrFail();
+        await start("waiting");
+
+        const stats = await backend.inspect.stats();
+        expect(stats.runsByStatus).toMatchObject({ completed: 1, running: 2 });
+        expect(stats.runsByStatus.failed ?? 0).toBe(0);
+        expect(stats.readyWorkflowTasks).toBe(1);
+        expect(stats.readyActivityTasks).toBe(1);
+        expect(stats.runningActivityTasks).toBe(1);
+        expect(stats.pendingTimers).toBe(1);
+        expect(runId).toBeTruthy();
+      });
+    });
+
+    // ── notifications ────────────────────────────────────────────────────────────────────
+
+    describe("notifications", () => {
+      it("notifies listeners after commits, survives a throwing listener, and unsubscribes", async () => {
+        const throwing = backend.subscribe(() => {
+          throw new Error("listener bug");
+        });
+        const { seen, unsubscribe } = recordNotifications();
+        const { runId } = await start("order-1");
+        expect(seen).toContainEqual({ kind: "workflow-task" });
+
+        seen.length = 0;
+        const now = backend.now();
+        await activate(await claimOrFail(), {
+          append: [scheduled(1), { type: "TimerStarted", step: 2, body: null }],
+          activities: [activity(1)],
+          timers: [{ step: 2, dueAt: now + 10 }],
+        });
+        expect(seen).toContainEqual({ kind: "activity-task" });
+        expect(seen).toContainEqual({ kind: "timer" });
+
+        seen.length = 0;
+        await rejection(backend.signalWorkflow({ workflowId: "nope", body: bytes(1) }));
+        expect(seen).toEqual([]); // nothing committed, nothing announced
+
+        unsubscribe();
+        throwing();
+        await backend.signalWorkflow({ workflowId: "order-1", runId, body: bytes(1) });
+        expect(seen).toEqual([]);
+        expect(typeof backend.notifiesAcrossProcesses).toBe("boolean");
+        expect(typeof backend.now()).toBe("number");
+      });
+
+      it("fireDueTimers and completeActivityTask announce a ready workflow task", async () => {
+        await start("order-1");
+        const now = backend.now();
+        await activate(await claimOrFail(), {
+          append: [scheduled(1), { type: "TimerStarted", step: 2, body: null }],
+          activities: [activity(1)],
+          timers: [{ step: 2, dueAt: now + 10 }],
+        });
+        const attempt = await claimActivityOrFail();
+        const { seen, unsubscribe } = recordNotifications();
+        await backend.completeActivityTask(attempt, { type: "ActivityCompleted", body: bytes(1) });
+        expect(seen).toEqual([{ kind: "workflow-task" }]);
+        seen.length = 0;
+        clock.advance(10);
+        await backend.fireDueTimers(10);
+        expect(seen).toEqual([{ kind: "workflow-task" }]);
+        unsubscribe();
+      });
+    });
+  });
+}
+
+/** Re-exported for backend test files that build their own fixtures. */
+export type { ClaimedActivityTask, ClaimedWorkflowTask };

@@ -1,0 +1,351 @@
+// Guards the SQLite backend against durability and integrity bugs: wrong pragmas, unsafe migrations, undetected corrupt rows, partial writes on a full disk, double claims across connections and processes.
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import {
+  type ActivationCommit,
+  ConfigurationError,
+  HistoryCorruptError,
+  SpoolError,
+  StorageFullError,
+} from "@spool/core";
+import { MIGRATIONS, SCHEMA_VERSION, SqliteBackend, type SqliteBackendOptions } from "@spool/sqlite";
+import Database from "better-sqlite3";
+import { afterAll, describe, expect, it } from "vitest";
+import { describeBackend } from "./conformance/describe-backend.ts";
+
+const T0 = 1_700_000_000_000;
+const dir = mkdtempSync(join(tmpdir(), "spool-sqlite-"));
+let fileCounter = 0;
+const freshPath = () => join(dir, `t${++fileCounter}.db`);
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A backend on a controllable clock. */
+function open(options: Partial<SqliteBackendOptions> = {}) {
+  let t = T0;
+  const backend = new SqliteBackend({ path: ":memory:", clock: () => t, ...options });
+  const clock = {
+    advance: (ms: number) => {
+      t += ms;
+    },
+    set: (ms: number) => {
+      t = ms;
+    },
+  };
+  return { backend, clock, teardown: () => backend.close() };
+}
+
+/** The backend's own connection, for pragmas and fault injection. */
+const connectionOf = (backend: SqliteBackend) => (backend as unknown as { db: Database.Database }).db;
+
+describeBackend("SqliteBackend :memory:", async () => open());
+describeBackend("SqliteBackend file (WAL)", async () => open({ path: freshPath() }));
+
+const bytes = (...values: number[]) => new Uint8Array(values);
+
+const startReq = (workflowId: string) => ({
+  workflowId,
+  workflowName: "wf",
+  version: null,
+  startedEventBody: bytes(1),
+  onConflict: "attach" as const,
+});
+
+const commitOf = (
+  runId: string,
+  expectedLastSeq: number,
+  over: Partial<ActivationCommit> = {},
+): ActivationCommit => ({
+  runId,
+  expectedLastSeq,
+  events: [],
+  consumedInbox: [],
+  activities: [],
+  cancelActivities: [],
+  timers: [],
+  cancelTimers: [],
+  children: [],
+  cancelChildren: [],
+  ...over,
+});
+
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error("expected the call to reject");
+}
+
+describe("SqliteBackend (SQLite specifics)", () => {
+  describe("opening", () => {
+    it("uses WAL with synchronous=FULL by default and NORMAL on request, with the busy timeout", async () => {
+      const full = new SqliteBackend({ path: freshPath(), busyTimeoutMs: 1234 });
+      const db = connectionOf(full);
+      expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
+      expect(db.pragma("synchronous", { simple: true })).toBe(2);
+      expect(db.pragma("busy_timeout", { simple: true })).toBe(1234);
+      await full.close();
+
+      const normal = new SqliteBackend({ path: freshPath(), durability: "normal" });
+      expect(connectionOf(normal).pragma("synchronous", { simple: true })).toBe(1);
+      await normal.close();
+    });
+
+    it("rejects invalid options with ConfigurationError", () => {
+      expect(() => new SqliteBackend({ path: ":memory:", durability: "fast" as "full" })).toThrow(
+        ConfigurationError,
+      );
+      expect(() => new SqliteBackend({ path: ":memory:", busyTimeoutMs: -1 })).toThrow(ConfigurationError);
+      expect(() => new SqliteBackend({ path: "" })).toThrow(ConfigurationError);
+    });
+
+    it("records migrations once and reopens an existing file without re-running them", async () => {
+      const path = freshPath();
+      const first = new SqliteBackend({ path });
+      const { runId } = await first.startWorkflow(startReq("keep-me"));
+      await first.close();
+
+      const second = new SqliteBackend({ path });
+      const rows = connectionOf(second)
+        .prepare("SELECT version, name FROM spool_migrations ORDER BY version")
+        .all();
+      expect(rows).toEqual(MIGRATIONS.map((m) => ({ version: m.version, name: m.name })));
+      expect((await second.inspect.getRun(runId))?.workflowId).toBe("keep-me");
+      await second.close();
+    });
+
+    it("refuses a database migrated by a newer release", async () => {
+      const path = freshPath();
+      await new SqliteBackend({ path }).close();
+      const raw = new Database(path);
+      raw
+        .prepare("INSERT INTO spool_migrations (version, name, applied_at) VALUES (?, 'from the future', 0)")
+        .run(SCHEMA_VERSION + 1);
+      raw.close();
+      expect(() => new SqliteBackend({ path })).toThrow(ConfigurationError);
+      expect(() => new SqliteBackend({ path })).toThrow(/newer Spool release/);
+    });
+
+    it("rejects every call after close(), and close() is idempotent", async () => {
+      const { backend } = open();
+      await backend.close();
+      await backend.close();
+      const err = await rejection(backend.startWorkflow(startReq("a")));
+      expect(SpoolError.is(err)).toBe(true);
+      expect((err as Error).message).toMatch(/closed/);
+      expect(SpoolError.is(await rejection(backend.inspect.getRun("x")))).toBe(true);
+    });
+  });
+
+  describe("integrity", () => {
+    it("detects a corrupt history body, a non-BLOB body and a missing event, only in the damaged run", async () => {
+      const { backend } = open();
+      const { runId } = await backend.startWorkflow(startReq("damaged"));
+      const healthy = await backend.startWorkflow(startReq("healthy"));
+      const task = (await backend.claimWorkflowTask({
+        workerId: "w",
+        workflowNames: ["wf"],
+        leaseMs: 1000,
+      }))!;
+      expect(task.run.runId).toBe(runId);
+      await backend.commitActivation(
+        commitOf(runId, 1, {
+          fence: task.fence,
+          events: [
+            { seq: 2, ts: T0, type: "SideEffect", step: 1, body: bytes(10, 20, 30) },
+            { seq: 3, ts: T0, type: "SideEffect", step: 2, body: bytes(40) },
+          ],
+        }),
+      );
+      const db = connectionOf(backend);
+
+      // One flipped byte in the body of event #2.
+      db.prepare("UPDATE history SET body = ? WHERE run_id = ? AND seq = 2").run(bytes(10, 21, 30), runId);
+      let err = await rejection(backend.getHistory(runId));
+      expect(err).toBeInstanceOf(HistoryCorruptError);
+      expect(err).toMatchObject({ runId, seq: 2 });
+      expect(await rejection(backend.inspect.getHistory(runId))).toBeInstanceOf(HistoryCorruptError);
+      expect(await backend.getHistory(healthy.runId)).toHaveLength(1);
+
+      // The same bytes stored as TEXT instead of a BLOB.
+      db.prepare("UPDATE history SET body = CAST(? AS TEXT) WHERE run_id = ? AND seq = 2").run(
+        bytes(10, 20, 30),
+        runId,
+      );
+      err = await rejection(backend.getHistory(runId));
+      expect(err).toBeInstanceOf(HistoryCorruptError);
+      expect((err as Error).message).toMatch(/not a BLOB/);
+
+      // A changed timestamp is corruption too: it is workflow time on replay.
+      db.prepare("UPDATE history SET body = ? WHERE run_id = ? AND seq = 2").run(bytes(10, 20, 30), runId);
+      expect(await backend.getHistory(runId)).toHaveLength(3);
+      db.prepare("UPDATE history SET ts = ts + 1 WHERE run_id = ? AND seq = 3").run(runId);
+      expect(await rejection(backend.getHistory(runId))).toMatchObject({ seq: 3 });
+      db.prepare("UPDATE history SET ts = ts - 1 WHERE run_id = ? AND seq = 3").run(runId);
+
+      // A deleted row leaves a gap.
+      db.prepare("DELETE FROM history WHERE run_id = ? AND seq = 2").run(runId);
+      err = await rejection(backend.getHistory(runId));
+      expect(err).toMatchObject({ seq: 2 });
+      expect((err as Error).message).toMatch(/missing/);
+      await backend.close();
+    });
+
+    it("detects a corrupt inbox row without stalling the queue for other runs", async () => {
+      const { backend } = open();
+      const bad = await backend.startWorkflow(startReq("bad"));
+      const good = await backend.startWorkflow(startReq("good"));
+      await backend.signalWorkflow({ workflowId: "bad", body: bytes(1, 2) });
+      connectionOf(backend).prepare("UPDATE inbox SET body = ? WHERE run_id = ?").run(bytes(9, 9), bad.runId);
+
+      expect(await rejection(backend.getInbox(bad.runId))).toBeInstanceOf(HistoryCorruptError);
+      const claim = () =>
+        backend.claimWorkflowTask({ workerId: "w", workflowNames: ["wf"], leaseMs: 60_000 });
+      expect(await rejection(claim())).toBeInstanceOf(HistoryCorruptError);
+      expect((await claim())?.run.runId).toBe(good.runId);
+      await backend.close();
+    });
+  });
+
+  describe("failure atomicity", () => {
+    it("maps a full database to StorageFullError and writes nothing", async () => {
+      const path = freshPath();
+      const backend = new SqliteBackend({ path, clock: () => T0 });
+      const { runId } = await backend.startWorkflow(startReq("big"));
+      const task = (await backend.claimWorkflowTask({
+        workerId: "w",
+        workflowNames: ["wf"],
+        leaseMs: 60_000,
+      }))!;
+      const db = connectionOf(backend);
+      const pages = db.pragma("page_count", { simple: true }) as number;
+      db.pragma(`max_page_count = ${pages + 2}`);
+
+      const big = new Uint8Array(1 << 20).fill(7);
+      const commit = commitOf(runId, 1, {
+        fence: task.fence,
+        events: [{ seq: 2, ts: T0, type: "SideEffect", step: 1, body: big }],
+        activities: [
+          { step: 2, name: "act", input: big, options: bytes(1), timeoutMs: 1000, heartbeatTimeoutMs: 0 },
+        ],
+      });
+      const err = await rejection(backend.commitActivation(commit));
+      expect(err).toBeInstanceOf(StorageFullError);
+      expect((err as Error).message).toMatch(/free disk space or raise the limit/);
+      expect((await backend.inspect.getRun(runId))?.lastSeq).toBe(1);
+      expect(await backend.getHistory(runId)).toHaveLength(1);
+      expect(await backend.claimActivityTask({ workerId: "w", activityNames: ["act"] })).toBeNull();
+
+      db.pragma("max_page_count = 1073741823");
+      expect((await backend.commitActivation(commit)).lastSeq).toBe(2);
+      await backend.close();
+    });
+
+    it("rolls back an activation that fails half-way (duplicate activity step)", async () => {
+      const { backend } = open();
+      const { runId } = await backend.startWorkflow(startReq("dup"));
+      const task = (await backend.claimWorkflowTask({
+        workerId: "w",
+        workflowNames: ["wf"],
+        leaseMs: 60_000,
+      }))!;
+      const act = {
+        step: 1,
+        name: "act",
+        input: bytes(1),
+        options: bytes(1),
+        timeoutMs: 1000,
+        heartbeatTimeoutMs: 0,
+      };
+      const err = await rejection(
+        backend.commitActivation(
+          commitOf(runId, 1, {
+            fence: task.fence,
+            events: [{ seq: 2, ts: T0, type: "ActivityScheduled", step: 1, body: bytes(1) }],
+            activities: [act, act],
+          }),
+        ),
+      );
+      expect(SpoolError.is(err)).toBe(true);
+      expect((await backend.inspect.getRun(runId))?.lastSeq).toBe(1);
+      expect(await backend.getHistory(runId)).toHaveLength(1);
+      expect(await backend.claimActivityTask({ workerId: "w", activityNames: ["act"] })).toBeNull();
+      await backend.close();
+    });
+  });
+
+  describe("sharing one file", () => {
+    it("two connections never hand out the same workflow task", async () => {
+      const path = freshPath();
+      let t = T0;
+      const a = new SqliteBackend({ path, clock: () => t });
+      const b = new SqliteBackend({ path, clock: () => t });
+      for (let i = 0; i < 30; i++) await (i % 2 ? a : b).startWorkflow(startReq(`wf-${i}`));
+
+      const claims = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          (i % 2 ? a : b).claimWorkflowTask({
+            workerId: i % 2 ? "a" : "b",
+            workflowNames: ["wf"],
+            leaseMs: 1000,
+          }),
+        ),
+      );
+      const won = claims.filter((c) => c !== null).map((c) => c.run.runId);
+      expect(won).toHaveLength(30);
+      expect(new Set(won).size).toBe(30);
+
+      // A lease taken through one connection is honoured by the other until it expires.
+      t += 1000;
+      const again = await a.claimWorkflowTask({ workerId: "a", workflowNames: ["wf"], leaseMs: 1000 });
+      expect(again).not.toBeNull();
+      const fenceSeenByB = (await b.claimWorkflowTask({
+        workerId: "b",
+        workflowNames: ["wf"],
+        leaseMs: 1000,
+      }))!;
+      expect(fenceSeenByB.run.runId).not.toBe(again!.run.runId);
+      await a.close();
+      await b.close();
+    });
+
+    it("processes racing on one file start each id once and claim each task once", async () => {
+      const path = freshPath();
+      await new SqliteBackend({ path }).close(); // migrate once up front, as a deployment would
+      const go = join(dir, `go-${fileCounter}`);
+      const racer = fileURLToPath(
+        new URL("../packages/sqlite/test/fixtures/claim-racer.ts", import.meta.url),
+      );
+      const root = fileURLToPath(new URL("..", import.meta.url));
+      const ids = 300;
+      const workers = ["p1", "p2", "p3"];
+      const runs = workers.map((worker) =>
+        promisify(execFile)(process.execPath, ["--import", "tsx", racer, path, go, worker, String(ids)], {
+          cwd: root,
+        }),
+      );
+      // Release all racers at once, only when every one of them has opened the file.
+      while (!workers.every((w) => existsSync(`${go}.${w}.ready`)))
+        await new Promise((r) => setTimeout(r, 5));
+      writeFileSync(go, "");
+      const results = (await Promise.all(runs)).map(
+        (r) => JSON.parse(r.stdout) as { created: string[]; claimed: { runId: string }[] },
+      );
+
+      const created = results.flatMap((r) => r.created);
+      expect(created).toHaveLength(ids);
+      expect(new Set(created).size).toBe(ids);
+      const claimed = results.flatMap((r) => r.claimed.map((c) => c.runId));
+      expect(new Set(claimed).size).toBe(claimed.length);
+      expect(new Set(claimed)).toEqual(new Set(created));
+    }, 60_000);
+  });
+});
