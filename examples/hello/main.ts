@@ -16,7 +16,10 @@ const worker = new Worker({
 });
 const client = new Client({ backend });
 
-const open = await client.list({ workflowName: helloOrder.name, status: ["running", "blocked"] }, { limit: 1 });
+const open = await client.list(
+  { workflowName: helloOrder.name, status: ["running", "blocked"] },
+  { limit: 1 },
+);
 const resuming = open.runs[0];
 const orderId = resuming ? resuming.workflowId.replace(/^hello-/, "") : `order-${Date.now().toString(36)}`;
 console.log(

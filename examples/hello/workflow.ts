@@ -35,7 +35,9 @@ export const chargeCard = defineActivity(
       say(`charge $${amount} for ${orderId}: gateway timeout (attempt ${ctx.attempt}, will retry)`);
       throw new Error("payment gateway timed out");
     }
-    say(`charge $${amount} for ${orderId}: ok (attempt ${ctx.attempt}, idempotency key ${ctx.idempotencyKey})`);
+    say(
+      `charge $${amount} for ${orderId}: ok (attempt ${ctx.attempt}, idempotency key ${ctx.idempotencyKey})`,
+    );
     return { chargeId: `ch-${orderId}` };
   },
 );
@@ -55,7 +57,11 @@ export const sendReceipt = defineActivity(
 export const helloOrder = defineWorkflow(
   {
     name: "hello.order",
-    input: z.object({ orderId: z.string(), items: z.number().int().positive(), amount: z.number().positive() }),
+    input: z.object({
+      orderId: z.string(),
+      items: z.number().int().positive(),
+      amount: z.number().positive(),
+    }),
     output: z.object({ orderId: z.string(), chargeId: z.string(), receipt: z.string() }),
     version: "1",
   },
@@ -63,7 +69,9 @@ export const helloOrder = defineWorkflow(
     ctx.log.info("order started", { orderId: input.orderId });
     const { reservationId } = yield* reserveStock({ orderId: input.orderId, items: input.items });
     const { chargeId } = yield* chargeCard({ orderId: input.orderId, amount: input.amount });
-    ctx.log.info("charged; waiting 3s before the receipt (a durable timer: try Ctrl+C now)", { reservationId });
+    ctx.log.info("charged; waiting 3s before the receipt (a durable timer: try Ctrl+C now)", {
+      reservationId,
+    });
     yield* sleep("3s");
     const { receipt } = yield* sendReceipt({ orderId: input.orderId, chargeId });
     return { orderId: input.orderId, chargeId, receipt };

@@ -190,12 +190,18 @@ export function describeBackend(name: string, makeBackend: () => Promise<Backend
       return runId;
     };
 
-    /** Completes an open, unleased run (eager path: seq guard only). */
-    const complete = (runId: string) =>
-      commitUnfenced(runId, {
-        append: [{ type: "WorkflowCompleted", step: null, body: bytes(42) }],
+    /** Completes an open, unleased run (eager path: seq guard only), consuming its inbox first. */
+    const complete = async (runId: string) => {
+      const inbox = await backend.getInbox(runId);
+      return commitUnfenced(runId, {
+        append: [
+          ...inbox.map((e) => ({ type: e.type, step: e.step, body: e.body })),
+          { type: "WorkflowCompleted", step: null, body: bytes(42) },
+        ],
+        consumedInbox: inbox.map((e) => e.id),
         close: { status: "completed", result: bytes(42) },
       });
+    };
 
     const rejection = async (p: Promise<unknown>): Promise<unknown> => {
       try {
@@ -405,6 +411,29 @@ export function describeBackend(name: string, makeBackend: () => Promise<Backend
         expect(third.created).toBe(true);
         expect(third.runId).not.toBe(first.runId);
         expect((await backend.getInbox(third.runId)).map((e) => Array.from(e.body!))).toEqual([[12]]);
+      });
+    });
+
+    describe("closing with unseen inbox events", () => {
+      it("refuses to end a run while inbound events it has not consumed wait (an acknowledged signal is never lost)", async () => {
+        const runId = await startIdle("order-1");
+        await backend.signalWorkflow({ workflowId: "order-1", body: bytes(5) });
+        const err = await rejection(
+          commitUnfenced(runId, {
+            append: [{ type: "WorkflowCompleted", step: null, body: bytes(42) }],
+            close: { status: "completed", result: bytes(42) },
+          }),
+        );
+        expect(ConflictError.is(err)).toBe(true);
+        expect((await backend.inspect.getRun(runId))?.status).toBe("running");
+        expect(await backend.getInbox(runId)).toHaveLength(1);
+        await complete(runId);
+        const history = await backend.getHistory(runId);
+        expect(history.map((e) => e.type)).toEqual([
+          "WorkflowStarted",
+          "SignalReceived",
+          "WorkflowCompleted",
+        ]);
       });
     });
 

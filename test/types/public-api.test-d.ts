@@ -8,9 +8,9 @@ import {
   defineSignal,
   defineWorkflow,
   race,
+  SqliteBackend,
   sideEffect,
   sleep,
-  SqliteBackend,
   type WorkflowHandle,
 } from "spool";
 import { describe, expectTypeOf, it } from "vitest";

@@ -121,7 +121,10 @@ export class Client {
   }
 
   /** A handle on an existing workflow id (its latest run, or `runId`). */
-  getHandle<W extends WorkflowDefinition = WorkflowDefinition>(workflowId: string, runId?: string): WorkflowHandle<W> {
+  getHandle<W extends WorkflowDefinition = WorkflowDefinition>(
+    workflowId: string,
+    runId?: string,
+  ): WorkflowHandle<W> {
     return new WorkflowHandle<W>(workflowId, runId, this.handleDeps(undefined));
   }
 

@@ -15,9 +15,9 @@ import {
   isClosedStatus,
   parseWith,
   type QueryDefinition,
+  RunNotFoundError,
   type RunRecord,
   type RunStatus,
-  RunNotFoundError,
   type Schema,
   type SerializedError,
   type SignalDefinition,
@@ -109,7 +109,10 @@ export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
     const cause = run.error
       ? deserializeError((await this.deps.dc.decode(run.error)) as SerializedError)
       : new CancelledError(run.status);
-    throw new WorkflowFailedError({ workflowId: run.workflowId, runId: run.runId, status: run.status }, { cause });
+    throw new WorkflowFailedError(
+      { workflowId: run.workflowId, runId: run.runId, status: run.status },
+      { cause },
+    );
   }
 
   /** Waits until the run may have changed: a run-closed notification in this process, or `ms`. */
@@ -173,7 +176,8 @@ export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
   async query<T>(query: QueryDefinition<T>): Promise<T> {
     const run = await this.currentRun(this.runId);
     let latest = run;
-    while (latest.status === "continued" && latest.continuedToRunId) latest = await this.currentRun(latest.continuedToRunId);
+    while (latest.status === "continued" && latest.continuedToRunId)
+      latest = await this.currentRun(latest.continuedToRunId);
     for (const r of this.deps.queryResponders()) {
       const ex = await r.executorFor(latest.runId);
       if (ex) return this.answer(ex, query);
@@ -200,7 +204,9 @@ export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
    * Requests cancellation: the workflow sees CancelledError at its current `yield*` and may run
    * clean-up steps. Cancelling a finished run is a no-op that says so (`alreadyClosed`).
    */
-  async cancel(reason = "cancelled by client"): Promise<{ outcome: "requested" | "alreadyClosed"; status: RunStatus }> {
+  async cancel(
+    reason = "cancelled by client",
+  ): Promise<{ outcome: "requested" | "alreadyClosed"; status: RunStatus }> {
     const body = (await encodeEventBody({ type: "CancelRequested", reason }, this.deps.dc)) as Uint8Array;
     const r = await this.deps.backend.requestCancel({ workflowId: this.workflowId, body });
     return { outcome: r.outcome, status: r.status };
@@ -240,7 +246,10 @@ export async function describeRun(run: RunRecord, dc: DataConverter): Promise<Ru
     updatedAt: new Date(run.updatedAt),
     closedAt: run.closedAt === null ? null : new Date(run.closedAt),
     historyLength: run.lastSeq,
-    parent: run.parentRunId && run.parentWorkflowId ? { workflowId: run.parentWorkflowId, runId: run.parentRunId } : null,
+    parent:
+      run.parentRunId && run.parentWorkflowId
+        ? { workflowId: run.parentWorkflowId, runId: run.parentRunId }
+        : null,
     continuedFromRunId: run.continuedFromRunId,
     continuedToRunId: run.continuedToRunId,
     error,

@@ -123,7 +123,7 @@ export class NonDeterminismError extends SpoolError {
         `but the code now produced ${info.produced}. ` +
         (options?.hint ??
           "Usual fixes: deploy the previous workflow code for runs already in flight; guard the change with " +
-            "`if (yield* patched(\"change-id\"))` so old runs keep the old path; or move non-deterministic " +
+            '`if (yield* patched("change-id"))` so old runs keep the old path; or move non-deterministic ' +
             "work (Date.now, Math.random, I/O, env reads) into an activity or sideEffect()."),
       options,
     );

@@ -5,8 +5,8 @@ import {
   all,
   CancelledError,
   ChildWorkflowFailure,
-  child,
   ConfigurationError,
+  child,
   continueAsNew,
   defineActivity,
   defineQuery,
@@ -60,9 +60,12 @@ describe("all()", () => {
   });
 
   it("all([]) returns [] at once", async () => {
-    const empty = defineWorkflow({ name: "empty", input: z.object({}), output: z.array(z.never()) }, async function* () {
-      return yield* all([]);
-    });
+    const empty = defineWorkflow(
+      { name: "empty", input: z.object({}), output: z.array(z.never()) },
+      async function* () {
+        return yield* all([]);
+      },
+    );
     const sim = await Sim.start(empty, {});
     expect(sim.ex.result).toEqual([]);
   });
@@ -127,7 +130,9 @@ describe("race()", () => {
     await sim.feed({ type: "SignalReceived", name: "approve", payload: { by: "ann" } });
     expect(sim.commands()).toEqual(["TimerCancelled:1", "WorkflowCompleted"]);
     expect(sim.ex.result).toBe("approved by ann");
-    const started = sim.history.filter((e) => e.type === "TimerStarted").map((e) => (e as { step: number }).step);
+    const started = sim.history
+      .filter((e) => e.type === "TimerStarted")
+      .map((e) => (e as { step: number }).step);
     const closed = sim.history.filter((e) => e.type === "TimerCancelled" || e.type === "TimerFired");
     expect(closed.map((e) => (e as { step: number }).step)).toEqual(started);
   });
@@ -142,13 +147,16 @@ describe("race()", () => {
 });
 
 describe("signals", () => {
-  const wf = defineWorkflow({ name: "sig", input: z.object({}), output: z.array(z.string()) }, async function* () {
-    yield* sleep(10);
-    const first = yield* approve.wait();
-    const second = yield* approve.wait({ timeout: "1h" });
-    const third = yield* approve.wait({ timeout: "1h" });
-    return [first.by, second?.by ?? "-", third?.by ?? "timed out"];
-  });
+  const wf = defineWorkflow(
+    { name: "sig", input: z.object({}), output: z.array(z.string()) },
+    async function* () {
+      yield* sleep(10);
+      const first = yield* approve.wait();
+      const second = yield* approve.wait({ timeout: "1h" });
+      const third = yield* approve.wait({ timeout: "1h" });
+      return [first.by, second?.by ?? "-", third?.by ?? "timed out"];
+    },
+  );
 
   it("buffers signals sent before the wait and delivers them in arrival order, once each", async () => {
     const sim = await Sim.start(wf, {});
@@ -168,15 +176,18 @@ describe("signals", () => {
 
 describe("cancellation", () => {
   const release = act("release");
-  const wf = defineWorkflow({ name: "cancellable", input: z.object({}), output: z.string() }, async function* () {
-    try {
-      yield* a({ n: 1 });
-      yield* sleep("1d");
-      return "done";
-    } finally {
-      yield* release({ n: 9 });
-    }
-  });
+  const wf = defineWorkflow(
+    { name: "cancellable", input: z.object({}), output: z.string() },
+    async function* () {
+      try {
+        yield* a({ n: 1 });
+        yield* sleep("1d");
+        return "done";
+      } finally {
+        yield* release({ n: 9 });
+      }
+    },
+  );
 
   it("delivers CancelledError at the current yield*, runs clean-up steps, and ends cancelled", async () => {
     const sim = await Sim.start(wf, {});
@@ -197,15 +208,18 @@ describe("cancellation", () => {
   });
 
   it("a workflow that catches the cancellation and returns completes normally", async () => {
-    const graceful = defineWorkflow({ name: "graceful", input: z.object({}), output: z.string() }, async function* () {
-      try {
-        yield* sleep("1d");
-        return "slept";
-      } catch (err) {
-        if (CancelledError.is(err)) return "stopped politely";
-        throw err;
-      }
-    });
+    const graceful = defineWorkflow(
+      { name: "graceful", input: z.object({}), output: z.string() },
+      async function* () {
+        try {
+          yield* sleep("1d");
+          return "slept";
+        } catch (err) {
+          if (CancelledError.is(err)) return "stopped politely";
+          throw err;
+        }
+      },
+    );
     const sim = await Sim.start(graceful, {});
     await sim.feed({ type: "CancelRequested", reason: "x" });
     expect(sim.status).toBe("completed");
@@ -267,19 +281,27 @@ describe("child workflows", () => {
       return `r-${i.id}`;
     },
   );
-  const parent = defineWorkflow({ name: "parent", input: z.object({}), output: z.string() }, async function* () {
-    try {
-      return yield* child(receipt, { id: "x" });
-    } catch (err) {
-      if (ChildWorkflowFailure.is(err)) return `child failed: ${(err.cause as Error).message}`;
-      throw err;
-    }
-  });
+  const parent = defineWorkflow(
+    { name: "parent", input: z.object({}), output: z.string() },
+    async function* () {
+      try {
+        return yield* child(receipt, { id: "x" });
+      } catch (err) {
+        if (ChildWorkflowFailure.is(err)) return `child failed: ${(err.cause as Error).message}`;
+        throw err;
+      }
+    },
+  );
 
   it("starts the child with a deterministic id and returns its typed result", async () => {
     const sim = await Sim.start(parent, {});
     const started = sim.last[0] as Extract<HistoryEvent, { type: "ChildStarted" }>;
-    expect(started).toMatchObject({ type: "ChildStarted", step: 1, name: "receipt", workflowId: "wf-1/receipt#1" });
+    expect(started).toMatchObject({
+      type: "ChildStarted",
+      step: 1,
+      name: "receipt",
+      workflowId: "wf-1/receipt#1",
+    });
     await sim.feed({ type: "ChildCompleted", step: 1, result: "r-x" });
     expect(sim.ex.result).toBe("r-x");
   });
@@ -321,10 +343,13 @@ describe("continueAsNew()", () => {
   });
 
   it("an input that fails the schema is thrown into the workflow", async () => {
-    const wf = defineWorkflow({ name: "loop2", input: z.object({ i: z.number() }), output: z.string() }, async function* () {
-      yield* continueAsNew({ i: "x" });
-      return "x";
-    });
+    const wf = defineWorkflow(
+      { name: "loop2", input: z.object({ i: z.number() }), output: z.string() },
+      async function* () {
+        yield* continueAsNew({ i: "x" });
+        return "x";
+      },
+    );
     const sim = await Sim.start(wf, { i: 1 });
     expect(sim.status).toBe("failed");
   });
@@ -378,11 +403,14 @@ describe("patched() and deprecatePatch()", () => {
   });
 
   it("one patch id used at two places is a clear error", async () => {
-    const twice = defineWorkflow({ name: "twice", input: z.object({}), output: z.string() }, async function* () {
-      if (yield* patched("p")) yield* sleep(1);
-      if (yield* patched("p")) yield* sleep(2);
-      return "x";
-    });
+    const twice = defineWorkflow(
+      { name: "twice", input: z.object({}), output: z.string() },
+      async function* () {
+        if (yield* patched("p")) yield* sleep(1);
+        if (yield* patched("p")) yield* sleep(2);
+        return "x";
+      },
+    );
     const sim = await Sim.start(twice, {});
     const err = await sim.feed({ type: "TimerFired", step: 1 }).catch((e) => e);
     expect(ConfigurationError.is(err)).toBe(true);
@@ -392,14 +420,17 @@ describe("patched() and deprecatePatch()", () => {
 
 describe("queries", () => {
   const progress = defineQuery("progress", z.object({ stage: z.string() }));
-  const wf = defineWorkflow({ name: "q", input: z.object({}), output: z.string() }, async function* (_i, ctx) {
-    let stage = "charging";
-    ctx.onQuery(progress, () => ({ stage }));
-    yield* a({ n: 1 });
-    stage = "shipping";
-    yield* sleep(10);
-    return stage;
-  });
+  const wf = defineWorkflow(
+    { name: "q", input: z.object({}), output: z.string() },
+    async function* (_i, ctx) {
+      let stage = "charging";
+      ctx.onQuery(progress, () => ({ stage }));
+      yield* a({ n: 1 });
+      stage = "shipping";
+      yield* sleep(10);
+      return stage;
+    },
+  );
 
   it("answers from the current state, cached or replayed, without writing history", async () => {
     const sim = await Sim.start(wf, {});
@@ -419,25 +450,32 @@ describe("queries", () => {
 });
 
 describe("completion", () => {
-  it("a run that completes cancels whatever it left outstanding and ignores later events", async () => {
-    const wf = defineWorkflow({ name: "leftover", input: z.object({}), output: z.string() }, async function* () {
-      yield* race([
-        sleep(5),
-        (async function* () {
-          try {
-            yield* sleep(50);
-          } finally {
-            // A loser's finally may not start new work that outlives the run.
-          }
-        })(),
-      ]);
-      return "done";
-    });
+  it("a run that completes cancels whatever it left outstanding; later events are recorded but change nothing", async () => {
+    const wf = defineWorkflow(
+      { name: "leftover", input: z.object({}), output: z.string() },
+      async function* () {
+        yield* race([
+          sleep(5),
+          (async function* () {
+            try {
+              yield* sleep(50);
+            } finally {
+              // A loser's finally may not start new work that outlives the run.
+            }
+          })(),
+        ]);
+        return "done";
+      },
+    );
     const sim = await Sim.start(wf, {});
     await sim.feed({ type: "TimerFired", step: 1 });
     expect(sim.commands()).toEqual(["TimerCancelled:2", "WorkflowCompleted"]);
-    await sim.feed({ type: "TimerFired", step: 2 });
-    expect(sim.last).toEqual([]);
-    expect(sim.history.map(short).at(-1)).toBe("WorkflowCompleted");
+    // An event arriving after the end is recorded (nothing acknowledged is lost) but changes nothing.
+    await sim.feed({ type: "SignalReceived", name: "late", payload: 1 });
+    expect(sim.last.map(short)).toEqual(["SignalReceived:late"]);
+    expect(sim.status).toBe("completed");
+    const again = await replayFresh(sim.def, sim.history);
+    expect(again.newEvents).toEqual([]);
+    expect(again.result).toBe("done");
   });
 });

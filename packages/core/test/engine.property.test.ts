@@ -25,7 +25,11 @@ const poke = defineSignal("poke", z.object({ n: z.number() }));
 
 /** A workflow with concurrent multi-step branches, a race against a timer, and signals. */
 const fanout = defineWorkflow(
-  { name: "fanout", input: z.object({ branches: z.number(), steps: z.number() }), output: z.array(z.number()) },
+  {
+    name: "fanout",
+    input: z.object({ branches: z.number(), steps: z.number() }),
+    output: z.array(z.number()),
+  },
   async function* ({ branches, steps }) {
     const results = yield* all(
       Array.from({ length: branches }, (_, branch) =>
@@ -56,12 +60,17 @@ async function drive(input: { branches: number; steps: number }, picks: number[]
   let ts = 1;
   let pi = 0;
   for (let guard = 0; guard < 1000 && ex.status === "running"; guard++) {
-    const done = new Set(history.filter((e) => isInbound(e) && "step" in e).map((e) => (e as { step: number }).step));
+    const done = new Set(
+      history.filter((e) => isInbound(e) && "step" in e).map((e) => (e as { step: number }).step),
+    );
     const closed = new Set(
       history.filter((e) => e.type.endsWith("Cancelled")).map((e) => (e as { step: number }).step),
     );
     const pending = history.filter(
-      (e) => (e.type === "ActivityScheduled" || e.type === "TimerStarted") && !done.has(e.step) && !closed.has(e.step),
+      (e) =>
+        (e.type === "ActivityScheduled" || e.type === "TimerStarted") &&
+        !done.has(e.step) &&
+        !closed.has(e.step),
     ) as Extract<HistoryEvent, { type: "ActivityScheduled" | "TimerStarted" }>[];
     const choices: NewInboundEvent[] = pending.map((p) => {
       ts++;

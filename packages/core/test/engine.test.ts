@@ -61,7 +61,10 @@ describe("replay engine: commands", () => {
     const sim = await Sim.start(order, { id: "o1", total: 42 });
     await sim.complete(1, { chargeId: "ch_o1" });
     expect(sim.commands()).toEqual(["TimerStarted:2"]);
-    const timer = sim.last.find((e) => e.type === "TimerStarted") as Extract<HistoryEvent, { type: "TimerStarted" }>;
+    const timer = sim.last.find((e) => e.type === "TimerStarted") as Extract<
+      HistoryEvent,
+      { type: "TimerStarted" }
+    >;
     // Workflow time is the timestamp of the event being processed, not the wall clock.
     expect(timer.dueAt).toBe(timer.ts + 600_000);
     await sim.feed({ type: "TimerFired", step: 2 });
@@ -86,14 +89,19 @@ describe("replay engine: commands", () => {
   });
 
   it("validates activity input at the step and throws ValidationError into the workflow", async () => {
-    const wf = defineWorkflow({ name: "bad-input", input: z.object({}), output: z.string() }, async function* () {
-      try {
-        yield* charge({ orderId: "x", amount: -1 });
-        return "no";
-      } catch (err) {
-        return ValidationError.is(err) ? `invalid: ${(err as ValidationError).issues[0]?.path.join(".")}` : "other";
-      }
-    });
+    const wf = defineWorkflow(
+      { name: "bad-input", input: z.object({}), output: z.string() },
+      async function* () {
+        try {
+          yield* charge({ orderId: "x", amount: -1 });
+          return "no";
+        } catch (err) {
+          return ValidationError.is(err)
+            ? `invalid: ${(err as ValidationError).issues[0]?.path.join(".")}`
+            : "other";
+        }
+      },
+    );
     const sim = await Sim.start(wf, {});
     expect(sim.commands()).toEqual(["WorkflowCompleted"]);
     expect(sim.ex.result).toBe("invalid: amount");
@@ -105,7 +113,8 @@ describe("replay engine: commands", () => {
         yield* charge({ orderId: "x", amount: 1 });
         return "charged";
       } catch (err) {
-        if (ActivityFailure.is(err) && NonRetryableError.is(err.cause)) return `declined: ${err.cause.message}`;
+        if (ActivityFailure.is(err) && NonRetryableError.is(err.cause))
+          return `declined: ${err.cause.message}`;
         throw err;
       }
     });
@@ -136,20 +145,26 @@ describe("replay engine: commands", () => {
   });
 
   it("an output that fails its schema fails the run with ValidationError", async () => {
-    const wf = defineWorkflow({ name: "bad-out", input: z.object({}), output: z.number() }, async function* () {
-      return "not a number" as unknown as number;
-    });
+    const wf = defineWorkflow(
+      { name: "bad-out", input: z.object({}), output: z.number() },
+      async function* () {
+        return "not a number" as unknown as number;
+      },
+    );
     const sim = await Sim.start(wf, {});
     expect(sim.status).toBe("failed");
     expect(ValidationError.is(sim.ex.error)).toBe(true);
   });
 
   it("sleepUntil in the past returns at once; in the future records a timer at that time", async () => {
-    const wf = defineWorkflow({ name: "until", input: z.object({}), output: z.number() }, async function* (_i, ctx) {
-      yield* sleepUntil(new Date(0));
-      yield* sleepUntil(new Date(ctx.now().getTime() + 5000));
-      return ctx.now().getTime();
-    });
+    const wf = defineWorkflow(
+      { name: "until", input: z.object({}), output: z.number() },
+      async function* (_i, ctx) {
+        yield* sleepUntil(new Date(0));
+        yield* sleepUntil(new Date(ctx.now().getTime() + 5000));
+        return ctx.now().getTime();
+      },
+    );
     const sim = await Sim.start(wf, {}, { ts: 10_000 });
     const t = sim.last[0] as Extract<HistoryEvent, { type: "TimerStarted" }>;
     expect(t.dueAt).toBe(15_000);
@@ -158,10 +173,13 @@ describe("replay engine: commands", () => {
   });
 
   it("an invalid duration is a ConfigurationError: the run is parked, not failed", async () => {
-    const wf = defineWorkflow({ name: "bad-dur", input: z.object({}), output: z.string() }, async function* () {
-      yield* sleep("ten minutes");
-      return "x";
-    });
+    const wf = defineWorkflow(
+      { name: "bad-dur", input: z.object({}), output: z.string() },
+      async function* () {
+        yield* sleep("ten minutes");
+        return "x";
+      },
+    );
     await expect(Sim.start(wf, {})).rejects.toThrow(ConfigurationError);
   });
 });
@@ -192,12 +210,15 @@ describe("replay engine: deterministic context", () => {
 
   it("ctx.log is silent while replaying and speaks for new events", async () => {
     const lines: string[] = [];
-    const logged = defineWorkflow({ name: "logged", input: z.object({}), output: z.string() }, async function* (_i, c) {
-      c.log.info("before sleep");
-      yield* sleep(10);
-      c.log.info("after sleep");
-      return "ok";
-    });
+    const logged = defineWorkflow(
+      { name: "logged", input: z.object({}), output: z.string() },
+      async function* (_i, c) {
+        c.log.info("before sleep");
+        yield* sleep(10);
+        c.log.info("after sleep");
+        return "ok";
+      },
+    );
     const sim = await Sim.start(logged, {});
     const r = await replay(logged, undefined, sim.history, {
       apply: [{ type: "TimerFired", step: 1, ts: 2000 }],
@@ -285,9 +306,12 @@ describe("replay engine: non-determinism", () => {
   });
 
   it("history of another workflow is refused", async () => {
-    const other = defineWorkflow({ name: "other", input: z.object({}), output: z.string() }, async function* () {
-      return "x";
-    });
+    const other = defineWorkflow(
+      { name: "other", input: z.object({}), output: z.string() },
+      async function* () {
+        return "x";
+      },
+    );
     await expect(replayFresh(other, await recorded())).rejects.toThrow(/history is of workflow "order"/);
   });
 });
@@ -324,10 +348,13 @@ describe("replay engine: awaits that are not steps", () => {
   });
 
   it("yielding a non-step is a ConfigurationError that names yield*", async () => {
-    const bad = defineWorkflow({ name: "bad-yield", input: z.object({}), output: z.string() }, async function* () {
-      yield 42 as never;
-      return "x";
-    });
+    const bad = defineWorkflow(
+      { name: "bad-yield", input: z.object({}), output: z.string() },
+      async function* () {
+        yield 42 as never;
+        return "x";
+      },
+    );
     await expect(Sim.start(bad, {})).rejects.toThrow(/yield\*/);
   });
 });
@@ -351,10 +378,15 @@ describe("replay engine: timeouts and limits", () => {
   });
 
   it("a run that reaches the history limit fails with a message that says to continue as new", async () => {
-    const loop = defineWorkflow({ name: "loop", input: z.object({}), output: z.string() }, async function* () {
-      for (;;) yield* sleep(1);
-    });
-    const history: HistoryEvent[] = [{ type: "WorkflowStarted", seq: 1, ts: 0, workflowName: "loop", input: {} }];
+    const loop = defineWorkflow(
+      { name: "loop", input: z.object({}), output: z.string() },
+      async function* () {
+        for (;;) yield* sleep(1);
+      },
+    );
+    const history: HistoryEvent[] = [
+      { type: "WorkflowStarted", seq: 1, ts: 0, workflowName: "loop", input: {} },
+    ];
     let r = await replay(loop, undefined, history, { historyLimit: 12 });
     history.push(...r.newEvents);
     let step = 1;

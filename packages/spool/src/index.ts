@@ -7,12 +7,20 @@
  * import { defineActivity, defineWorkflow, Worker, Client, SqliteBackend } from "spool";
  * ```
  */
+
+export {
+  Client,
+  type ClientOptions,
+  type RunDescription,
+  type StartOptions,
+  WorkflowHandle,
+} from "@spool/client";
 export {
   type ActivityCallOptions,
   type ActivityContext,
   type ActivityDefinition,
-  type ActivityInfo,
   ActivityFailure,
+  type ActivityInfo,
   aesGcmCodec,
   all,
   type Backend,
@@ -30,8 +38,8 @@ export {
   defineSignal,
   defineWorkflow,
   deprecatePatch,
-  type HistoryEvent,
   HistoryCorruptError,
+  type HistoryEvent,
   NonDeterminismError,
   NonRetryableError,
   type PayloadCodec,
@@ -40,13 +48,16 @@ export {
   type QueryDefinition,
   type RetryPolicy,
   type RunFilter,
-  type RunStatus,
   RunNotFoundError,
+  type RunStatus,
   race,
+  type Saga,
+  type SagaOptions,
   type SignalDefinition,
   SpoolError,
   type Step,
   StorageFullError,
+  saga,
   sideEffect,
   sleep,
   sleepUntil,
@@ -60,6 +71,5 @@ export {
   type WorkflowInput,
   type WorkflowOutput,
 } from "@spool/core";
-export { Client, type ClientOptions, type RunDescription, type StartOptions, WorkflowHandle } from "@spool/client";
 export { SqliteBackend, type SqliteBackendOptions } from "@spool/sqlite";
 export { consoleLogger, type Logger, silentLogger, Worker, type WorkerOptions } from "@spool/worker";

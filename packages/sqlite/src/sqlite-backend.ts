@@ -594,6 +594,17 @@ export class SqliteBackend implements Backend {
       }
     }
 
+    // An acknowledged signal is never lost: a run may not end while inbound events it has not seen
+    // wait in its inbox (they arrived during this activation). The worker re-runs the activation
+    // with them; they are then recorded, before or after the closing event. Continue-as-new is
+    // exempt: those events move on to the next run below.
+    if (close !== undefined && close.continueAsNew === undefined && s.selectInbox.all(runId).length > 0) {
+      throw new ConflictError(
+        `activation of run ${runId} discarded: it would end the run while new inbound events wait in its inbox. ` +
+          "Nothing was written; re-read the run and replay with them.",
+      );
+    }
+
     // 4. Withdrawn work first, so a step cancelled and rescheduled in one activation ends up scheduled.
     for (const step of req.cancelActivities) {
       for (const t of s.cancelActivity.all(runId, step))

@@ -124,7 +124,13 @@ export async function buildActivation(c: ActivationContext): Promise<ActivationC
               workflowStartedFields(run.workflowName, c.definition, e.input, {
                 continuedFrom: run.runId,
                 ...(run.parentRunId && run.parentWorkflowId && run.parentStep !== null
-                  ? { parent: { workflowId: run.parentWorkflowId, runId: run.parentRunId, step: run.parentStep } }
+                  ? {
+                      parent: {
+                        workflowId: run.parentWorkflowId,
+                        runId: run.parentRunId,
+                        step: run.parentStep,
+                      },
+                    }
                   : {}),
               }),
               dc,
@@ -137,7 +143,9 @@ export async function buildActivation(c: ActivationContext): Promise<ActivationC
         break; // SideEffect, PatchMarker: history only
     }
   }
-  commit.consumedInbox = commit.close ? c.inboxIds.slice() : c.inboxIds.slice(0, inbound);
+  // Inbound events are fed in inbox order; those not fed (left for the next run after
+  // continue-as-new) stay in the inbox.
+  commit.consumedInbox = c.inboxIds.slice(0, inbound);
   return commit;
 }
 

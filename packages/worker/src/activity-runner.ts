@@ -58,7 +58,10 @@ export function startActivity(
     abortReason = reason;
     const err =
       reason === "timeout"
-        ? new TimeoutError(`activity "${task.name}" attempt ${task.attempt} exceeded its ${task.timeoutMs} ms timeout`, task.timeoutMs)
+        ? new TimeoutError(
+            `activity "${task.name}" attempt ${task.attempt} exceeded its ${task.timeoutMs} ms timeout`,
+            task.timeoutMs,
+          )
         : reason === "heartbeat-timeout"
           ? new TimeoutError(
               `activity "${task.name}" attempt ${task.attempt} sent no heartbeat for ${task.heartbeatTimeoutMs} ms`,
@@ -153,7 +156,10 @@ async function runAttempt(
     });
     aborted.catch(() => undefined);
     // An activity that ignores its AbortSignal is not waited for: the attempt ends at the abort.
-    const value = await Promise.race([Promise.resolve().then(() => def.handler(input as never, ctx)), aborted]);
+    const value = await Promise.race([
+      Promise.resolve().then(() => def.handler(input as never, ctx)),
+      aborted,
+    ]);
     outcome = { ok: true, value: parseWith(def.outputSchema, value, `output of activity "${def.name}"`) };
   } catch (err) {
     outcome = { ok: false, error: err };
@@ -169,7 +175,9 @@ async function runAttempt(
   }
   if (reason === "shutdown" && !outcome.ok) {
     // Hand the attempt back at once so another worker can take it.
-    await backend.retryActivityTask(ref, backend.now(), await encodeError(dc, outcome.error)).catch(() => undefined);
+    await backend
+      .retryActivityTask(ref, backend.now(), await encodeError(dc, outcome.error))
+      .catch(() => undefined);
     return;
   }
   await deps.fault?.("activity.before-complete", { taskId: task.taskId, step: task.step, name: task.name });
@@ -187,7 +195,11 @@ async function runAttempt(
       error: errorMessage(outcome.error),
     });
     try {
-      await backend.retryActivityTask(ref, backend.now() + decision.delayMs, await encodeError(dc, outcome.error));
+      await backend.retryActivityTask(
+        ref,
+        backend.now() + decision.delayMs,
+        await encodeError(dc, outcome.error),
+      );
     } catch (err) {
       if (!ConflictError.is(err)) throw err;
     }
@@ -210,7 +222,11 @@ async function report(
   task: ClaimedActivityTask,
   outcome:
     | { ok: true; value: unknown }
-    | { ok: false; error: unknown; reason: "retries-exhausted" | "non-retryable" | "timeout" | "cancelled" | "validation" },
+    | {
+        ok: false;
+        error: unknown;
+        reason: "retries-exhausted" | "non-retryable" | "timeout" | "cancelled" | "validation";
+      },
 ): Promise<void> {
   const { backend, dc, log } = deps;
   const ref = { taskId: task.taskId, fence: task.fence };
@@ -243,7 +259,10 @@ async function report(
     await backend.completeActivityTask(ref, { type, body });
   } catch (err) {
     if (ConflictError.is(err)) {
-      log.debug("late activity completion rejected (stale attempt)", { activity: task.name, step: task.step });
+      log.debug("late activity completion rejected (stale attempt)", {
+        activity: task.name,
+        step: task.step,
+      });
       return;
     }
     throw err;

@@ -37,7 +37,9 @@ export const silentLogger: Logger = consoleLogger("silent");
 
 function safeJson(v: unknown): string {
   try {
-    return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? `${x}n` : x instanceof Error ? x.message : x));
+    return JSON.stringify(v, (_k, x) =>
+      typeof x === "bigint" ? `${x}n` : x instanceof Error ? x.message : x,
+    );
   } catch {
     return "[unprintable]";
   }

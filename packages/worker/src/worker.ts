@@ -10,10 +10,10 @@ import {
   type BackendNotification,
   ConfigurationError,
   DataConverter,
+  newId,
   type PayloadCodec,
   type WorkflowDefinition,
   type WorkflowExecutor,
-  newId,
 } from "@spool/core";
 import { type RunningActivity, startActivity } from "./activity-runner.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
@@ -106,13 +106,17 @@ export class Worker {
     this.backend = options.backend;
     this.workerId = options.workerId ?? `worker-${newId()}`;
     for (const w of options.workflows ?? []) {
-      if (w?.kind !== "workflow") throw new ConfigurationError("workflows: pass definitions made by defineWorkflow()");
-      if (this.workflows.has(w.name)) throw new ConfigurationError(`workflow "${w.name}" is registered twice`);
+      if (w?.kind !== "workflow")
+        throw new ConfigurationError("workflows: pass definitions made by defineWorkflow()");
+      if (this.workflows.has(w.name))
+        throw new ConfigurationError(`workflow "${w.name}" is registered twice`);
       this.workflows.set(w.name, w);
     }
     for (const a of options.activities ?? []) {
-      if (a?.kind !== "activity") throw new ConfigurationError("activities: pass definitions made by defineActivity()");
-      if (this.activities.has(a.name)) throw new ConfigurationError(`activity "${a.name}" is registered twice`);
+      if (a?.kind !== "activity")
+        throw new ConfigurationError("activities: pass definitions made by defineActivity()");
+      if (this.activities.has(a.name))
+        throw new ConfigurationError(`activity "${a.name}" is registered twice`);
       this.activities.set(a.name, a);
     }
     if (this.workflows.size === 0 && this.activities.size === 0) {
@@ -159,14 +163,17 @@ export class Worker {
     this.state = "draining";
     this.unsubscribe?.();
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
-    const all = () => Promise.allSettled([...this.workflowInFlight, ...[...this.running.values()].map((r) => r.done)]);
+    const all = () =>
+      Promise.allSettled([...this.workflowInFlight, ...[...this.running.values()].map((r) => r.done)]);
     const grace = new Promise<"timeout">((r) => {
       const t = setTimeout(() => r("timeout"), this.opts.shutdownGraceMs);
       t.unref?.();
     });
     const outcome = await Promise.race([all().then(() => "done" as const), grace]);
     if (outcome === "timeout") {
-      this.log.warn("shutdown grace period over: aborting running activities", { running: this.running.size });
+      this.log.warn("shutdown grace period over: aborting running activities", {
+        running: this.running.size,
+      });
       for (const r of this.running.values()) r.abort("shutdown");
       await all();
     }
@@ -199,7 +206,12 @@ export class Worker {
   }
 
   /** Counters for monitoring and tests. */
-  stats(): { cachedRuns: number; evictions: number; runningActivities: number; workflowTasksInFlight: number } {
+  stats(): {
+    cachedRuns: number;
+    evictions: number;
+    runningActivities: number;
+    workflowTasksInFlight: number;
+  } {
     return {
       cachedRuns: this.cache.size,
       evictions: this.cache.evictions,
@@ -334,9 +346,16 @@ export class Worker {
           for (const t of result.claimedActivities) this.runActivity(t);
         })
         .catch((err) => {
-          this.log.error("workflow task failed; it will be retried", { runId: task.run.runId, error: String(err) });
+          this.log.error("workflow task failed; it will be retried", {
+            runId: task.run.runId,
+            error: String(err),
+          });
           return this.backend
-            .releaseWorkflowTask({ runId: task.run.runId, fence: task.fence, retryAt: this.backend.now() + 1000 })
+            .releaseWorkflowTask({
+              runId: task.run.runId,
+              fence: task.fence,
+              retryAt: this.backend.now() + 1000,
+            })
             .catch(() => undefined);
         })
         .finally(() => {
@@ -349,7 +368,10 @@ export class Worker {
   }
 
   private eagerSlots(): number {
-    return Math.max(0, Math.min(this.opts.eagerActivities, this.opts.maxConcurrentActivities - this.running.size));
+    return Math.max(
+      0,
+      Math.min(this.opts.eagerActivities, this.opts.maxConcurrentActivities - this.running.size),
+    );
   }
 
   private async claimActivityTasks(): Promise<boolean> {

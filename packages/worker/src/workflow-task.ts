@@ -7,8 +7,8 @@
 import {
   type ActivationResult,
   type Backend,
-  ConflictError,
   type ClaimedWorkflowTask,
+  ConflictError,
   type DataConverter,
   decodeHistory,
   decodeInboxEvent,
@@ -73,14 +73,19 @@ export async function processWorkflowTask(
   const def = deps.workflows.get(run.workflowName);
   if (!def) {
     // The claim asks only for registered names; this is a registry bug, not the run's fault.
-    await deps.backend.releaseWorkflowTask({ runId: run.runId, fence: task.fence, retryAt: deps.backend.now() + 5000 });
+    await deps.backend.releaseWorkflowTask({
+      runId: run.runId,
+      fence: task.fence,
+      retryAt: deps.backend.now() + 5000,
+    });
     return null;
   }
   let ex = deps.cache.take(run.runId);
   try {
     if (!ex || ex.seq !== run.lastSeq) ex = await rebuildExecutor(run, def, deps);
     const inbound: NewInboundEvent[] = [];
-    for (const raw of task.inbox) inbound.push((await decodeInboxEvent(raw, deps.dc, run.runId)) as NewInboundEvent);
+    for (const raw of task.inbox)
+      inbound.push((await decodeInboxEvent(raw, deps.dc, run.runId)) as NewInboundEvent);
     await ex.apply(inbound, deps.backend.now());
     const newEvents = ex.takeNewEvents();
     const commit = await buildActivation({
@@ -103,7 +108,10 @@ export async function processWorkflowTask(
   } catch (err) {
     deps.cache.delete(run.runId);
     if (ConflictError.is(err)) {
-      deps.log.debug("activation discarded: another worker advanced the run", { runId: run.runId });
+      // Nothing was written. Hand the task back at once: if the conflict came from new inbox
+      // events or the eager path, it must be re-run now, not when its lease runs out.
+      deps.log.debug("activation discarded; re-offering the task", { runId: run.runId, reason: String(err) });
+      await deps.backend.releaseWorkflowTask({ runId: run.runId, fence: task.fence }).catch(() => undefined);
       return null;
     }
     if (isParkable(err)) {

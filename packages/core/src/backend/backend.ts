@@ -315,10 +315,7 @@ export interface Backend {
 
   // ── Activity tasks ───────────────────────────────────────────────────────────────────────
   /** Leases one ready activity task of the given names, incrementing its attempt, or returns null. */
-  claimActivityTask(req: {
-    workerId: string;
-    activityNames: string[];
-  }): Promise<ClaimedActivityTask | null>;
+  claimActivityTask(req: { workerId: string; activityNames: string[] }): Promise<ClaimedActivityTask | null>;
   /** Extends the attempt's lease; ConflictError if the attempt is stale or was cancelled. */
   heartbeatActivityTask(ref: ActivityAttemptRef, leaseMs: number): Promise<{ leaseExpiresAt: number }>;
   /**

@@ -27,7 +27,9 @@ export async function encodeEventBody(
 ): Promise<Uint8Array | null> {
   const body = bodyOf(e);
   if (body === null) return null;
-  return dc.isSync ? dc.encodeSync(body, what ?? `${e.type} event`) : await dc.encode(body, what ?? `${e.type} event`);
+  return dc.isSync
+    ? dc.encodeSync(body, what ?? `${e.type} event`)
+    : await dc.encode(body, what ?? `${e.type} event`);
 }
 
 /** Encodes a history event to its stored form. */
@@ -52,13 +54,20 @@ export async function decodeEvent(raw: RawEvent, dc: DataConverter, runId: strin
     try {
       body = dc.isSync ? dc.decodeSync(raw.body) : await dc.decode(raw.body);
     } catch (err) {
-      throw new HistoryCorruptError(runId, raw.seq, `its body cannot be decoded (${errMsg(err)})`, { cause: err });
+      throw new HistoryCorruptError(runId, raw.seq, `its body cannot be decoded (${errMsg(err)})`, {
+        cause: err,
+      });
     }
   }
   if (typeof body !== "object" || body === null) {
     throw new HistoryCorruptError(runId, raw.seq, "its body is not an object");
   }
-  const candidate: Record<string, unknown> = { ...(body as object), seq: raw.seq, ts: raw.ts, type: raw.type };
+  const candidate: Record<string, unknown> = {
+    ...(body as object),
+    seq: raw.seq,
+    ts: raw.ts,
+    type: raw.type,
+  };
   if (raw.step !== null) candidate.step = raw.step;
   const parsed = historyEventSchema.safeParse(candidate);
   if (!parsed.success) {
@@ -73,7 +82,11 @@ export async function decodeEvent(raw: RawEvent, dc: DataConverter, runId: strin
 }
 
 /** Decodes a whole stored history, in order. */
-export async function decodeHistory(raws: RawEvent[], dc: DataConverter, runId: string): Promise<HistoryEvent[]> {
+export async function decodeHistory(
+  raws: RawEvent[],
+  dc: DataConverter,
+  runId: string,
+): Promise<HistoryEvent[]> {
   const out = new Array<HistoryEvent>(raws.length);
   for (let i = 0; i < raws.length; i++) out[i] = await decodeEvent(raws[i] as RawEvent, dc, runId);
   return out;
@@ -93,4 +106,3 @@ export async function decodeInboxEvent(
 function errMsg(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
-

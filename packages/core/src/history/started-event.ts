@@ -21,7 +21,8 @@ export function workflowStartedFields(
 ): WorkflowStartedDraft {
   const e: WorkflowStartedDraft = { type: "WorkflowStarted", workflowName, input };
   if (def?.version !== undefined) e.version = def.version;
-  if (def?.executionTimeout !== undefined) e.executionTimeoutMs = toMs(def.executionTimeout, "executionTimeout");
+  if (def?.executionTimeout !== undefined)
+    e.executionTimeoutMs = toMs(def.executionTimeout, "executionTimeout");
   if (extra.parent) e.parent = extra.parent;
   if (extra.continuedFrom) e.continuedFrom = extra.continuedFrom;
   return e;

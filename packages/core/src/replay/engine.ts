@@ -7,7 +7,12 @@ import type { Schema } from "../definitions/schema.ts";
 import type { WorkflowDefinition } from "../definitions/workflow.ts";
 import { ConfigurationError } from "../errors.ts";
 import { type HistoryEvent, isInbound } from "../history/events.ts";
-import { type ExecutorOptions, type ExecutorStatus, type NewInboundEvent, WorkflowExecutor } from "./executor.ts";
+import {
+  type ExecutorOptions,
+  type ExecutorStatus,
+  type NewInboundEvent,
+  WorkflowExecutor,
+} from "./executor.ts";
 
 /** The outcome of a replay. */
 export interface ReplayResult {

@@ -15,6 +15,8 @@
  * run in FIFO order until none can run; only then is the next event fed.
  */
 import type { z } from "zod";
+import { deserializeError, serializeError } from "../codec/error-serialization.ts";
+import { encodeValue } from "../codec/msgpack-codec.ts";
 import type { ActivityStep } from "../definitions/activity.ts";
 import type { QueryDefinition } from "../definitions/query.ts";
 import { parseWith, type Schema } from "../definitions/schema.ts";
@@ -31,9 +33,13 @@ import {
   WorkflowAlreadyStartedError,
   WorkflowAwaitError,
 } from "../errors.ts";
-import { deserializeError, serializeError } from "../codec/error-serialization.ts";
-import { encodeValue } from "../codec/msgpack-codec.ts";
-import { type EventDraft, type EventOf, type HistoryEvent, isInbound, type NewEvent } from "../history/events.ts";
+import {
+  type EventDraft,
+  type EventOf,
+  type HistoryEvent,
+  isInbound,
+  type NewEvent,
+} from "../history/events.ts";
 import { encodeRetryPolicy, resolveRetryPolicy } from "../retry-policy.ts";
 import type { ChildStep } from "../steps/child.ts";
 import type { GroupStep } from "../steps/concurrency.ts";
@@ -193,7 +199,7 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
     this.assertUsable();
     if (this.root) throw new ConfigurationError("replayHistory() can be called once per executor");
     const first = events[0];
-    if (!first || first.type !== "WorkflowStarted") {
+    if (first?.type !== "WorkflowStarted") {
       throw new ConfigurationError("a history must start with a WorkflowStarted event");
     }
     if (first.workflowName !== this.definition.name) {
@@ -214,6 +220,7 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
         const rec = this.history[this.cursor] as HistoryEvent;
         this.cursor++;
         this.lastSeq = rec.seq;
+        if (this.closed && isInbound(rec)) continue; // arrived after the end: recorded, not delivered
         if (this.closed) {
           throw new NonDeterminismError({
             step: this.stepCounter,
@@ -235,7 +242,8 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
 
   /**
    * Feeds new inbound events (live, after history) in order; `now` stamps the commands produced.
-   * Events for a closed run are ignored (nothing happens after completion).
+   * Events that arrive after the run ended are recorded but change nothing; after continue-as-new
+   * they are left for the next run.
    */
   async apply(events: readonly NewInboundEvent[], now?: number): Promise<void> {
     this.assertUsable();
@@ -243,10 +251,13 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
     this.stampTs = now;
     try {
       for (const e of events) {
-        if (this.closed) break;
+        // After continue-as-new, what is left belongs to the next run (the backend moves it there).
+        if (this.closed && this.status === "continued") break;
         const full = { ...e, seq: this.lastSeq + 1 } as HistoryEvent;
         this.lastSeq = full.seq;
         this.newEvents.push(full);
+        // After the end, inbound events are recorded (an acknowledged signal is never lost) but not delivered.
+        if (this.closed) continue;
         this.nowTs = full.ts;
         this.feed(full);
         await this.runQueue();
@@ -299,7 +310,14 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
       (level: WorkflowLogEntry["level"]) =>
       (message: string, fields?: Record<string, unknown>): void => {
         if (self.isReplaying || !self.opts.log) return;
-        self.opts.log({ level, message, fields, workflowId: self.workflowId, runId: self.runId, ts: self.nowTs });
+        self.opts.log({
+          level,
+          message,
+          fields,
+          workflowId: self.workflowId,
+          runId: self.runId,
+          ts: self.nowTs,
+        });
       };
     const log: WorkflowLogger = {
       debug: logAt("debug"),
@@ -395,7 +413,11 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
         return;
       }
       // A stall (an await on real I/O) throws out of here: it is an engine error, not the code's.
-      const settled = await settleWithinMicrotasks(p, this.opts.maxMicrotaskTurns, `after step ${this.stepCounter}`);
+      const settled = await settleWithinMicrotasks(
+        p,
+        this.opts.maxMicrotaskTurns,
+        `after step ${this.stepCounter}`,
+      );
       if (!settled.ok) {
         this.finish(fiber, settled);
         return;
@@ -537,7 +559,10 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
         case "continueAsNew":
           return this.continueAsNew(step as ContinueAsNewStep);
         default:
-          return { ok: false, error: new ConfigurationError(`unknown step kind "${(step as Step<unknown>).kind}"`) };
+          return {
+            ok: false,
+            error: new ConfigurationError(`unknown step kind "${(step as Step<unknown>).kind}"`),
+          };
       }
     } catch (err) {
       // Engine-level failures (non-determinism) stop everything; errors about the step itself
@@ -553,7 +578,9 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
     const merged = { ...def.options, ...s.options };
     const retry = encodeRetryPolicy(resolveRetryPolicy(merged.retry));
     const timeoutMs =
-      merged.timeout === undefined ? this.opts.defaultActivityTimeoutMs : toMs(merged.timeout, "activity timeout");
+      merged.timeout === undefined
+        ? this.opts.defaultActivityTimeoutMs
+        : toMs(merged.timeout, "activity timeout");
     const heartbeatTimeoutMs =
       merged.heartbeatTimeout === undefined ? 0 : toMs(merged.heartbeatTimeout, "activity heartbeatTimeout");
     const step = ++this.stepCounter;
@@ -570,7 +597,8 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
   }
 
   private startTimer(fiber: Fiber, s: TimerStep): Outcome | null {
-    const dueAt = "duration" in s.at ? this.nowTs + toMs(s.at.duration, "sleep duration") : s.at.until.getTime();
+    const dueAt =
+      "duration" in s.at ? this.nowTs + toMs(s.at.duration, "sleep duration") : s.at.until.getTime();
     if (!Number.isFinite(dueAt)) throw new ConfigurationError("sleepUntil() needs a valid Date");
     if (dueAt <= this.nowTs) return { ok: true, value: undefined };
     const step = ++this.stepCounter;
@@ -630,7 +658,7 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
       if (!s.deprecated && known.callSite && s.callSite && known.callSite !== s.callSite) {
         throw new ConfigurationError(
           `patch id "${s.patchId}" is used at two places (${known.callSite} and ${s.callSite}). One patch id guards ` +
-            "one change; give each change its own id, e.g. \"<change>-part2\".",
+            'one change; give each change its own id, e.g. "<change>-part2".',
         );
       }
       return { ok: true, value: known.value };
@@ -700,7 +728,11 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
   }
 
   private continueAsNew(s: ContinueAsNewStep): typeof CONTINUED {
-    const input = parseWith(this.definition.inputSchema, s.input, `continueAsNew input of "${this.definition.name}"`);
+    const input = parseWith(
+      this.definition.inputSchema,
+      s.input,
+      `continueAsNew input of "${this.definition.name}"`,
+    );
     this.withdrawAll();
     this.emit({ type: "WorkflowContinued", input });
     this.closed = true;
@@ -751,7 +783,7 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
       case "SignalReceived": {
         const waiters = this.signalWaiters.get(e.name);
         const f = waiters?.shift();
-        if (!f || f.pending?.kind !== "signal") {
+        if (f?.pending?.kind !== "signal") {
           const buf = this.signalBuffer.get(e.name);
           if (buf) buf.push(e.payload);
           else this.signalBuffer.set(e.name, [e.payload]);
@@ -784,7 +816,10 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
         const childName = this.childName(e.step);
         this.resolveStep(e.step, {
           ok: false,
-          error: new ChildWorkflowFailure({ workflowName: childName, workflowId: p?.workflowId ?? "?" }, { cause }),
+          error: new ChildWorkflowFailure(
+            { workflowName: childName, workflowId: p?.workflowId ?? "?" },
+            { cause },
+          ),
         });
         break;
       }
@@ -848,7 +883,11 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
     if (outcome.ok) {
       let result: unknown;
       try {
-        result = parseWith(this.definition.outputSchema, outcome.value, `output of workflow "${this.definition.name}"`);
+        result = parseWith(
+          this.definition.outputSchema,
+          outcome.value,
+          `output of workflow "${this.definition.name}"`,
+        );
       } catch (err) {
         this.failRun(err);
         return;
@@ -868,7 +907,10 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
   private failRun(err: unknown): void {
     this.withdrawAll();
     const cancelled = CancelledError.is(err) && this.cancelRequested;
-    this.emit({ type: cancelled ? "WorkflowCancelled" : "WorkflowFailed", error: serializeError(err) } as EventDraft);
+    this.emit({
+      type: cancelled ? "WorkflowCancelled" : "WorkflowFailed",
+      error: serializeError(err),
+    } as EventDraft);
     this.closed = true;
     this.status = cancelled ? "cancelled" : "failed";
     this.error = err;
@@ -899,11 +941,13 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
       );
     }
     if (n >= this.opts.historyLimit && !this.closed) {
-      this.failRun(new ConfigurationError(
-        `run ${this.runId} reached the history limit of ${this.opts.historyLimit} events. Call ` +
-          "`yield* continueAsNew(state)` periodically (e.g. when ctx.info.historyLength > 5,000) to start a " +
-          "fresh run with the same workflow id.",
-      ));
+      this.failRun(
+        new ConfigurationError(
+          `run ${this.runId} reached the history limit of ${this.opts.historyLimit} events. Call ` +
+            "`yield* continueAsNew(state)` periodically (e.g. when ctx.info.historyLength > 5,000) to start a " +
+            "fresh run with the same workflow id.",
+        ),
+      );
     }
   }
 
@@ -941,7 +985,8 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
       if ((ev.type === "ActivityScheduled" || ev.type === "ChildStarted") && !sameValue(r.input, e.input)) {
         mismatch("same step, different input (strict mode)");
       }
-      if (ev.type === "TimerStarted" && r.durationMs !== e.durationMs) mismatch("different duration (strict mode)");
+      if (ev.type === "TimerStarted" && r.durationMs !== e.durationMs)
+        mismatch("different duration (strict mode)");
     }
     this.cursor++;
     this.lastSeq = rec.seq;
@@ -981,4 +1026,3 @@ function describeValue(v: unknown): string {
   if (typeof v === "object") return `an object (${Object.prototype.toString.call(v)})`;
   return `${typeof v} ${String(v).slice(0, 40)}`;
 }
-

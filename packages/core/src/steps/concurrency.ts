@@ -15,13 +15,14 @@ export type Branch<T = unknown> =
   | Generator<Step<unknown>, T, unknown>;
 
 /** The result type of a branch. */
-export type BranchResult<B> = B extends Step<infer T>
-  ? T
-  : B extends AsyncGenerator<unknown, infer T, unknown>
+export type BranchResult<B> =
+  B extends Step<infer T>
     ? T
-    : B extends Generator<unknown, infer T, unknown>
+    : B extends AsyncGenerator<unknown, infer T, unknown>
       ? T
-      : never;
+      : B extends Generator<unknown, infer T, unknown>
+        ? T
+        : never;
 
 /** A step that runs branches concurrently: `all` waits for every one, `race` for the first. */
 export class GroupStep<T> extends Step<T> {

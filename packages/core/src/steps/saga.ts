@@ -64,7 +64,11 @@ export async function* saga<T>(
       }
     }
     if (failures.length > 0 && err !== null && typeof err === "object") {
-      Object.defineProperty(err, "compensationFailures", { value: failures, enumerable: true, configurable: true });
+      Object.defineProperty(err, "compensationFailures", {
+        value: failures,
+        enumerable: true,
+        configurable: true,
+      });
     }
     throw err;
   }

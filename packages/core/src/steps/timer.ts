@@ -15,7 +15,9 @@ export class TimerStep extends Step<void> {
     super();
   }
   describe(): string {
-    return "duration" in this.at ? `timer ${String(this.at.duration)}` : `timer until ${this.at.until.toISOString()}`;
+    return "duration" in this.at
+      ? `timer ${String(this.at.duration)}`
+      : `timer until ${this.at.until.toISOString()}`;
   }
 }
 

@@ -53,7 +53,9 @@ export class Sim {
   }
 
   /** Feeds inbound events (ts defaults to the previous event's ts + 1). */
-  async feed(...events: (DistributiveOmit<NewInboundEvent, "ts"> & { ts?: number })[]): Promise<HistoryEvent[]> {
+  async feed(
+    ...events: (DistributiveOmit<NewInboundEvent, "ts"> & { ts?: number })[]
+  ): Promise<HistoryEvent[]> {
     let ts = this.history[this.history.length - 1]?.ts ?? 0;
     const full = events.map((e) => ({ ...e, ts: e.ts ?? ++ts }) as NewInboundEvent);
     await this.ex.apply(full);
