@@ -65,6 +65,13 @@ export interface SqliteBackendOptions {
    * without timeouts that runs longer than this should heartbeat.
    */
   activityLeaseMs?: number;
+  /**
+   * Test-only fault points, called synchronously at named moments of an activation commit:
+   * `sqlite.commit.mid` (inside the transaction, after the history rows), `sqlite.commit.end`
+   * (inside, after every statement) and `sqlite.commit.after` (committed, before the caller hears).
+   * Crash tests SIGKILL the process there; never set it in production.
+   */
+  faultHook?: (point: "sqlite.commit.mid" | "sqlite.commit.end" | "sqlite.commit.after") => void;
 }
 
 /** What one transaction wants to tell listeners once it has committed. */
@@ -123,6 +130,7 @@ export class SqliteBackend implements Backend {
   private readonly busyTimeoutMs: number;
   private readonly workflowLeaseMs: number;
   private readonly activityLeaseMs: number;
+  private readonly faultHook: SqliteBackendOptions["faultHook"];
   private readonly listeners = new Set<(n: BackendNotification) => void>();
   /** One reusable transaction wrapper: creating a wrapper per call would allocate on every write. */
   private readonly txn: Database.Transaction<(fn: () => unknown) => unknown>;
@@ -138,6 +146,7 @@ export class SqliteBackend implements Backend {
     this.busyTimeoutMs = positiveInt(options.busyTimeoutMs, 5000, "busyTimeoutMs", true);
     this.workflowLeaseMs = positiveInt(options.workflowLeaseMs, 30_000, "workflowLeaseMs");
     this.activityLeaseMs = positiveInt(options.activityLeaseMs, 300_000, "activityLeaseMs");
+    this.faultHook = options.faultHook;
     if (typeof options.path !== "string" || options.path === "") {
       throw new ConfigurationError('SqliteBackend: path must be a file path or ":memory:"');
     }
@@ -271,7 +280,9 @@ export class SqliteBackend implements Backend {
    */
   async commitActivation(req: ActivationCommit): Promise<ActivationResult> {
     validateCommit(req);
-    return this.write((out) => this.commitIn(req, out));
+    const result = this.write((out) => this.commitIn(req, out));
+    this.faultHook?.("sqlite.commit.after");
+    return result;
   }
 
   /** Parks the run as blocked until `retryAt`; history untouched. @throws ConflictError (stale fence) */
@@ -585,6 +596,7 @@ export class SqliteBackend implements Backend {
         eventChecksum(e.seq, e.ts, e.type, e.step, e.body),
       );
     }
+    this.faultHook?.("sqlite.commit.mid");
     for (const id of req.consumedInbox) {
       if (s.consumeInbox.run(id, runId).changes !== 1) {
         throw new ConflictError(
@@ -763,6 +775,7 @@ export class SqliteBackend implements Backend {
       if (task !== undefined && task.visible_at !== null) out.workflowTask = true;
     }
 
+    this.faultHook?.("sqlite.commit.end");
     return { lastSeq, claimedActivities, createdRuns };
   }
 
