@@ -758,21 +758,23 @@ export function describeBackend(name: string, makeBackend: () => Promise<Backend
         expect(await backend.getInbox(runId)).toEqual([]);
       });
 
-      it("eagerActivities claims up to maxTasks of the new tasks in the commit", async () => {
+      it("eagerActivities claims up to maxTasks of the new tasks it can run, in the commit", async () => {
         await start("order-1");
         const task = await claimOrFail();
         const res = await activate(task, {
-          append: [scheduled(1), scheduled(2), scheduled(3)],
-          activities: [activity(1), activity(2), activity(3)],
-          eagerActivities: { workerId: "worker-a", maxTasks: 2 },
+          append: [scheduled(1), scheduled(2), scheduled(3), scheduled(4)],
+          activities: [activity(1), activity(2, { name: "other" }), activity(3), activity(4)],
+          eagerActivities: { workerId: "worker-a", maxTasks: 2, activityNames: ["act"] },
         });
+        // Step 2 is of a name this worker does not run: it stays in the queue for a worker that does.
         expect(res.claimedActivities.map((a) => [a.step, a.attempt, a.workflowId])).toEqual([
           [1, 1, "order-1"],
-          [2, 1, "order-1"],
+          [3, 1, "order-1"],
         ]);
         expect(res.claimedActivities[0]!.leaseExpiresAt).toBeGreaterThan(backend.now());
-        expect((await claimActivityOrFail()).step).toBe(3);
+        expect((await claimActivityOrFail()).step).toBe(4);
         expect(await claimActivity()).toBeNull();
+        expect((await backend.claimActivityTask({ workerId: "w2", activityNames: ["other"] }))?.step).toBe(2);
         await backend.completeActivityTask(res.claimedActivities[0]!, {
           type: "ActivityCompleted",
           body: bytes(1),
@@ -786,7 +788,7 @@ export function describeBackend(name: string, makeBackend: () => Promise<Backend
         const res = await activate(task, {
           append: [scheduled(1)],
           activities: [activity(1, { timeoutMs: 1_000 })],
-          eagerActivities: { workerId: "worker-a", maxTasks: 1 },
+          eagerActivities: { workerId: "worker-a", maxTasks: 1, activityNames: ["act"] },
         });
         const eager = res.claimedActivities[0]!;
         clock.advance(1_000);

@@ -30,6 +30,7 @@ import type {
 import {
   ConfigurationError,
   ConflictError,
+  HistoryCorruptError,
   newId,
   RunNotFoundError,
   SpoolError,
@@ -257,8 +258,13 @@ export class SqliteBackend implements Backend {
     // Verified after the claim commits: throwing inside would roll the claim back and leave the
     // corrupt run at the head of the queue, starving every run behind it. This way the bad run
     // sits out its lease and the others keep flowing.
-    const inbox = toInboxEvents(claimed.run.run_id, claimed.inbox);
-    return { run: toRunRecord(claimed.run), fence: claimed.fence, inbox };
+    const run = toRunRecord(claimed.run);
+    try {
+      return { run, fence: claimed.fence, inbox: toInboxEvents(claimed.run.run_id, claimed.inbox) };
+    } catch (err) {
+      if (!HistoryCorruptError.is(err)) throw err;
+      return { run, fence: claimed.fence, inbox: [], inboxError: err };
+    }
   }
 
   /** History events with seq > afterSeq, checksums verified. @throws HistoryCorruptError */
@@ -630,7 +636,11 @@ export class SqliteBackend implements Backend {
       let eagerLeft = req.eagerActivities?.maxTasks ?? 0;
       for (const a of req.activities) {
         const taskId = newId();
-        if (eagerLeft > 0 && req.eagerActivities !== undefined) {
+        if (
+          eagerLeft > 0 &&
+          req.eagerActivities !== undefined &&
+          req.eagerActivities.activityNames.includes(a.name)
+        ) {
           eagerLeft--;
           const leaseExpiresAt = now + this.attemptLease(a.timeoutMs, a.heartbeatTimeoutMs);
           const owner = req.eagerActivities.workerId;

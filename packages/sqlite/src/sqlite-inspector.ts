@@ -10,6 +10,7 @@ import type {
   RunPage,
   RunRecord,
   RunStatus,
+  WaitingWork,
 } from "@spool/core";
 import { ConfigurationError } from "@spool/core";
 import type Database from "better-sqlite3";
@@ -131,6 +132,28 @@ export class SqliteInspector implements BackendInspector {
   }
 
   /** Run counts by status and queue depths, measured at the backend's clock. */
+  /**
+   * Claimable tasks (visible_at is the ready time, or the lease expiry of a leased task) that have
+   * been claimable since `readyBefore` or earlier, grouped by kind and name.
+   */
+  async waitingWork(readyBefore: number): Promise<WaitingWork[]> {
+    return this.host.read(() => {
+      const rows = this.host.db
+        .prepare<
+          [number, number],
+          { kind: "workflow" | "activity"; name: string; count: number; oldest: number }
+        >(
+          `SELECT 'workflow' AS kind, workflow_name AS name, count(*) AS count, min(visible_at) AS oldest
+             FROM workflow_tasks WHERE visible_at <= ? GROUP BY workflow_name
+           UNION ALL
+           SELECT 'activity', name, count(*), min(visible_at)
+             FROM activity_tasks WHERE visible_at <= ? GROUP BY name`,
+        )
+        .all(readyBefore, readyBefore);
+      return rows.map((r) => ({ kind: r.kind, name: r.name, count: r.count, oldestReadyAt: r.oldest }));
+    });
+  }
+
   async stats(): Promise<BackendStats> {
     return this.host.read(() => {
       const s = this.host.stmts;

@@ -52,6 +52,11 @@ export interface WorkerOptions {
   eagerActivities?: number;
   /** Back-off for re-offering blocked runs (default 1 s doubling to 5 min). */
   blockedRetry?: { initialMs: number; maxMs: number };
+  /**
+   * How often to look for ready work that no worker claims because this worker (and, it seems,
+   * every other) lacks its code, and how old such work must be to be reported (default 30 s each).
+   */
+  unknownWorkCheck?: { intervalMs: number; minAgeMs: number };
   /** Fault points, for crash tests only: called at named moments with details. */
   faultHook?: (point: string, info: Record<string, unknown>) => Promise<void> | void;
 }
@@ -100,6 +105,9 @@ export class Worker {
   private readonly blockedAttempts = new Map<string, number>();
   private readonly signals: (() => void)[] = [];
   private lastError: unknown;
+  private unknownTimer: ReturnType<typeof setInterval> | null = null;
+  private readonly unknownReported = new Map<string, number>();
+  private readonly unknownWorkCheck: { intervalMs: number; minAgeMs: number };
 
   constructor(options: WorkerOptions) {
     if (!options?.backend) throw new ConfigurationError("new Worker() needs { backend }");
@@ -136,6 +144,7 @@ export class Worker {
       blockedRetry: options.blockedRetry ?? { initialMs: 1000, maxMs: 300_000 },
     };
     this.faultHook = options.faultHook;
+    this.unknownWorkCheck = options.unknownWorkCheck ?? { intervalMs: 30_000, minAgeMs: 30_000 };
     this.pollDelay = this.opts.pollIntervalMs.min;
   }
 
@@ -148,6 +157,8 @@ export class Worker {
     // New code may fix runs that were parked: offer them again now rather than after their back-off.
     const retried = await this.backend.retryBlockedRuns([...this.workflows.keys()]);
     if (retried > 0) this.log.info("re-offering blocked runs to the new code", { count: retried });
+    this.unknownTimer = setInterval(() => void this.reportUnknownWork(), this.unknownWorkCheck.intervalMs);
+    this.unknownTimer.unref?.();
     this.wake();
   }
 
@@ -163,6 +174,7 @@ export class Worker {
     this.state = "draining";
     this.unsubscribe?.();
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    if (this.unknownTimer) clearInterval(this.unknownTimer);
     const all = () =>
       Promise.allSettled([...this.workflowInFlight, ...[...this.running.values()].map((r) => r.done)]);
     const grace = new Promise<"timeout">((r) => {
@@ -337,6 +349,7 @@ export class Worker {
         workerId: this.workerId,
         strict: this.opts.strictDeterminism,
         eagerActivities: this.activities.size > 0 ? this.eagerSlots() : 0,
+        activityNames: [...this.activities.keys()],
         blockedBackoff: (runId) => this.blockedBackoff(runId),
         fault: this.faultHook,
       })
@@ -403,6 +416,35 @@ export class Worker {
         this.running.delete(task.taskId);
         this.wake();
       });
+  }
+
+  /**
+   * Runs and steps wait forever for a worker that has their code; say so, once per name every
+   * ten minutes, naming the fix. (Claims are filtered by name, so such work never blocks others.)
+   */
+  async reportUnknownWork(): Promise<{ kind: string; name: string; count: number }[]> {
+    const now = this.backend.now();
+    let waiting: Awaited<ReturnType<Backend["inspect"]["waitingWork"]>>;
+    try {
+      waiting = await this.backend.inspect.waitingWork(now - this.unknownWorkCheck.minAgeMs);
+    } catch {
+      return [];
+    }
+    const unknown = waiting.filter((w) =>
+      w.kind === "workflow" ? !this.workflows.has(w.name) : !this.activities.has(w.name),
+    );
+    for (const w of unknown) {
+      const key = `${w.kind}:${w.name}`;
+      if ((this.unknownReported.get(key) ?? 0) > now - 600_000) continue;
+      this.unknownReported.set(key, now);
+      this.log.warn(
+        `${w.count} ${w.kind} task(s) of "${w.name}" have waited since ${new Date(w.oldestReadyAt).toISOString()} ` +
+          `and this worker does not run ${w.kind} "${w.name}". Register its definition with a worker ` +
+          `(new Worker({ ${w.kind === "workflow" ? "workflows" : "activities"}: [...] })), or cancel those runs.`,
+        { kind: w.kind, name: w.name, count: w.count, workerId: this.workerId },
+      );
+    }
+    return unknown.map((w) => ({ kind: w.kind, name: w.name, count: w.count }));
   }
 
   private blockedBackoff(runId: string): number {

@@ -37,6 +37,8 @@ export interface WorkflowTaskDeps {
   workerId: string;
   strict: boolean;
   eagerActivities: number;
+  /** Activities this worker runs (only those are claimed eagerly). */
+  activityNames: string[];
   blockedBackoff: (runId: string) => number;
   fault?: (point: string, info: Record<string, unknown>) => Promise<void> | void;
 }
@@ -82,6 +84,7 @@ export async function processWorkflowTask(
   }
   let ex = deps.cache.take(run.runId);
   try {
+    if (task.inboxError) throw task.inboxError;
     if (!ex || ex.seq !== run.lastSeq) ex = await rebuildExecutor(run, def, deps);
     const inbound: NewInboundEvent[] = [];
     for (const raw of task.inbox)
@@ -98,7 +101,11 @@ export async function processWorkflowTask(
       definition: def,
     });
     if (deps.eagerActivities > 0 && commit.activities.length > 0) {
-      commit.eagerActivities = { workerId: deps.workerId, maxTasks: deps.eagerActivities };
+      commit.eagerActivities = {
+        workerId: deps.workerId,
+        maxTasks: deps.eagerActivities,
+        activityNames: deps.activityNames,
+      };
     }
     await deps.fault?.("workflow.before-commit", { runId: run.runId, events: newEvents.length });
     const result = await deps.backend.commitActivation(commit);

@@ -13,6 +13,7 @@
  * {@link WorkflowAlreadyStartedError} for start conflicts, {@link StorageFullError} when the store is
  * full, {@link HistoryCorruptError} when a stored row fails its checksum.
  */
+import type { HistoryCorruptError } from "../errors.ts";
 import type { EventType } from "../history/events.ts";
 
 /** Run statuses. `blocked` is open: parked by a replay error until fixed code is deployed. */
@@ -131,6 +132,11 @@ export interface ClaimedWorkflowTask {
   fence: number;
   /** Unconsumed inbound events, in the order activations must consume them. */
   inbox: InboxEvent[];
+  /**
+   * Set when an inbox row failed its checksum: `inbox` is then empty and the worker parks the run
+   * with this error. (Throwing from the claim instead would leave the run leased and unexplained.)
+   */
+  inboxError?: HistoryCorruptError;
 }
 
 /** An activity task to create in an activation. */
@@ -208,10 +214,10 @@ export interface ActivationCommit {
   cancelChildren: ChildCancellation[];
   close?: RunClose;
   /**
-   * Eager execution: claim the activity tasks created here for this worker in the same
-   * transaction, so it can run them at once without another round trip.
+   * Eager execution: claim the activity tasks created here (of the names this worker runs) for
+   * this worker in the same transaction, so it can run them at once without another round trip.
    */
-  eagerActivities?: { workerId: string; maxTasks: number };
+  eagerActivities?: { workerId: string; maxTasks: number; activityNames: string[] };
   /**
    * Eager completion: the activity task whose ActivityCompleted/ActivityFailed event is among
    * `events`; it is removed in the same transaction if its fence still holds.
@@ -374,8 +380,21 @@ export interface BackendStats {
   pendingTimers: number;
 }
 
+/** Ready work of one name that nobody has claimed since `oldestReadyAt`. */
+export interface WaitingWork {
+  kind: "workflow" | "activity";
+  name: string;
+  count: number;
+  oldestReadyAt: number;
+}
+
 /** Read-only inspection of a backend. */
 export interface BackendInspector {
+  /**
+   * Ready, unclaimed tasks that became ready at or before `readyBefore`, grouped by kind and name.
+   * Workers use it to warn about work no running worker has the code for.
+   */
+  waitingWork(readyBefore: number): Promise<WaitingWork[]>;
   /** The run, or null. */
   getRun(runId: string): Promise<RunRecord | null>;
   /** The latest run with this workflow id (open if there is one), or null. */

@@ -1,0 +1,169 @@
+// Guards against bad input and bad state corrupting anything: schema failures, oversized and unserialisable payloads, unknown names and corrupt rows each give a typed error that affects only their run.
+import Database from "better-sqlite3";
+import {
+  ActivityFailure,
+  Client,
+  defineActivity,
+  defineSignal,
+  defineWorkflow,
+  type Logger,
+  PayloadTooLargeError,
+  ValidationError,
+  WorkflowFailedError,
+} from "spool";
+import { afterEach, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { type E2E, e2e, waitFor } from "./support.ts";
+
+let env: E2E | undefined;
+afterEach(async () => {
+  await env?.close();
+  env = undefined;
+});
+
+const go = defineSignal("bad.go", z.object({}));
+const echo = defineActivity(
+  { name: "bad.echo", input: z.object({ v: z.any() }), output: z.any() },
+  async ({ v }) => v,
+);
+const returnsFunction = defineActivity(
+  { name: "bad.fn", input: z.object({}), output: z.any() },
+  async () => ({ callback: () => 1 }),
+);
+const simple = defineWorkflow(
+  { name: "bad.simple", input: z.object({ v: z.any() }), output: z.any() },
+  async function* ({ v }) {
+    return yield* echo({ v });
+  },
+);
+const waiter = defineWorkflow(
+  { name: "bad.waiter", input: z.object({}), output: z.string() },
+  async function* () {
+    yield* echo({ v: 1 });
+    yield* go.wait();
+    return "done";
+  },
+);
+const unserialisableResult = defineWorkflow(
+  { name: "bad.unser", input: z.object({}), output: z.any() },
+  async function* () {
+    return yield* returnsFunction({});
+  },
+);
+const hugeActivityInput = defineWorkflow(
+  { name: "bad.huge", input: z.object({}), output: z.any() },
+  async function* () {
+    return yield* echo({ v: "x".repeat(4096) });
+  },
+);
+
+function capture(): { logger: Logger; warnings: string[] } {
+  const warnings: string[] = [];
+  const noop = () => undefined;
+  return { warnings, logger: { debug: noop, info: noop, error: noop, warn: (m) => warnings.push(m) } };
+}
+
+describe("bad input and bad state", () => {
+  it("an unserialisable start input is a ValidationError naming the path; nothing is written", async () => {
+    env = await e2e({ workflows: [simple], activities: [echo] });
+    const err = await env.client
+      .start(simple, { v: { nested: [1, () => 2] } }, { id: "fn-input" })
+      .catch((e) => e);
+    expect(ValidationError.is(err)).toBe(true);
+    expect(err.message).toMatch(/input\.v\.nested\[1\]/);
+    expect((await env.client.list()).runs).toEqual([]);
+  });
+
+  it("an oversized start input is a PayloadTooLargeError; nothing is written", async () => {
+    env = await e2e({ workflows: [simple], activities: [echo] });
+    const small = new Client({ backend: env.backend, maxPayloadBytes: 1024 });
+    const err = await small.start(simple, { v: "x".repeat(2000) }, { id: "too-big" }).catch((e) => e);
+    expect(PayloadTooLargeError.is(err)).toBe(true);
+    expect(err.limit).toBe(1024);
+    expect(err.message).toContain("maxPayloadBytes");
+    expect((await env.client.list()).runs).toEqual([]);
+  });
+
+  it("an activity result that cannot be stored fails that step for good with the reason", async () => {
+    env = await e2e({ workflows: [unserialisableResult, simple], activities: [returnsFunction, echo] });
+    const bad = await env.client.start(unserialisableResult, {}, { id: "unser" });
+    const ok = await env.client.start(simple, { v: 7 }, { id: "fine" });
+    const err = await bad.result({ timeout: 10_000 }).catch((e) => e);
+    expect(WorkflowFailedError.is(err)).toBe(true);
+    expect(ActivityFailure.is(err.cause)).toBe(true);
+    expect(err.cause.reason).toBe("validation");
+    expect(err.cause.cause.message).toMatch(/callback/);
+    expect(await ok.result({ timeout: 10_000 })).toBe(7);
+  });
+
+  it("a workflow that produces an oversized activity input is parked as blocked; other runs go on", async () => {
+    env = await e2e({ workflows: [hugeActivityInput, simple], activities: [echo], maxPayloadBytes: 1024 });
+    const bad = await env.client.start(hugeActivityInput, {}, { id: "huge" });
+    const ok = await env.client.start(simple, { v: "small" }, { id: "small" });
+    expect(await ok.result({ timeout: 10_000 })).toBe("small");
+    await waitFor(async () => (await bad.describe()).status === "blocked");
+    const d = await bad.describe();
+    expect(d.blockedReason).toMatch(/PayloadTooLargeError/);
+    expect(PayloadTooLargeError.is(d.error)).toBe(true);
+    expect((await bad.history()).map((e) => e.type)).toEqual(["WorkflowStarted"]);
+  });
+
+  it("a corrupt history row parks that run with the position and reason; other runs complete", async () => {
+    env = await e2e({ workflows: [waiter, simple], activities: [echo], maxCachedRuns: 0 });
+    const victim = await env.client.start(waiter, {}, { id: "victim" });
+    await waitFor(async () => (await victim.history()).some((e) => e.type === "ActivityCompleted"));
+    const raw = new Database(env.path);
+    raw
+      .prepare("UPDATE history SET body = ? WHERE run_id = ? AND seq = 2")
+      .run(Buffer.from([1, 2, 3]), victim.runId);
+    raw.close();
+    await victim.signal(go, {});
+    const other = await env.client.start(simple, { v: 1 }, { id: "bystander" });
+    expect(await other.result({ timeout: 10_000 })).toBe(1);
+    await waitFor(async () => (await victim.describe()).status === "blocked");
+    const d = await victim.describe();
+    expect(d.blockedReason).toMatch(/HistoryCorruptError: history of run \w+ is corrupt at event #2/);
+  });
+
+  it("work whose workflow or activity no worker runs is reported with the fix; other runs are unaffected", async () => {
+    const unknownWf = defineWorkflow(
+      { name: "bad.nobody-runs-me", input: z.object({}), output: z.string() },
+      async function* () {
+        return "x";
+      },
+    );
+    const unknownAct = defineActivity(
+      { name: "bad.nobody-has-me", input: z.object({}), output: z.string() },
+      async () => "x",
+    );
+    const callsUnknown = defineWorkflow(
+      { name: "bad.calls-unknown", input: z.object({}), output: z.string() },
+      async function* () {
+        return yield* unknownAct({});
+      },
+    );
+    const { logger, warnings } = capture();
+    env = await e2e({
+      workflows: [simple, callsUnknown],
+      activities: [echo],
+      logger,
+      unknownWorkCheck: { intervalMs: 60_000, minAgeMs: 0 },
+    });
+    await env.client.start(unknownWf, {}, { id: "orphan" });
+    const stuck = await env.client.start(callsUnknown, {}, { id: "stuck" });
+    const ok = await env.client.start(simple, { v: 2 }, { id: "fine" });
+    expect(await ok.result({ timeout: 10_000 })).toBe(2);
+    await waitFor(async () => (await stuck.history()).some((e) => e.type === "ActivityScheduled"));
+    const reported = await env.worker.reportUnknownWork();
+    expect(reported).toEqual(
+      expect.arrayContaining([
+        { kind: "workflow", name: "bad.nobody-runs-me", count: 1 },
+        { kind: "activity", name: "bad.nobody-has-me", count: 1 },
+      ]),
+    );
+    expect(warnings.join("\n")).toMatch(
+      /does not run workflow "bad.nobody-runs-me". Register its definition/,
+    );
+    expect(warnings.join("\n")).toMatch(/does not run activity "bad.nobody-has-me"/);
+  });
+});
