@@ -1121,6 +1121,29 @@ export function describeBackend(name: string, makeBackend: () => Promise<Backend
         expect(next.run.runId).toBe(res.createdRuns[0]!.runId);
         expect(next.inbox.map((e) => [e.type, Array.from(e.body!)])).toEqual([["SignalReceived", [77]]]);
       });
+
+      it("continue-as-new carries received-but-unconsumed signals first, then the unseen ones", async () => {
+        await start("order-1");
+        const task = await claimOrFail();
+        await backend.signalWorkflow({ workflowId: "order-1", body: bytes(77) });
+        await activate(task, {
+          close: {
+            status: "continued",
+            continueAsNew: {
+              workflowName: "wf",
+              version: null,
+              startedEventBody: bytes(1),
+              carriedSignals: [bytes(10), bytes(11)],
+            },
+          },
+        });
+        const next = await claimOrFail();
+        expect(next.inbox.map((e) => [e.type, Array.from(e.body!)])).toEqual([
+          ["SignalReceived", [10]],
+          ["SignalReceived", [11]],
+          ["SignalReceived", [77]],
+        ]);
+      });
     });
 
     // ── blocked runs ─────────────────────────────────────────────────────────────────────

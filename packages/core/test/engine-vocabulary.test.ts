@@ -342,6 +342,30 @@ describe("continueAsNew()", () => {
     expect(sim.ex.continueInput).toEqual({ i: 2 });
   });
 
+  it("hands signals it received but did not consume to the next run, in arrival order", async () => {
+    const wf = defineWorkflow({ name: "carry", input: z.object({}), output: z.string() }, async function* () {
+      yield* approve.wait();
+      yield* sleep(5);
+      yield* continueAsNew({});
+      return "x";
+    });
+    const sim = await Sim.start(wf, {});
+    await sim.feed(
+      { type: "SignalReceived", name: "approve", payload: { by: "a" } },
+      { type: "SignalReceived", name: "other", payload: 1 },
+      { type: "SignalReceived", name: "approve", payload: { by: "b" } },
+    );
+    await sim.feed({ type: "TimerFired", step: 1 });
+    const cont = sim.last.find((e) => e.type === "WorkflowContinued") as Extract<
+      HistoryEvent,
+      { type: "WorkflowContinued" }
+    >;
+    expect(cont.carriedSignals).toEqual([
+      { name: "other", payload: 1 },
+      { name: "approve", payload: { by: "b" } },
+    ]);
+  });
+
   it("an input that fails the schema is thrown into the workflow", async () => {
     const wf = defineWorkflow(
       { name: "loop2", input: z.object({ i: z.number() }), output: z.string() },

@@ -765,8 +765,30 @@ export class SqliteBackend implements Backend {
           now,
           out,
         );
-        // An acknowledged signal is never lost: unconsumed signals move on to the next run.
-        s.moveInboxToRun.run(nextRunId, runId);
+        // An acknowledged signal is never lost: signals the old run received but did not consume
+        // come first, then inbox events it never saw, all in arrival order.
+        const carried = close.continueAsNew.carriedSignals ?? [];
+        if (carried.length === 0) {
+          s.moveInboxToRun.run(nextRunId, runId);
+        } else {
+          // Inbox order is id order, so unseen rows are re-inserted after the carried signals.
+          const unseen = s.selectInbox
+            .all(runId)
+            .filter((r) => r.type === "SignalReceived" || r.type === "CancelRequested");
+          for (const body of carried) this.deliver(nextRunId, now, "SignalReceived", null, body, out);
+          for (const r of unseen) {
+            // Copied as stored (checksum included): rows are verified when they are read.
+            const row = r as {
+              ts: number;
+              type: string;
+              step: number | null;
+              body: Uint8Array | null;
+              crc: number;
+            };
+            s.insertInbox.run(nextRunId, row.ts, row.type, row.step, row.body, row.crc);
+          }
+          s.deleteInboxOfRun.run(runId);
+        }
         createdRuns.push({ step: null, runId: nextRunId, workflowId: run.workflow_id });
       }
       s.deleteInboxOfRun.run(runId);

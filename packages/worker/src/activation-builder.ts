@@ -136,6 +136,15 @@ export async function buildActivation(c: ActivationContext): Promise<ActivationC
               dc,
               `continueAsNew input of "${run.workflowName}"`,
             )) as Uint8Array,
+            carriedSignals: await Promise.all(
+              (e.carriedSignals ?? []).map(
+                async (sig) =>
+                  (await encodeEventBody(
+                    { type: "SignalReceived", name: sig.name, payload: sig.payload },
+                    dc,
+                  )) as Uint8Array,
+              ),
+            ),
           },
         };
         break;

@@ -184,7 +184,16 @@ export interface RunClose {
   /** Encoded SerializedError (failed, cancelled). */
   error?: Uint8Array;
   /** For continued: the next run (same workflow id, fresh history). */
-  continueAsNew?: { workflowName: string; version: string | null; startedEventBody: Uint8Array };
+  continueAsNew?: {
+    workflowName: string;
+    version: string | null;
+    startedEventBody: Uint8Array;
+    /**
+     * Encoded SignalReceived bodies the old run had received but not consumed; they go first into
+     * the new run's inbox, before any inbox events the old run never saw.
+     */
+    carriedSignals?: Uint8Array[];
+  };
   /**
    * For a child run: the event to put in the parent's inbox (ChildCompleted or ChildFailed with
    * the parent's step), encoded by the worker since the backend never encodes payloads.

@@ -48,7 +48,13 @@ export const historyEventSchema = z.discriminatedUnion("type", [
   z.object({ ...base, type: z.literal("WorkflowCompleted"), result: z.unknown() }),
   z.object({ ...base, type: z.literal("WorkflowFailed"), error: serializedError }),
   z.object({ ...base, type: z.literal("WorkflowCancelled"), error: serializedError }),
-  z.object({ ...base, type: z.literal("WorkflowContinued"), input: z.unknown() }),
+  z.object({
+    ...base,
+    type: z.literal("WorkflowContinued"),
+    input: z.unknown(),
+    /** Signals received but not yet consumed, handed to the next run in arrival order. */
+    carriedSignals: z.array(z.object({ name: z.string(), payload: z.unknown() })).optional(),
+  }),
   z.object({
     ...stepped,
     type: z.literal("ActivityScheduled"),

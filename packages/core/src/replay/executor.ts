@@ -145,7 +145,8 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
   private readonly queue: Action[] = [];
   private readonly waitingSteps = new Map<number, Fiber>();
   private readonly signalWaiters = new Map<string, Fiber[]>();
-  private readonly signalBuffer = new Map<string, unknown[]>();
+  private readonly signalBuffer = new Map<string, { payload: unknown; order: number }[]>();
+  private signalOrder = 0;
   private readonly queryHandlers = new Map<string, () => unknown>();
   private readonly patches = new Map<string, { value: boolean; callSite: string | undefined }>();
   private readonly live = new Set<Fiber>();
@@ -610,7 +611,7 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
 
   private waitSignal(fiber: Fiber, s: SignalWaitStep<unknown>): Outcome | null {
     const buffered = this.signalBuffer.get(s.signalName);
-    if (buffered && buffered.length > 0) return { ok: true, value: buffered.shift() };
+    if (buffered && buffered.length > 0) return { ok: true, value: buffered.shift()?.payload };
     let timerStep: number | null = null;
     if (s.timeout !== undefined) {
       const ms = toMs(s.timeout, "signal wait timeout");
@@ -734,7 +735,16 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
       `continueAsNew input of "${this.definition.name}"`,
     );
     this.withdrawAll();
-    this.emit({ type: "WorkflowContinued", input });
+    // Signals received but not consumed belong to the workflow, not to this run: hand them on.
+    const carried = [...this.signalBuffer.entries()]
+      .flatMap(([name, items]) => items.map((i) => ({ name, payload: i.payload, order: i.order })))
+      .sort((a, b) => a.order - b.order)
+      .map(({ name, payload }) => ({ name, payload }));
+    this.emit(
+      carried.length > 0
+        ? { type: "WorkflowContinued", input, carriedSignals: carried }
+        : { type: "WorkflowContinued", input },
+    );
     this.closed = true;
     this.status = "continued";
     this.continueInput = input;
@@ -784,9 +794,10 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
         const waiters = this.signalWaiters.get(e.name);
         const f = waiters?.shift();
         if (f?.pending?.kind !== "signal") {
+          const item = { payload: e.payload, order: this.signalOrder++ };
           const buf = this.signalBuffer.get(e.name);
-          if (buf) buf.push(e.payload);
-          else this.signalBuffer.set(e.name, [e.payload]);
+          if (buf) buf.push(item);
+          else this.signalBuffer.set(e.name, [item]);
           break;
         }
         const timerStep = f.pending.timerStep;
