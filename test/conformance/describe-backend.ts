@@ -10,6 +10,7 @@
 import {
   type ActivationCommit,
   type ActivationResult,
+  attemptLeaseMs,
   type Backend,
   type BackendNotification,
   type ClaimedActivityTask,
@@ -687,10 +688,13 @@ export function describeBackend(name: string, makeBackend: () => Promise<Backend
         ]);
       });
 
-      it("re-offers an attempt whose lease expired and rejects the stale attempt's calls", async () => {
+      it("re-offers an attempt whose lease (timeout plus grace) expired and rejects the stale attempt's calls", async () => {
         const runId = await schedule("order-1", [activity(1, { timeoutMs: 1_000 })]);
         const first = await claimActivityOrFail();
-        clock.advance(999);
+        // The lease outlasts the timeout by a grace, so the owner reports its own timeout first.
+        const lease = attemptLeaseMs(1_000, 0, 300_000);
+        expect(lease).toBe(1_500);
+        clock.advance(lease - 1);
         expect(await claimActivity()).toBeNull();
         clock.advance(1);
         const second = await claimActivityOrFail();
@@ -714,10 +718,14 @@ export function describeBackend(name: string, makeBackend: () => Promise<Backend
       it("leases by heartbeat timeout when set, and a heartbeat extends the lease", async () => {
         await schedule("order-1", [activity(1, { timeoutMs: 60_000, heartbeatTimeoutMs: 100 })]);
         const attempt = await claimActivityOrFail();
-        clock.advance(80);
-        const { leaseExpiresAt } = await backend.heartbeatActivityTask(attempt, 100);
+        // Lease 100 ms + 100 ms grace; a heartbeat at 180 ms renews it to 200 ms from then.
+        clock.advance(180);
+        const { leaseExpiresAt } = await backend.heartbeatActivityTask(
+          attempt,
+          attemptLeaseMs(60_000, 100, 0),
+        );
         expect(leaseExpiresAt).toBeGreaterThan(attempt.leaseExpiresAt);
-        clock.advance(80);
+        clock.advance(180);
         expect(await claimActivity()).toBeNull();
         clock.advance(21);
         expect((await claimActivityOrFail()).attempt).toBe(2);
@@ -791,7 +799,7 @@ export function describeBackend(name: string, makeBackend: () => Promise<Backend
           eagerActivities: { workerId: "worker-a", maxTasks: 1, activityNames: ["act"] },
         });
         const eager = res.claimedActivities[0]!;
-        clock.advance(1_000);
+        clock.advance(attemptLeaseMs(1_000, 0, 300_000));
         const reclaimed = await claimActivityOrFail();
         const runId = task.run.runId;
 

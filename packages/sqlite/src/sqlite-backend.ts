@@ -29,6 +29,7 @@ import type {
 } from "@spool/core";
 import {
   ConfigurationError,
+  attemptLeaseMs,
   ConflictError,
   HistoryCorruptError,
   newId,
@@ -813,9 +814,7 @@ export class SqliteBackend implements Backend {
 
   /** Lease of an attempt: heartbeat timeout if set, else attempt timeout, else the default. */
   private attemptLease(timeoutMs: number, heartbeatTimeoutMs: number): number {
-    if (heartbeatTimeoutMs > 0) return heartbeatTimeoutMs;
-    if (timeoutMs > 0) return timeoutMs;
-    return this.activityLeaseMs;
+    return attemptLeaseMs(timeoutMs, heartbeatTimeoutMs, this.activityLeaseMs);
   }
 
   /** Explains which activation guard failed (read inside the same transaction, so it is exact). */

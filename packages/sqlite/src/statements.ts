@@ -9,6 +9,7 @@
  * one statement.
  */
 import type Database from "better-sqlite3";
+import { attemptLeaseSql } from "@spool/core";
 
 /** Statuses of an open run, as a SQL list. Kept in one place so every query agrees. */
 const OPEN = "('running', 'blocked')";
@@ -274,15 +275,13 @@ export function prepareStatements(db: Database.Database) {
          visible_at, lease_owner, lease_expires_at, timeout_ms, heartbeat_timeout_ms, scheduled_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    /** Lease of an attempt: the heartbeat timeout when set, else the attempt timeout, else the default. */
+    /** Lease of an attempt: see attemptLeaseMs in @spool/core (the timeout plus a grace). */
     claimActivity: new ByArity<unknown[], ActivityRow>(
       db,
       (names) =>
         `UPDATE activity_tasks SET attempt = attempt + 1, fence = fence + 1, lease_owner = @owner,
-           lease_expires_at = @now + CASE WHEN heartbeat_timeout_ms > 0 THEN heartbeat_timeout_ms
-                                          WHEN timeout_ms > 0 THEN timeout_ms ELSE @defaultLeaseMs END,
-           visible_at       = @now + CASE WHEN heartbeat_timeout_ms > 0 THEN heartbeat_timeout_ms
-                                          WHEN timeout_ms > 0 THEN timeout_ms ELSE @defaultLeaseMs END
+           lease_expires_at = @now + ${attemptLeaseSql("@defaultLeaseMs")},
+           visible_at       = @now + ${attemptLeaseSql("@defaultLeaseMs")}
          WHERE task_id = (
            SELECT task_id FROM activity_tasks WHERE visible_at <= @now AND name IN (${names})
            ORDER BY visible_at, task_id LIMIT 1)

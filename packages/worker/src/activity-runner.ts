@@ -7,6 +7,7 @@
  */
 import {
   type ActivityContext,
+  attemptLeaseMs,
   type ActivityDefinition,
   type Backend,
   CancelledError,
@@ -129,7 +130,7 @@ async function runAttempt(
       armHeartbeatTimeout();
       deps.onHeartbeat?.(task);
       // Throttle: at most one backend write in flight, and not more often than a third of the lease.
-      const lease = task.heartbeatTimeoutMs > 0 ? task.heartbeatTimeoutMs : task.timeoutMs;
+      const lease = attemptLeaseMs(task.timeoutMs, task.heartbeatTimeoutMs, 300_000);
       const now = Date.now();
       if (beating || now - lastBeat < lease / 3) return;
       lastBeat = now;
