@@ -8,6 +8,7 @@ import { promisify } from "node:util";
 import {
   type ActivationCommit,
   ConfigurationError,
+  ConflictError,
   HistoryCorruptError,
   SpoolError,
   StorageFullError,
@@ -215,6 +216,32 @@ describe("SqliteBackend (SQLite specifics)", () => {
       expect(first?.inbox).toEqual([]);
       expect(first?.inboxError).toBeInstanceOf(HistoryCorruptError);
       expect((await claim())?.run.runId).toBe(good.runId);
+      await backend.close();
+    });
+  });
+
+  describe("group commit", () => {
+    it("activations requested in one event-loop turn are batched; a failed guard rejects only its own", async () => {
+      const { backend } = open({ path: freshPath() });
+      const runs = [];
+      for (const id of ["a", "b", "c"]) runs.push((await backend.startWorkflow(startReq(id))).runId);
+      const event = (seq: number) => ({
+        seq,
+        ts: T0,
+        type: "SideEffect" as const,
+        step: 1,
+        body: bytes(seq),
+      });
+      const outcomes = await Promise.allSettled([
+        backend.commitActivation(commitOf(runs[0]!, 1, { events: [event(2)] })),
+        backend.commitActivation(commitOf(runs[1]!, 5, { events: [event(6)] })), // stale guard
+        backend.commitActivation(commitOf(runs[2]!, 1, { events: [event(2)] })),
+      ]);
+      expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+      expect((outcomes[1] as PromiseRejectedResult).reason).toBeInstanceOf(ConflictError);
+      expect((await backend.getHistory(runs[0]!)).map((e) => e.seq)).toEqual([1, 2]);
+      expect((await backend.getHistory(runs[1]!)).map((e) => e.seq)).toEqual([1]);
+      expect((await backend.getHistory(runs[2]!)).map((e) => e.seq)).toEqual([1, 2]);
       await backend.close();
     });
   });

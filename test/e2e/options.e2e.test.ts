@@ -1,6 +1,5 @@
 // Guards per-call activity options, heartbeats and their timeout, execution timeouts, versions and child id collisions end to end.
-import { afterEach, describe, expect, it } from "vitest";
-import { z } from "zod";
+
 import {
   ActivityFailure,
   ChildWorkflowFailure,
@@ -12,6 +11,8 @@ import {
   WorkflowAlreadyStartedError,
   WorkflowFailedError,
 } from "spool";
+import { afterEach, describe, expect, it } from "vitest";
+import { z } from "zod";
 import { type E2E, e2e, waitFor } from "./support.ts";
 
 let env: E2E | undefined;
@@ -37,7 +38,13 @@ const sometimesSlow = defineActivity(
 );
 const beats: string[] = [];
 const heartbeater = defineActivity(
-  { name: "opt.heartbeater", input: z.object({ beats: z.number(), gapMs: z.number() }), output: z.number(), heartbeatTimeout: "150ms", retry: { maxAttempts: 1 } },
+  {
+    name: "opt.heartbeater",
+    input: z.object({ beats: z.number(), gapMs: z.number() }),
+    output: z.number(),
+    heartbeatTimeout: "150ms",
+    retry: { maxAttempts: 1 },
+  },
   async ({ beats: n, gapMs }, ctx) => {
     for (let i = 0; i < n; i++) {
       await new Promise((r) => setTimeout(r, gapMs));
@@ -50,12 +57,20 @@ const heartbeater = defineActivity(
 
 describe("activity options", () => {
   it("per-call options override the definition's: a 50 ms timeout with 2 attempts fails with TimeoutError", async () => {
-    const wf = defineWorkflow({ name: "opt.override", input: z.object({}), output: z.number() }, async function* () {
-      return yield* sometimesSlow({ ms: 300 }, { timeout: "50ms", retry: { maxAttempts: 2, initialInterval: "10ms" } });
-    });
+    const wf = defineWorkflow(
+      { name: "opt.override", input: z.object({}), output: z.number() },
+      async function* () {
+        return yield* sometimesSlow(
+          { ms: 300 },
+          { timeout: "50ms", retry: { maxAttempts: 2, initialInterval: "10ms" } },
+        );
+      },
+    );
     env = await e2e({ workflows: [wf], activities: [sometimesSlow] });
     attempts.length = 0;
-    const err = await (await env.client.start(wf, {}, { id: "override" })).result({ timeout: 10_000 }).catch((e) => e);
+    const err = await (await env.client.start(wf, {}, { id: "override" }))
+      .result({ timeout: 10_000 })
+      .catch((e) => e);
     expect(WorkflowFailedError.is(err)).toBe(true);
     expect(ActivityFailure.is(err.cause)).toBe(true);
     expect(err.cause.reason).toBe("timeout");
@@ -65,14 +80,21 @@ describe("activity options", () => {
   });
 
   it("heartbeats keep a long attempt alive; a silent one fails by heartbeat timeout", async () => {
-    const wf = defineWorkflow({ name: "opt.hb", input: z.object({ gapMs: z.number() }), output: z.number() }, async function* ({ gapMs }) {
-      return yield* heartbeater({ beats: 5, gapMs });
-    });
+    const wf = defineWorkflow(
+      { name: "opt.hb", input: z.object({ gapMs: z.number() }), output: z.number() },
+      async function* ({ gapMs }) {
+        return yield* heartbeater({ beats: 5, gapMs });
+      },
+    );
     env = await e2e({ workflows: [wf], activities: [heartbeater] });
     beats.length = 0;
-    expect(await (await env.client.start(wf, { gapMs: 60 }, { id: "hb-ok" })).result({ timeout: 10_000 })).toBe(5);
+    expect(
+      await (await env.client.start(wf, { gapMs: 60 }, { id: "hb-ok" })).result({ timeout: 10_000 }),
+    ).toBe(5);
     expect(beats).toHaveLength(5);
-    const err = await (await env.client.start(wf, { gapMs: 400 }, { id: "hb-silent" })).result({ timeout: 10_000 }).catch((e) => e);
+    const err = await (await env.client.start(wf, { gapMs: 400 }, { id: "hb-silent" }))
+      .result({ timeout: 10_000 })
+      .catch((e) => e);
     expect(err.cause.reason).toBe("timeout");
     expect(err.cause.cause.message).toMatch(/sent no heartbeat for 150 ms/);
   });
@@ -89,16 +111,21 @@ describe("workflow options", () => {
       },
     );
     env = await e2e({ workflows: [wf] });
-    const err = await (await env.client.start(wf, {}, { id: "exec-timeout" })).result({ timeout: 10_000 }).catch((e) => e);
+    const err = await (await env.client.start(wf, {}, { id: "exec-timeout" }))
+      .result({ timeout: 10_000 })
+      .catch((e) => e);
     expect(WorkflowFailedError.is(err)).toBe(true);
     expect(TimeoutError.is(err.cause)).toBe(true);
     expect(err.cause.message).toMatch(/exceeded its execution timeout of 150 ms/);
   });
 
   it("the workflow version is recorded at start and shown by describe()", async () => {
-    const wf = defineWorkflow({ name: "opt.versioned", input: z.object({}), output: z.string(), version: "2024-06-01" }, async function* (_i, ctx) {
-      return ctx.info.version ?? "none";
-    });
+    const wf = defineWorkflow(
+      { name: "opt.versioned", input: z.object({}), output: z.string(), version: "2024-06-01" },
+      async function* (_i, ctx) {
+        return ctx.info.version ?? "none";
+      },
+    );
     env = await e2e({ workflows: [wf] });
     const h = await env.client.start(wf, {}, { id: "versioned" });
     expect(await h.result({ timeout: 10_000 })).toBe("2024-06-01");
@@ -106,23 +133,32 @@ describe("workflow options", () => {
   });
 
   it("a child id colliding with a running workflow is a clear, typed error in the parent", async () => {
-    const sleeper = defineWorkflow({ name: "opt.sleeper", input: z.object({}), output: z.string() }, async function* () {
-      yield* never.wait();
-      return "x";
-    });
-    const parent = defineWorkflow({ name: "opt.parent", input: z.object({}), output: z.string() }, async function* () {
-      try {
-        yield* child(sleeper, {}, { id: "taken" });
-        return "started";
-      } catch (err) {
-        if (ChildWorkflowFailure.is(err) && WorkflowAlreadyStartedError.is(err.cause)) return err.cause.message;
-        throw err;
-      }
-    });
+    const sleeper = defineWorkflow(
+      { name: "opt.sleeper", input: z.object({}), output: z.string() },
+      async function* () {
+        yield* never.wait();
+        return "x";
+      },
+    );
+    const parent = defineWorkflow(
+      { name: "opt.parent", input: z.object({}), output: z.string() },
+      async function* () {
+        try {
+          yield* child(sleeper, {}, { id: "taken" });
+          return "started";
+        } catch (err) {
+          if (ChildWorkflowFailure.is(err) && WorkflowAlreadyStartedError.is(err.cause))
+            return err.cause.message;
+          throw err;
+        }
+      },
+    );
     env = await e2e({ workflows: [parent, sleeper] });
     const squatter = await env.client.start(sleeper, {}, { id: "taken" });
     await waitFor(async () => (await squatter.describe()).status === "running");
     const r = await (await env.client.start(parent, {}, { id: "parent" })).result({ timeout: 10_000 });
-    expect(r).toMatch(/child workflow id "taken" is already used by a running workflow; give child\(\) a unique \{ id \}/);
+    expect(r).toMatch(
+      /child workflow id "taken" is already used by a running workflow; give child\(\) a unique \{ id \}/,
+    );
   });
 });

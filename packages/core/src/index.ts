@@ -3,6 +3,7 @@
  * the codec, errors, retry math, ids and the Backend interface. No I/O and no `node:*` imports.
  */
 export * from "./backend/backend.ts";
+export * from "./backend/lease.ts";
 export * from "./codec/index.ts";
 export * from "./definitions/activity.ts";
 export * from "./definitions/query.ts";
@@ -27,4 +28,3 @@ export * from "./steps/saga.ts";
 export * from "./steps/side-effect.ts";
 export * from "./steps/step.ts";
 export * from "./steps/timer.ts";
-export * from "./backend/lease.ts";

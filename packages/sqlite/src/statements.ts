@@ -8,8 +8,9 @@
  * the planner still sees a real `IN` list, and a worker that always passes the same names reuses
  * one statement.
  */
-import type Database from "better-sqlite3";
+
 import { attemptLeaseSql } from "@spool/core";
+import type Database from "better-sqlite3";
 
 /** Statuses of an open run, as a SQL list. Kept in one place so every query agrees. */
 const OPEN = "('running', 'blocked')";

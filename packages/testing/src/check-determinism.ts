@@ -23,7 +23,13 @@ import {
   type LocatedDivergence,
 } from "./determinism-report.ts";
 import { DeterminismCheckError } from "./errors.ts";
-import { installTraps, originals, type TrapHit, type TrapWindow, uninstallTraps } from "./nondeterminism-traps.ts";
+import {
+  installTraps,
+  originals,
+  type TrapHit,
+  type TrapWindow,
+  uninstallTraps,
+} from "./nondeterminism-traps.ts";
 import { type Divergence, fromEngineError, replayLive, replayPrefix } from "./replay-checks.ts";
 import { locateUserCode } from "./source-location.ts";
 import { DefinitionCatalog, installStepObserver, trackYieldSites } from "./step-observer.ts";
@@ -37,6 +43,7 @@ import {
   worldSeed,
 } from "./world.ts";
 import { type Exercised, noneExercised, type Simulation, simulate } from "./world-simulator.ts";
+import { zodArbitrary } from "./zod-arbitrary.ts";
 
 /** Options shared by checkDeterminism and checkUpgrade. */
 export interface WorldOptions<I extends Schema = Schema> {
@@ -120,14 +127,7 @@ function isArbitrary(v: unknown): v is fc.Arbitrary<unknown> {
 function inputArbitrary(workflow: WorkflowDefinition, input: unknown): fc.Arbitrary<unknown> {
   if (isArbitrary(input)) return input;
   if (input !== undefined) return fc.constant(input);
-  // zodArbitrary is imported lazily through the world module's converter.
-  return importZod(workflow.inputSchema, `input of workflow "${workflow.name}"`);
-}
-
-import { zodArbitrary as importZodArbitrary } from "./zod-arbitrary.ts";
-
-function importZod(schema: Schema, what: string): fc.Arbitrary<unknown> {
-  return importZodArbitrary(schema, what);
+  return zodArbitrary(workflow.inputSchema, `input of workflow "${workflow.name}"`);
 }
 
 /** @internal Runs a few seeded worlds to find the activities and children the workflow uses. */
@@ -221,7 +221,9 @@ async function checkWorld(ctx: CheckContext, world: World, diagnose: boolean): P
     const d = fromEngineError(sim.error);
     let site = d.kind === "code-error" ? locateUserCode((sim.error as Error)?.stack).site : undefined;
     if (diagnose && !site) {
-      const traced = await trackYieldSites(() => simulate(ctx.workflow, world, worldScripts(world, ctx.fallbacks), simOptions));
+      const traced = await trackYieldSites(() =>
+        simulate(ctx.workflow, world, worldScripts(world, ctx.fallbacks), simOptions),
+      );
       site = traced.site;
     }
     check.divergence = { ...d, phase: "during the first run of this world", cut: undefined, site };
@@ -237,7 +239,9 @@ async function checkWorld(ctx: CheckContext, world: World, diagnose: boolean): P
       check.replays++;
       const d = await replayPrefix(ctx.workflow, history, cut, base);
       if (d) {
-        const site = diagnose ? await siteOf(() => replayPrefix(ctx.workflow, history, cut, base), d) : undefined;
+        const site = diagnose
+          ? await siteOf(() => replayPrefix(ctx.workflow, history, cut, base), d)
+          : undefined;
         const phase =
           cut === history.length
             ? `replaying the whole history${where}`
@@ -251,10 +255,13 @@ async function checkWorld(ctx: CheckContext, world: World, diagnose: boolean): P
       const live = { ...base, jitter: () => Math.floor(rng() * 64) };
       const d = await replayLive(ctx.workflow, history, live);
       if (d) {
-        const again = { ...live, jitter: (() => {
-          const r = seededFloats(seed ^ 0x51f15e);
-          return () => Math.floor(r() * 64);
-        })() };
+        const again = {
+          ...live,
+          jitter: (() => {
+            const r = seededFloats(seed ^ 0x51f15e);
+            return () => Math.floor(r() * 64);
+          })(),
+        };
         const site = diagnose ? await siteOf(() => replayLive(ctx.workflow, history, again), d) : undefined;
         check.divergence = {
           ...d,
@@ -378,7 +385,8 @@ export async function checkDeterminism<I extends Schema, O extends Schema>(
         const diag = await checkWorld(ctx, world, true);
         if (failed(diag)) check = diag;
       }
-      if (!check) throw details.errorInstance ?? new Error("checkDeterminism: the property failed without a report");
+      if (!check)
+        throw details.errorInstance ?? new Error("checkDeterminism: the property failed without a report");
       const failure: DeterminismFailure = {
         workflow: wf.name,
         kind: "non-determinism",
@@ -453,6 +461,7 @@ function coverageGaps(spec: WorldSpec, t: Exercised, numRuns: number): string[] 
         "(every run ended before they arrived)",
     );
   }
-  if (spec.cancellation && t.cancellations === 0) gaps.push("cancellation was enabled but never delivered to an open run");
+  if (spec.cancellation && t.cancellations === 0)
+    gaps.push("cancellation was enabled but never delivered to an open run");
   return gaps;
 }

@@ -9,7 +9,12 @@ import { formatOffset, formatValue } from "./format-value.ts";
 import type { TrapHit } from "./nondeterminism-traps.ts";
 import type { Divergence } from "./replay-checks.ts";
 import type { World } from "./world.ts";
-import { describeHistory, type Exercised, type ScriptLine, type SimulationOutcome } from "./world-simulator.ts";
+import {
+  describeHistory,
+  type Exercised,
+  type ScriptLine,
+  type SimulationOutcome,
+} from "./world-simulator.ts";
 
 /** Where a divergence was found. */
 export interface LocatedDivergence extends Divergence {
@@ -53,7 +58,10 @@ const HINTS: [RegExp, string][] = [
     /^crypto\./,
     "A fresh random value on every replay. Use ctx.uuid() / ctx.random(), or sideEffect(() => crypto.randomUUID()).",
   ],
-  [/^set(Timeout|Interval|Immediate)\(\)$/, "Timers do not survive a restart or replay. Use `yield* sleep(...)`."],
+  [
+    /^set(Timeout|Interval|Immediate)\(\)$/,
+    "Timers do not survive a restart or replay. Use `yield* sleep(...)`.",
+  ],
   [
     /^process\.env$/,
     "Environment variables differ between processes and deploys, so a replay can take another path. Read them in an activity, or pass the value in the workflow input.",
@@ -105,7 +113,11 @@ function firstLine(err: unknown): string {
 }
 
 /** Renders a world's script: the input, then one line per delivered event. */
-export function formatScript(world: World | undefined, script: readonly ScriptLine[], outcome?: string): string[] {
+export function formatScript(
+  world: World | undefined,
+  script: readonly ScriptLine[],
+  outcome?: string,
+): string[] {
   const out: string[] = [];
   if (world) out.push(`  input: ${formatValue(world.input, 100)}`);
   out.push("  #1   +0ms  run starts");
@@ -135,7 +147,9 @@ function outcomeText(outcome: string): string {
 export function formatDeterminismFailure(f: DeterminismFailure): string {
   const lines: string[] = [];
   if (f.kind === "coverage") {
-    lines.push(`checkDeterminism("${f.workflow}") ran ${f.runs} world(s) but did not exercise what it generated:`);
+    lines.push(
+      `checkDeterminism("${f.workflow}") ran ${f.runs} world(s) but did not exercise what it generated:`,
+    );
     for (const c of f.coverage) lines.push(`  ✗ ${c}`);
     lines.push(
       "A check that never delivers a failure or a signal proves nothing about those paths. Raise numRuns, " +
@@ -152,7 +166,8 @@ export function formatDeterminismFailure(f: DeterminismFailure): string {
   for (const h of f.hits) lines.push(...describeHit(h));
   if (f.divergence) lines.push(...describeDivergence(f.divergence));
   lines.push("", "World (shrunk):", ...formatScript(f.world, f.script, f.outcome));
-  if (f.history.length > 0) lines.push("", "Recorded history:", ...describeHistory(f.history).map((l) => `  ${l}`));
+  if (f.history.length > 0)
+    lines.push("", "Recorded history:", ...describeHistory(f.history).map((l) => `  ${l}`));
   lines.push(
     "",
     `Reproduce: checkDeterminism(workflow, { ...options, seed: ${f.seed}${f.path ? `, path: ${JSON.stringify(f.path)}` : ""} })`,

@@ -1,1 +1,49 @@
-export {};
+/**
+ * @spool/testing — prove workflows correct before they run in production: a test environment on
+ * a real Worker, Client and in-memory SQLite with virtual time, activity mocks and fault
+ * injection (`createTestEnv`); property tests of determinism (`checkDeterminism`) and of safe
+ * upgrades (`checkUpgrade`); and replay of recorded histories (`replayHistory`, history files).
+ */
+
+export type {
+  ActivityMock,
+  CrashAfterActivityOptions,
+  FailActivityOptions,
+  LedgerEntry,
+  LedgerOutcome,
+} from "./activity-harness.ts";
+export { type CheckDeterminismOptions, checkDeterminism, type WorldOptions } from "./check-determinism.ts";
+export { type CheckUpgradeOptions, checkUpgrade } from "./check-upgrade.ts";
+export type { DeterminismFailure, DeterminismReport, LocatedDivergence } from "./determinism-report.ts";
+export { DeterminismCheckError, HistoryFileError, TestEnvError, UpgradeCheckError } from "./errors.ts";
+export {
+  exportHistory,
+  type HistoryFile,
+  type HistoryFileEvent,
+  type HistoryFileMeta,
+  type ParsedHistory,
+  parseHistoryFile,
+} from "./history-file.ts";
+export type { TrapHit } from "./nondeterminism-traps.ts";
+export type { Divergence } from "./replay-checks.ts";
+export {
+  assertReplays,
+  type HistorySource,
+  type ReplayFailure,
+  type ReplayHistoryOptions,
+  type ReplayOutcome,
+  type ReplaySuccess,
+  replayHistory,
+} from "./replay-history.ts";
+export {
+  createTestEnv,
+  type MockEntries,
+  TestEnv,
+  type TestEnvOptions,
+  type TestEnvStats,
+  type TestStartOptions,
+} from "./test-env.ts";
+export type { UpgradeChangeKind, UpgradeFinding, UpgradeReport } from "./upgrade-report.ts";
+export type { ActivityEnd, ActivityScript, ChildScript, SignalArrival, World } from "./world.ts";
+export type { Exercised, ScriptLine, SimulationOutcome } from "./world-simulator.ts";
+export { type SchemaArbitraries, zodArbitrary } from "./zod-arbitrary.ts";

@@ -123,9 +123,9 @@ function install(): void {
     if (active) hit("Date.now()");
     return wallNow();
   };
-  const DateTrap = new Proxy(OrigDate, {
-    construct(target, args, newTarget) {
-      const nt = newTarget === DateTrap ? target : newTarget;
+  const DateTrap: DateConstructor = new Proxy(OrigDate, {
+    construct(target, args, newTarget): object {
+      const nt: Function = newTarget === DateTrap ? target : newTarget;
       if (args.length === 0 && active) {
         hit("new Date()");
         return Reflect.construct(target, [wallNow()], nt);
@@ -144,7 +144,7 @@ function install(): void {
       return Reflect.get(target, prop, target);
     },
   });
-  patch(globalThis, "Date", DateTrap as DateConstructor);
+  patch(globalThis, "Date", DateTrap);
   patch(OrigDate, "now", trappedNow);
 
   patch(Math, "random", () => {
@@ -195,7 +195,7 @@ function install(): void {
     patch(webCrypto, "getRandomValues", (<T extends ArrayBufferView | null>(a: T): T => {
       if (active) hit("crypto.getRandomValues()");
       return fill(a as never) as T;
-    }) as Crypto["getRandomValues"]);
+    }) as typeof webCrypto.getRandomValues);
   }
 
   const nodeCrypto = nodeRequire("node:crypto") as Record<string, (...a: unknown[]) => unknown>;

@@ -7,8 +7,8 @@
  */
 import {
   type ActivityContext,
-  attemptLeaseMs,
   type ActivityDefinition,
+  attemptLeaseMs,
   type Backend,
   CancelledError,
   type ClaimedActivityTask,
@@ -16,6 +16,7 @@ import {
   type DataConverter,
   decodeRetryPolicy,
   encodeEventBody,
+  type NewInboundEvent,
   parseWith,
   type RecordedActivityOptions,
   retryDecision,
@@ -44,6 +45,11 @@ export interface ActivityRunnerDeps {
   onHeartbeat?: (task: ClaimedActivityTask) => void;
   /** Fault points (tests only). */
   fault?: (point: string, info: Record<string, unknown>) => Promise<void> | void;
+  /**
+   * Tries to record the outcome together with the activation it triggers (the eager path);
+   * resolves false when the normal path (the run's inbox) must be used.
+   */
+  completeEagerly?: (task: ClaimedActivityTask, event: NewInboundEvent) => Promise<boolean>;
 }
 
 /** Starts an attempt; the returned handle lets the worker abort it. */
@@ -231,6 +237,20 @@ async function report(
 ): Promise<void> {
   const { backend, dc, log } = deps;
   const ref = { taskId: task.taskId, fence: task.fence };
+  if (deps.completeEagerly) {
+    const ts = backend.now();
+    const event: NewInboundEvent = outcome.ok
+      ? { type: "ActivityCompleted", step: task.step, ts, result: outcome.value, attempt: task.attempt }
+      : {
+          type: "ActivityFailed",
+          step: task.step,
+          ts,
+          error: serializeError(outcome.error),
+          attempt: task.attempt,
+          reason: outcome.reason,
+        };
+    if (await deps.completeEagerly(task, event)) return;
+  }
   let body: Uint8Array;
   let type: "ActivityCompleted" | "ActivityFailed";
   try {

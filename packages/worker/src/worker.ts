@@ -8,8 +8,10 @@ import {
   type ActivityDefinition,
   type Backend,
   type BackendNotification,
+  type ClaimedActivityTask,
   ConfigurationError,
   DataConverter,
+  type NewInboundEvent,
   newId,
   type PayloadCodec,
   type WorkflowDefinition,
@@ -18,7 +20,12 @@ import {
 import { type RunningActivity, startActivity } from "./activity-runner.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
 import { RunCache } from "./run-cache.ts";
-import { processWorkflowTask, rebuildExecutor } from "./workflow-task.ts";
+import {
+  completeEagerly,
+  processWorkflowTask,
+  rebuildExecutor,
+  type WorkflowTaskDeps,
+} from "./workflow-task.ts";
 
 /** Options of a Worker. */
 export interface WorkerOptions {
@@ -237,7 +244,7 @@ export class Worker {
    * Returns undefined when this worker does not have the run's workflow code.
    */
   async executorFor(runId: string): Promise<WorkflowExecutor | undefined> {
-    const cached = this.cache.peek(runId);
+    const cached = this.cache.peek(runId)?.executor;
     const run = await this.backend.inspect.getRun(runId);
     if (!run) return undefined;
     if (cached && cached.seq === run.lastSeq) return cached;
@@ -340,19 +347,7 @@ export class Worker {
       if (!task) break;
       any = true;
       await this.faultHook?.("workflow.after-claim", { runId: task.run.runId });
-      const p: Promise<unknown> = processWorkflowTask(task, {
-        backend: this.backend,
-        dc: this.dc,
-        log: this.log,
-        cache: this.cache,
-        workflows: this.workflows,
-        workerId: this.workerId,
-        strict: this.opts.strictDeterminism,
-        eagerActivities: this.activities.size > 0 ? this.eagerSlots() : 0,
-        activityNames: [...this.activities.keys()],
-        blockedBackoff: (runId) => this.blockedBackoff(runId),
-        fault: this.faultHook,
-      })
+      const p: Promise<unknown> = processWorkflowTask(task, this.taskDeps())
         .then((result) => {
           if (!result) return;
           this.blockedAttempts.delete(task.run.runId);
@@ -380,6 +375,30 @@ export class Worker {
     return any;
   }
 
+  /** Records an activity outcome and the activation it triggers in one commit, when the run is cached here. */
+  private async completeEagerly(task: ClaimedActivityTask, event: NewInboundEvent): Promise<boolean> {
+    const result = await completeEagerly(task, event, this.taskDeps());
+    if (!result) return false;
+    for (const t of result.claimedActivities) this.runActivity(t);
+    return true;
+  }
+
+  private taskDeps(): WorkflowTaskDeps {
+    return {
+      backend: this.backend,
+      dc: this.dc,
+      log: this.log,
+      cache: this.cache,
+      workflows: this.workflows,
+      workerId: this.workerId,
+      strict: this.opts.strictDeterminism,
+      eagerActivities: this.activities.size > 0 ? this.eagerSlots() : 0,
+      activityNames: [...this.activities.keys()],
+      blockedBackoff: (runId) => this.blockedBackoff(runId),
+      fault: this.faultHook,
+    };
+  }
+
   private eagerSlots(): number {
     return Math.max(
       0,
@@ -400,7 +419,7 @@ export class Worker {
     return any;
   }
 
-  private runActivity(task: import("@spool/core").ClaimedActivityTask): void {
+  private runActivity(task: ClaimedActivityTask): void {
     const def = this.activities.get(task.name);
     if (!def) return; // claimed only by name; cannot happen
     const running = startActivity(def, task, {
@@ -408,6 +427,7 @@ export class Worker {
       dc: this.dc,
       log: this.log,
       fault: this.faultHook,
+      completeEagerly: this.workflows.size > 0 ? (t, e) => this.completeEagerly(t, e) : undefined,
     });
     this.running.set(task.taskId, running);
     running.done

@@ -7,6 +7,7 @@
 import {
   type ActivationResult,
   type Backend,
+  type ClaimedActivityTask,
   type ClaimedWorkflowTask,
   ConflictError,
   type DataConverter,
@@ -82,7 +83,8 @@ export async function processWorkflowTask(
     });
     return null;
   }
-  let ex = deps.cache.take(run.runId);
+  const cached = deps.cache.take(run.runId);
+  let ex = cached?.executor;
   try {
     if (task.inboxError) throw task.inboxError;
     if (!ex || ex.seq !== run.lastSeq) ex = await rebuildExecutor(run, def, deps);
@@ -110,7 +112,8 @@ export async function processWorkflowTask(
     await deps.fault?.("workflow.before-commit", { runId: run.runId, events: newEvents.length });
     const result = await deps.backend.commitActivation(commit);
     await deps.fault?.("workflow.after-commit", { runId: run.runId, lastSeq: result.lastSeq });
-    if (!ex.isClosed) deps.cache.put(run.runId, ex);
+    if (!ex.isClosed)
+      deps.cache.put({ executor: ex, run: { ...run, lastSeq: result.lastSeq, status: "running" } });
     return result;
   } catch (err) {
     deps.cache.delete(run.runId);
@@ -160,5 +163,57 @@ async function park(task: ClaimedWorkflowTask, err: unknown, deps: WorkflowTaskD
     });
   } catch (e) {
     if (!ConflictError.is(e)) throw e;
+  }
+}
+
+/**
+ * The eager path: an activity attempt finished on this worker while the run's executor is cached
+ * here. Its completion and the activation it triggers commit in ONE transaction (guarded by the
+ * run's sequence number and the attempt's fence) instead of three (completion, claim, activation).
+ * Returns the commit result, or null when the normal path must be taken (not cached, or the guard
+ * failed — nothing was written then, and the cached executor is dropped).
+ */
+export async function completeEagerly(
+  task: ClaimedActivityTask,
+  inbound: NewInboundEvent,
+  deps: WorkflowTaskDeps,
+): Promise<ActivationResult | null> {
+  const cached = deps.cache.take(task.runId);
+  if (!cached) return null;
+  const { executor: ex, run } = cached;
+  const def = deps.workflows.get(run.workflowName);
+  if (ex.seq !== run.lastSeq || ex.isClosed || !def) {
+    deps.cache.put(cached);
+    return null;
+  }
+  try {
+    await ex.apply([inbound], deps.backend.now());
+    const newEvents = ex.takeNewEvents();
+    const commit = await buildActivation({
+      run,
+      fence: undefined,
+      newEvents,
+      inboxIds: [],
+      workflows: deps.workflows,
+      dc: deps.dc,
+      definition: def,
+    });
+    commit.completedActivity = { taskId: task.taskId, fence: task.fence };
+    if (deps.eagerActivities > 0 && commit.activities.length > 0) {
+      commit.eagerActivities = {
+        workerId: deps.workerId,
+        maxTasks: deps.eagerActivities,
+        activityNames: deps.activityNames,
+      };
+    }
+    await deps.fault?.("workflow.before-commit", { runId: run.runId, events: newEvents.length, eager: true });
+    const result = await deps.backend.commitActivation(commit);
+    await deps.fault?.("workflow.after-commit", { runId: run.runId, lastSeq: result.lastSeq, eager: true });
+    if (!ex.isClosed) deps.cache.put({ executor: ex, run: { ...run, lastSeq: result.lastSeq } });
+    return result;
+  } catch (err) {
+    // The executor may have moved past what is stored: it is no longer trustworthy.
+    if (ConflictError.is(err) || isParkable(err)) return null;
+    throw err;
   }
 }

@@ -1,0 +1,46 @@
+/**
+ * Backends for the multi-process scenarios, described by a plain spec that can cross a process
+ * boundary: the parent opens one for the client, each child worker process opens its own.
+ *
+ * @spool/postgres is loaded with a dynamic import so the harness runs while it is unfinished.
+ * Its constructor is assumed to take `{ connectionString, schema }` (a fresh schema per
+ * measurement); if the finished package spells its options differently, `openBackend` is the one
+ * place to change.
+ */
+import type { Backend } from "spool";
+import { SqliteBackend } from "spool";
+
+/** Which store, and where. */
+export type BackendSpec =
+  | { kind: "sqlite"; path: string; durability: "full" | "normal" }
+  | { kind: "postgres"; url: string; schema: string };
+
+type PostgresBackendClass = new (options: { connectionString: string; schema: string }) => Backend;
+
+/** The PostgresBackend class, or the reason it cannot be loaded. */
+export async function loadPostgresBackend(): Promise<PostgresBackendClass | { unavailable: string }> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import("@spool/postgres")) as Record<string, unknown>;
+  } catch (err) {
+    return { unavailable: `@spool/postgres cannot be imported (${err instanceof Error ? err.message : String(err)})` };
+  }
+  if (typeof mod.PostgresBackend !== "function") {
+    return { unavailable: "@spool/postgres does not export PostgresBackend yet" };
+  }
+  return mod.PostgresBackend as PostgresBackendClass;
+}
+
+/** Opens (and initialises) a backend from a spec. */
+export async function openBackend(spec: BackendSpec): Promise<Backend> {
+  let backend: Backend;
+  if (spec.kind === "sqlite") {
+    backend = new SqliteBackend({ path: spec.path, durability: spec.durability, busyTimeoutMs: 30_000 });
+  } else {
+    const Pg = await loadPostgresBackend();
+    if ("unavailable" in Pg) throw new Error(Pg.unavailable);
+    backend = new Pg({ connectionString: spec.url, schema: spec.schema });
+  }
+  await backend.init();
+  return backend;
+}

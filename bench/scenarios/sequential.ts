@@ -1,0 +1,74 @@
+/**
+ * Scenario 1 — sequential: one 10-step workflow at a time, started with `client.start` and awaited
+ * with `handle.result()`, so each step's latency is the full round trip through Spool with
+ * nothing else competing: the activity's completion committed, the workflow task claimed, the
+ * run advanced, the next ActivityScheduled committed with its task claimed eagerly, the next
+ * activity invoked.
+ *
+ * Per-step latency is timed inside the activity (performance.now(), microsecond resolution; the
+ * history's timestamps have millisecond resolution, too coarse for sub-millisecond steps): the
+ * interval between one step's activity starting and the next step's starting, 9 intervals per
+ * 10-step workflow.
+ */
+import { openBenchEnv } from "../lib/bench-env.ts";
+import type { Scenario, ScenarioContext } from "../lib/scenario.ts";
+import { percentile, perSecond } from "../lib/stats.ts";
+import { noop, stepProbe, stepsWorkflow } from "../lib/workflows.ts";
+
+const STEPS = 10;
+
+async function run(ctx: ScenarioContext): Promise<void> {
+  const workflows = ctx.options.quick ? 20 : 100;
+  const warmup = 5;
+  ctx.setting("workflows per round", workflows);
+  ctx.setting("steps per workflow", STEPS);
+  ctx.setting("untimed warm-up workflows per round", warmup);
+  ctx.setting("worker", "defaults (maxConcurrentWorkflowTasks 10, maxConcurrentActivities 100)");
+
+  for (const durability of ctx.options.durabilities) {
+    for (let round = 1; round <= ctx.options.rounds; round++) {
+      const env = await openBenchEnv("sequential", durability, {
+        workflows: [stepsWorkflow],
+        activities: [noop],
+      });
+      const stamps = new Map<string, number[]>();
+      stepProbe.onStep = (info) => {
+        let list = stamps.get(info.workflowId);
+        if (!list) stamps.set(info.workflowId, (list = []));
+        list.push(performance.now());
+      };
+      try {
+        for (let i = 0; i < warmup; i++) {
+          const h = await env.client.start(stepsWorkflow, { steps: STEPS }, { id: `warm-${i}` });
+          await h.result({ timeout: 60_000 });
+        }
+        stamps.clear();
+        const t0 = performance.now();
+        for (let i = 0; i < workflows; i++) {
+          const h = await env.client.start(stepsWorkflow, { steps: STEPS }, { id: `seq-${i}` });
+          await h.result({ timeout: 60_000 });
+        }
+        const ms = performance.now() - t0;
+        const latencies: number[] = [];
+        for (const list of stamps.values()) {
+          for (let k = 1; k < list.length; k++) latencies.push((list[k] as number) - (list[k - 1] as number));
+        }
+        ctx.sample("step latency p50", "ms", percentile(latencies, 50), { durability, better: "lower" });
+        ctx.sample("step latency p99", "ms", percentile(latencies, 99), { durability, better: "lower" });
+        ctx.sample("workflows/s", "wf/s", perSecond(workflows, ms), { durability });
+        ctx.sample("steps/s", "steps/s", perSecond(workflows * STEPS, ms), { durability });
+        ctx.log(`${durability} round ${round}: ${ms.toFixed(0)} ms, ${latencies.length} step intervals`);
+      } finally {
+        stepProbe.onStep = null;
+        await env.close();
+      }
+    }
+  }
+}
+
+const scenario: Scenario = {
+  name: "sequential",
+  title: "Sequential: one 10-step workflow at a time",
+  run,
+};
+export default scenario;

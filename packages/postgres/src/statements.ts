@@ -1,0 +1,529 @@
+/**
+ * Every SQL statement the PostgreSQL backend runs, built once per schema. Keeping the SQL in one
+ * place makes the storage protocol reviewable on its own. Statements are sent as named prepared
+ * statements (the name includes a hash of the schema, so two backends on different schemas can
+ * share a pool), so the hot paths are parsed and planned once per connection.
+ *
+ * Conventions that every statement follows (HOW_IT_WORKS.md explains why):
+ *
+ * - **Time.** Single-statement operations compute "now" in SQL from the database clock:
+ *   `statement_timestamp()` in milliseconds plus `$1`, the test-only clock offset (0 in
+ *   production). `statement_timestamp()` is stable within a statement, so the planner can use it
+ *   in an index range scan (`clock_timestamp()` is volatile and would force a sequential scan).
+ *   Transactions read the clock once at BEGIN and pass it as a parameter, so every row a
+ *   transaction writes carries the same time and the checksum (computed in JS) covers it.
+ * - **Locks.** A run's `workflow_tasks` row is its lock. Everything that changes a run's state
+ *   (commit, delivery of an inbound event, block, release) locks that row first and only then
+ *   touches `runs`, `inbox`, `activity_tasks` or `timers`. One lock order means a signal arriving
+ *   during a commit waits instead of deadlocking, and a run can never close between a delivery's
+ *   check and its insert (which would lose an acknowledged signal). Claims use
+ *   `FOR UPDATE SKIP LOCKED`, so they never wait.
+ */
+import { crc32 } from "node:zlib";
+
+/** Statuses of an open run, as a SQL list. Kept in one place so every query agrees. */
+const OPEN = "('running', 'blocked')";
+
+/** The database clock in milliseconds since the epoch (stable within one statement). */
+export const DB_NOW_MS = "(floor(extract(epoch from statement_timestamp()) * 1000))::bigint";
+
+/** "Now" in a single statement: the database clock plus the test-only offset in `$1`. */
+const NOW = `(${DB_NOW_MS} + $1::bigint)`;
+
+/** Quotes an identifier for SQL (`"name"`, embedded quotes doubled). */
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** Columns of `runs` in the order {@link RunRow} names them. */
+export const RUN_COLUMNS = `run_id, workflow_id, workflow_name, status, version, created_at, updated_at, closed_at,
+  last_seq, parent_run_id, parent_workflow_id, parent_step, continued_from, continued_to, result, error,
+  blocked_reason`;
+
+/** A `runs` row as the driver returns it (bigints parsed as numbers, see TYPES in the backend). */
+export interface RunRow {
+  run_id: string;
+  workflow_id: string;
+  workflow_name: string;
+  status: string;
+  version: string | null;
+  created_at: number;
+  updated_at: number;
+  closed_at: number | null;
+  last_seq: number;
+  parent_run_id: string | null;
+  parent_workflow_id: string | null;
+  parent_step: number | null;
+  continued_from: string | null;
+  continued_to: string | null;
+  result: Uint8Array | null;
+  error: Uint8Array | null;
+  blocked_reason: string | null;
+}
+
+/** A `history` row, unchecked (see checksum.ts). */
+export interface HistoryRow {
+  seq: number;
+  ts: unknown;
+  type: unknown;
+  step: unknown;
+  body: unknown;
+  crc: unknown;
+}
+
+/** An `inbox` row, unchecked. */
+export interface InboxRow {
+  id: number;
+  ts: unknown;
+  type: unknown;
+  step: unknown;
+  body: unknown;
+  crc: unknown;
+}
+
+/** An `activity_tasks` row as a claim returns it. */
+export interface ActivityRow {
+  task_id: string;
+  run_id: string;
+  workflow_id: string;
+  step: number;
+  name: string;
+  input: Uint8Array;
+  options: Uint8Array;
+  attempt: number;
+  fence: number;
+  timeout_ms: number;
+  heartbeat_timeout_ms: number;
+  scheduled_at: number;
+  lease_expires_at: number;
+}
+
+/** A claimed workflow task joined with its run and (one row per event) its inbox. */
+export type ClaimRow = RunRow & {
+  fence: number;
+  i_id: number | null;
+  i_ts: unknown;
+  i_type: unknown;
+  i_step: unknown;
+  i_body: unknown;
+  i_crc: unknown;
+};
+
+/** A named statement: `name` lets the driver prepare it once per connection. */
+export interface Statement {
+  readonly name: string;
+  readonly text: string;
+}
+
+/** Builds every statement for one schema. */
+export function buildStatements(schema: string) {
+  const S = quoteIdent(schema);
+  const prefix = `spool_${(crc32(schema) >>> 0).toString(36)}_`;
+  const st = (name: string, text: string): Statement => ({ name: prefix + name, text });
+
+  /**
+   * Wakes a locked-or-locking task row: claimable now unless leased (the holder sees the inbox
+   * when it commits) or blocked (new input cannot fix code that fails to replay; retryAt or
+   * retryBlockedRuns wakes it). Written as an UPDATE of the row even when nothing changes, so the
+   * delivery takes the run's lock first.
+   */
+  const wakeSet = (now: string) =>
+    `visible_at = CASE WHEN t.lease_owner IS NULL AND NOT t.blocked
+                        THEN LEAST(COALESCE(t.visible_at, ${now}), ${now}) ELSE t.visible_at END`;
+
+  return {
+    // ── runs ──────────────────────────────────────────────────────────────────────────────
+    /**
+     * Creates a run with its WorkflowStarted event (#1) and a ready task, unless the workflow id
+     * already has an open run: ON CONFLICT on the partial unique index waits for a concurrent
+     * creator and then does nothing, so no unique-violation error is ever raised here.
+     * $1 run_id $2 workflow_id $3 workflow_name $4 version $5 now $6 parent_run_id
+     * $7 parent_workflow_id $8 parent_step $9 continued_from $10 started body $11 crc.
+     */
+    createRun: st(
+      "create_run",
+      `WITH r AS (
+         INSERT INTO ${S}.runs (run_id, workflow_id, workflow_name, status, version, created_at, updated_at,
+           last_seq, parent_run_id, parent_workflow_id, parent_step, continued_from)
+         VALUES ($1, $2, $3, 'running', $4, $5, $5, 1, $6, $7, $8, $9)
+         ON CONFLICT (workflow_id) WHERE status IN ${OPEN} DO NOTHING
+         RETURNING run_id
+       ), h AS (
+         INSERT INTO ${S}.history (run_id, seq, ts, type, step, body, crc)
+         SELECT run_id, 1, $5::bigint, 'WorkflowStarted', NULL, $10::bytea, $11::bigint FROM r
+       ), w AS (
+         INSERT INTO ${S}.workflow_tasks (run_id, workflow_name, visible_at)
+         SELECT run_id, $3::text, $5::bigint FROM r
+       )
+       SELECT run_id FROM r`,
+    ),
+    getRun: st("get_run", `SELECT ${RUN_COLUMNS} FROM ${S}.runs WHERE run_id = $1`),
+    /** Uses the partial unique index, whose WHERE clause this query repeats verbatim. */
+    getOpenRun: st(
+      "get_open_run",
+      `SELECT ${RUN_COLUMNS} FROM ${S}.runs WHERE workflow_id = $1 AND status IN ${OPEN}`,
+    ),
+    /** The open run of a workflow id, else its newest run. */
+    getLatestRun: st(
+      "get_latest_run",
+      `SELECT ${RUN_COLUMNS} FROM ${S}.runs WHERE workflow_id = $1
+       ORDER BY (status IN ${OPEN}) DESC, created_at DESC, run_id DESC LIMIT 1`,
+    ),
+    runState: st("run_state", `SELECT status, last_seq FROM ${S}.runs WHERE run_id = $1`),
+    /**
+     * The activation guard and the run update in one statement. The CTE locks the run's task row
+     * first (lock order: task row, then run row) and the update applies only when the run is open,
+     * at the expected seq, and (when a fence is given) the task still carries that fence. If the
+     * run row changed while this statement waited for the lock, PostgreSQL re-checks `last_seq` and
+     * `status` against the committed version. No row returned = a guard failed.
+     * $1 run_id $2 expected_last_seq $3 fence|null $4 last_seq $5 status $6 now $7 closed_at
+     * $8 result $9 error $10 continued_to.
+     */
+    commitRun: st(
+      "commit_run",
+      `WITH t AS (SELECT fence FROM ${S}.workflow_tasks WHERE run_id = $1 FOR UPDATE)
+       UPDATE ${S}.runs SET last_seq = $4, status = $5, updated_at = $6, closed_at = $7, result = $8, error = $9,
+         blocked_reason = NULL, continued_to = $10
+       WHERE run_id = $1 AND last_seq = $2 AND status IN ${OPEN}
+         AND EXISTS (SELECT 1 FROM t WHERE $3::bigint IS NULL OR t.fence = $3::bigint)
+       RETURNING workflow_id, parent_run_id, parent_workflow_id, parent_step`,
+    ),
+    /**
+     * Parks a run (fenced): the task row first, then the run row. $1 offset $2 run_id $3 fence
+     * $4 retry_at $5 error $6 reason $7 channel $8 payload.
+     */
+    blockRun: st(
+      "block_run",
+      `WITH w AS (
+         UPDATE ${S}.workflow_tasks SET visible_at = $4, lease_owner = NULL, lease_expires_at = NULL, blocked = true
+         WHERE run_id = $2 AND fence = $3 RETURNING run_id
+       ), r AS (
+         UPDATE ${S}.runs r SET status = 'blocked', error = $5, blocked_reason = $6, updated_at = ${NOW}
+         FROM w WHERE r.run_id = w.run_id AND r.status IN ${OPEN}
+       )
+       SELECT pg_notify($7, $8) FROM w`,
+    ),
+
+    // ── history ───────────────────────────────────────────────────────────────────────────
+    /** All events of one activation in one round trip. $1 run_id, then one array per column. */
+    insertEvents: st(
+      "insert_events",
+      `INSERT INTO ${S}.history (run_id, seq, ts, type, step, body, crc)
+       SELECT $1, u.seq, u.ts, u.type, u.step, u.body, u.crc
+       FROM unnest($2::int[], $3::bigint[], $4::text[], $5::int[], $6::bytea[], $7::bigint[])
+         AS u(seq, ts, type, step, body, crc)`,
+    ),
+    selectHistory: st(
+      "select_history",
+      `SELECT seq, ts, type, step, body, crc FROM ${S}.history WHERE run_id = $1 AND seq > $2 ORDER BY seq`,
+    ),
+
+    // ── inbox ─────────────────────────────────────────────────────────────────────────────
+    selectInbox: st(
+      "select_inbox",
+      `SELECT id, ts, type, step, body, crc FROM ${S}.inbox WHERE run_id = $1 ORDER BY id`,
+    ),
+    /**
+     * Deletes the consumed inbox rows and says whether other events still wait. The caller holds
+     * the run's lock, so nothing can be delivered concurrently; the CTE's delete is invisible to
+     * the EXISTS, hence the explicit exclusion. $1 run_id $2 ids.
+     */
+    consumeInbox: st(
+      "consume_inbox",
+      `WITH d AS (DELETE FROM ${S}.inbox WHERE run_id = $1 AND id = ANY($2::bigint[]) RETURNING id)
+       SELECT (SELECT count(*) FROM d) AS consumed,
+              EXISTS (SELECT 1 FROM ${S}.inbox WHERE run_id = $1 AND NOT (id = ANY($2::bigint[]))) AS waiting`,
+    ),
+    /**
+     * Puts an inbound event in the open run of a workflow id (optionally a given run, optionally
+     * only a child of a given parent) and wakes it. The task-row UPDATE takes the run's lock
+     * before the insert; if the run closed while this waited, the row is gone and nothing is
+     * inserted (the caller looks again: a continue-as-new successor may be open now).
+     * $1 workflow_id $2 run_id|null $3 parent_run_id|null $4 now $5 type $6 body $7 crc.
+     */
+    deliverToOpenRun: st(
+      "deliver_open",
+      `WITH target AS (
+         SELECT run_id FROM ${S}.runs
+         WHERE workflow_id = $1 AND status IN ${OPEN} AND ($2::text IS NULL OR run_id = $2::text)
+           AND ($3::text IS NULL OR parent_run_id = $3::text)
+       ), w AS (
+         UPDATE ${S}.workflow_tasks t SET ${wakeSet("$4::bigint")}
+         FROM target WHERE t.run_id = target.run_id RETURNING t.run_id, t.blocked
+       ), ins AS (
+         INSERT INTO ${S}.inbox (run_id, ts, type, step, body, crc)
+         SELECT run_id, $4::bigint, $5::text, NULL, $6::bytea, $7::bigint FROM w RETURNING run_id
+       )
+       SELECT w.run_id, w.blocked FROM w JOIN ins USING (run_id)`,
+    ),
+    /**
+     * Puts an inbound event in a run's inbox and wakes it, if the run is open (its task row
+     * exists). $1 run_id $2 now $3 type $4 step $5 body $6 crc.
+     */
+    deliverToRun: st(
+      "deliver_run",
+      `WITH w AS (
+         UPDATE ${S}.workflow_tasks t SET ${wakeSet("$2::bigint")} WHERE t.run_id = $1 RETURNING t.run_id
+       )
+       INSERT INTO ${S}.inbox (run_id, ts, type, step, body, crc)
+       SELECT run_id, $2::bigint, $3::text, $4::int, $5::bytea, $6::bigint FROM w RETURNING id`,
+    ),
+    /**
+     * Continue-as-new hands unconsumed signals and cancel requests to the next run (their ids, and
+     * so their order, are kept); step-bound events die with the run. $1 from $2 to.
+     */
+    moveInboxToRun: st(
+      "move_inbox",
+      `WITH m AS (
+         UPDATE ${S}.inbox SET run_id = $2 WHERE run_id = $1 AND type IN ('SignalReceived', 'CancelRequested')
+       )
+       DELETE FROM ${S}.inbox WHERE run_id = $1 AND type NOT IN ('SignalReceived', 'CancelRequested')`,
+    ),
+
+    // ── workflow tasks ────────────────────────────────────────────────────────────────────
+    /**
+     * Leases the oldest claimable task of these workflows and returns it with its run and inbox,
+     * in one round trip. SKIP LOCKED: a row another worker is claiming, or a run being written to,
+     * is passed over instead of waited for. $1 offset $2 owner $3 lease_ms $4 names.
+     */
+    claimWorkflowTask: st(
+      "claim_wf",
+      `WITH c AS (
+         UPDATE ${S}.workflow_tasks SET lease_owner = $2, lease_expires_at = ${NOW} + $3::bigint,
+           visible_at = ${NOW} + $3::bigint, fence = fence + 1
+         WHERE run_id = (
+           SELECT run_id FROM ${S}.workflow_tasks
+           WHERE visible_at <= ${NOW} AND workflow_name = ANY($4::text[])
+           ORDER BY visible_at, run_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+         RETURNING run_id, fence
+       )
+       SELECT c.fence, ${RUN_COLUMNS.split(",")
+         .map((c) => `r.${c.trim()}`)
+         .join(", ")},
+         i.id AS i_id, i.ts AS i_ts, i.type AS i_type, i.step AS i_step, i.body AS i_body, i.crc AS i_crc
+       FROM c JOIN ${S}.runs r ON r.run_id = c.run_id LEFT JOIN ${S}.inbox i ON i.run_id = c.run_id
+       ORDER BY i.id`,
+    ),
+    /**
+     * After a non-closing activation: ready now if events still wait in the inbox (delivered
+     * before this transaction took the run's lock, or a ChildStartFailed it added), idle
+     * otherwise; the lease is released and the blocked mark cleared. On the eager path (no fence) a
+     * live lease held by another worker is left alone: that worker's commit will fail its seq guard
+     * and it will hand the task back. $1 run_id $2 now $3 fenced.
+     */
+    settleWorkflowTask: st(
+      "settle_wf",
+      `UPDATE ${S}.workflow_tasks SET blocked = false,
+         visible_at = CASE WHEN $3::boolean OR lease_owner IS NULL OR lease_expires_at <= $2::bigint
+           THEN (CASE WHEN EXISTS (SELECT 1 FROM ${S}.inbox i WHERE i.run_id = $1) THEN $2::bigint ELSE NULL END)
+           ELSE visible_at END,
+         lease_owner = CASE WHEN $3::boolean OR lease_owner IS NULL OR lease_expires_at <= $2::bigint
+           THEN NULL ELSE lease_owner END,
+         lease_expires_at = CASE WHEN $3::boolean OR lease_owner IS NULL OR lease_expires_at <= $2::bigint
+           THEN NULL ELSE lease_expires_at END
+       WHERE run_id = $1
+       RETURNING visible_at`,
+    ),
+    /**
+     * A closing activation withdraws everything the run still has queued. Returns the activity
+     * attempts that were running (their workers are told to abort). $1 run_id.
+     */
+    closeRunQueues: st(
+      "close_queues",
+      `WITH w AS (DELETE FROM ${S}.workflow_tasks WHERE run_id = $1),
+            a AS (DELETE FROM ${S}.activity_tasks WHERE run_id = $1 RETURNING task_id, lease_owner),
+            t AS (DELETE FROM ${S}.timers WHERE run_id = $1)
+       SELECT task_id FROM a WHERE lease_owner IS NOT NULL`,
+    ),
+    /** Fenced release: no row = stale fence. $1 offset $2 run_id $3 fence $4 at|null $5 channel $6 payload. */
+    releaseWorkflowTask: st(
+      "release_wf",
+      `WITH w AS (
+         UPDATE ${S}.workflow_tasks SET visible_at = COALESCE($4::bigint, ${NOW}), lease_owner = NULL,
+           lease_expires_at = NULL
+         WHERE run_id = $2 AND fence = $3 RETURNING run_id
+       )
+       SELECT pg_notify($5, $6) FROM w`,
+    ),
+    workflowTaskFence: st("wf_fence", `SELECT fence FROM ${S}.workflow_tasks WHERE run_id = $1`),
+    /** $1 offset $2 names $3 channel $4 payload. */
+    retryBlockedRuns: st(
+      "retry_blocked",
+      `WITH w AS (
+         UPDATE ${S}.workflow_tasks SET visible_at = ${NOW}
+         WHERE blocked AND lease_owner IS NULL AND workflow_name = ANY($2::text[]) RETURNING 1
+       ), n AS (SELECT count(*) AS n FROM w)
+       SELECT n.n, (SELECT pg_notify($3, $4) WHERE n.n > 0) AS notified FROM n`,
+    ),
+
+    // ── activity tasks ────────────────────────────────────────────────────────────────────
+    /**
+     * New activity tasks of one activation (some possibly leased already: the eager path) and its
+     * new timers, in one round trip. $1 run_id $2 workflow_id $3 now, then the activity arrays
+     * ($4..$15), then the timer arrays ($16 steps, $17 due_at).
+     */
+    insertWork: st(
+      "insert_work",
+      `WITH a AS (
+         INSERT INTO ${S}.activity_tasks (task_id, run_id, workflow_id, step, name, input, options, attempt, fence,
+           visible_at, lease_owner, lease_expires_at, timeout_ms, heartbeat_timeout_ms, scheduled_at)
+         SELECT u.task_id, $1, $2, u.step, u.name, u.input, u.options, u.attempt, u.fence, u.visible_at,
+           u.lease_owner, u.lease_expires_at, u.timeout_ms, u.hb, $3::bigint
+         FROM unnest($4::text[], $5::int[], $6::text[], $7::bytea[], $8::bytea[], $9::int[], $10::bigint[],
+           $11::bigint[], $12::text[], $13::bigint[], $14::bigint[], $15::bigint[])
+           AS u(task_id, step, name, input, options, attempt, fence, visible_at, lease_owner, lease_expires_at,
+             timeout_ms, hb)
+       ), t AS (
+         INSERT INTO ${S}.timers (run_id, step, due_at)
+         SELECT $1, u.step, u.due_at FROM unnest($16::int[], $17::bigint[]) AS u(step, due_at)
+       )
+       SELECT 1`,
+    ),
+    /**
+     * Withdraws activity tasks and timers of the given steps (cancelled in this activation).
+     * Returns the attempts that were running. $1 run_id $2 activity steps $3 timer steps.
+     */
+    cancelWork: st(
+      "cancel_work",
+      `WITH a AS (
+         DELETE FROM ${S}.activity_tasks WHERE run_id = $1 AND step = ANY($2::int[]) RETURNING task_id, lease_owner
+       ), t AS (
+         DELETE FROM ${S}.timers WHERE run_id = $1 AND step = ANY($3::int[])
+       )
+       SELECT task_id FROM a WHERE lease_owner IS NOT NULL`,
+    ),
+    /**
+     * Leases the oldest claimable activity task of these names (attempt + 1, fence + 1). The lease
+     * is the heartbeat timeout when set, else the attempt timeout, else the default.
+     * $1 offset $2 owner $3 names $4 default lease.
+     */
+    claimActivity: st(
+      "claim_act",
+      `UPDATE ${S}.activity_tasks SET attempt = attempt + 1, fence = fence + 1, lease_owner = $2,
+         lease_expires_at = ${NOW} + CASE WHEN heartbeat_timeout_ms > 0 THEN heartbeat_timeout_ms
+                                          WHEN timeout_ms > 0 THEN timeout_ms ELSE $4::bigint END,
+         visible_at       = ${NOW} + CASE WHEN heartbeat_timeout_ms > 0 THEN heartbeat_timeout_ms
+                                          WHEN timeout_ms > 0 THEN timeout_ms ELSE $4::bigint END
+       WHERE task_id = (
+         SELECT task_id FROM ${S}.activity_tasks WHERE visible_at <= ${NOW} AND name = ANY($3::text[])
+         ORDER BY visible_at, task_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+       RETURNING task_id, run_id, workflow_id, step, name, input, options, attempt, fence, timeout_ms,
+         heartbeat_timeout_ms, scheduled_at, lease_expires_at`,
+    ),
+    /** $1 offset $2 task_id $3 fence $4 lease_ms. */
+    heartbeatActivity: st(
+      "heartbeat_act",
+      `UPDATE ${S}.activity_tasks SET lease_expires_at = ${NOW} + $4::bigint, visible_at = ${NOW} + $4::bigint
+       WHERE task_id = $2 AND fence = $3 AND lease_owner IS NOT NULL
+       RETURNING lease_expires_at`,
+    ),
+    /** The immutable facts of a live attempt, read before locking its run. $1 task_id $2 fence. */
+    liveAttempt: st(
+      "live_attempt",
+      `SELECT run_id, step FROM ${S}.activity_tasks WHERE task_id = $1 AND fence = $2 AND lease_owner IS NOT NULL`,
+    ),
+    /**
+     * Ends an attempt: locks (and wakes) the run's task row first, then deletes the task if its
+     * fence still holds, then puts the result in the inbox. If the fence no longer holds nothing
+     * is deleted and the caller rolls the (spurious) wake back. $1 run_id $2 task_id $3 fence
+     * $4 now $5 type $6 step $7 body $8 crc.
+     */
+    completeActivity: st(
+      "complete_act",
+      `WITH w AS (
+         UPDATE ${S}.workflow_tasks t SET ${wakeSet("$4::bigint")} WHERE t.run_id = $1 RETURNING t.run_id
+       ), d AS (
+         DELETE FROM ${S}.activity_tasks a USING w
+         WHERE a.task_id = $2 AND a.fence = $3 AND a.lease_owner IS NOT NULL AND a.run_id = w.run_id
+         RETURNING a.run_id
+       ), ins AS (
+         INSERT INTO ${S}.inbox (run_id, ts, type, step, body, crc)
+         SELECT run_id, $4::bigint, $5::text, $6::int, $7::bytea, $8::bigint FROM d
+       )
+       SELECT count(*) AS n FROM d`,
+    ),
+    /** Removes a live attempt whose result is committed with the activation (eager completion). */
+    finishActivityInCommit: st(
+      "finish_act",
+      `DELETE FROM ${S}.activity_tasks
+       WHERE task_id = $1 AND fence = $2 AND lease_owner IS NOT NULL AND run_id = $3 RETURNING 1`,
+    ),
+    /** $1 task_id $2 fence $3 retry_at $4 last_error $5 channel $6 payload. */
+    retryActivity: st(
+      "retry_act",
+      `WITH a AS (
+         UPDATE ${S}.activity_tasks SET lease_owner = NULL, lease_expires_at = NULL, visible_at = $3,
+           last_error = $4
+         WHERE task_id = $1 AND fence = $2 AND lease_owner IS NOT NULL RETURNING 1
+       )
+       SELECT pg_notify($5, $6) FROM a`,
+    ),
+
+    // ── timers ────────────────────────────────────────────────────────────────────────────
+    /**
+     * Removes up to $2 due timers whose runs could be locked (SKIP LOCKED: a run being committed
+     * keeps its timers until the next sweep), returning them. $1 now $2 limit.
+     */
+    takeDueTimers: st(
+      "take_timers",
+      `WITH due AS (
+         SELECT run_id, step FROM ${S}.timers WHERE due_at <= $1 ORDER BY due_at, run_id, step LIMIT $2
+       ), locked AS (
+         SELECT run_id FROM ${S}.workflow_tasks WHERE run_id IN (SELECT run_id FROM due)
+         FOR UPDATE SKIP LOCKED
+       )
+       DELETE FROM ${S}.timers t USING due d
+       WHERE t.run_id = d.run_id AND t.step = d.step AND t.run_id IN (SELECT run_id FROM locked)
+       RETURNING t.run_id, t.step, t.due_at`,
+    ),
+    /**
+     * TimerFired events for fired timers, in the given order, and the wake of their runs (whose
+     * rows this transaction has locked). $1 now $2 run ids $3 steps $4 crcs.
+     */
+    deliverFiredTimers: st(
+      "deliver_timers",
+      `WITH ins AS (
+         INSERT INTO ${S}.inbox (run_id, ts, type, step, body, crc)
+         SELECT u.run_id, $1::bigint, 'TimerFired', u.step, NULL, u.crc
+         FROM unnest($2::text[], $3::int[], $4::bigint[]) WITH ORDINALITY AS u(run_id, step, crc, ord)
+         ORDER BY u.ord
+       )
+       UPDATE ${S}.workflow_tasks t SET ${wakeSet("$1::bigint")} WHERE t.run_id = ANY($2::text[])`,
+    ),
+
+    // ── wake-ups and stats ────────────────────────────────────────────────────────────────
+    /** Three index probes: `min()` over an indexed column reads one end of the index. */
+    nextWakeAt: st(
+      "next_wake",
+      `SELECT LEAST(
+         (SELECT min(visible_at) FROM ${S}.workflow_tasks WHERE visible_at IS NOT NULL),
+         (SELECT min(visible_at) FROM ${S}.activity_tasks),
+         (SELECT min(due_at) FROM ${S}.timers)) AS t`,
+    ),
+    runsByStatus: st("runs_by_status", `SELECT status, count(*) AS n FROM ${S}.runs GROUP BY status`),
+    /** $1 offset. */
+    queueStats: st(
+      "queue_stats",
+      `SELECT
+         (SELECT count(*) FROM ${S}.workflow_tasks WHERE visible_at <= ${NOW}) AS ready_wf,
+         (SELECT count(*) FROM ${S}.activity_tasks WHERE visible_at <= ${NOW}) AS ready_act,
+         (SELECT count(*) FROM ${S}.activity_tasks WHERE lease_owner IS NOT NULL AND lease_expires_at > ${NOW})
+           AS running_act,
+         (SELECT count(*) FROM ${S}.timers) AS timers`,
+    ),
+    /** $1 ready_before. */
+    waitingWork: st(
+      "waiting_work",
+      `SELECT 'workflow' AS kind, workflow_name AS name, count(*) AS count, min(visible_at) AS oldest
+         FROM ${S}.workflow_tasks WHERE visible_at <= $1 GROUP BY workflow_name
+       UNION ALL
+       SELECT 'activity', name, count(*), min(visible_at)
+         FROM ${S}.activity_tasks WHERE visible_at <= $1 GROUP BY name`,
+    ),
+    /** The quoted schema, for ad-hoc statements (listing runs). */
+    schema: S,
+  };
+}
+
+/** The statements of one schema. */
+export type Statements = ReturnType<typeof buildStatements>;

@@ -1,0 +1,604 @@
+/**
+ * `createTestEnv`: a real Worker and Client on a real in-memory SqliteBackend whose clock is
+ * virtual. While a test awaits a result through the environment, time skips ahead whenever every
+ * run is waiting (a `sleep("30d")` completes at once); `advance()` moves it by hand. Activities
+ * can be mocked by definition, made to fail at a chosen attempt, or lose their completion after
+ * their side effect ran; the worker can crash after a chosen history event and a fresh worker takes
+ * over by replay. A ledger records every activity execution, and a stall guard turns a test that
+ * would hang into an error that lists the open runs and what each waits for.
+ */
+
+import { Client, type StartOptions, type WorkflowHandle } from "@spool/client";
+import {
+  type ActivityDefinition,
+  type Backend,
+  ConfigurationError,
+  DataConverter,
+  type Duration,
+  decodeHistory,
+  type HistoryEvent,
+  toMs,
+  type WorkflowDefinition,
+  type WorkflowExecutor,
+  type WorkflowInput,
+  type WorkflowOutput,
+} from "@spool/core";
+import { SqliteBackend } from "@spool/sqlite";
+import { type Logger, silentLogger, Worker, type WorkerOptions } from "@spool/worker";
+import {
+  ActivityHarness,
+  type ActivityMock,
+  type CrashAfterActivityOptions,
+  type FailActivityOptions,
+  type LedgerEntry,
+  SimulatedCrash,
+} from "./activity-harness.ts";
+import { TestEnvError } from "./errors.ts";
+import { exportHistory } from "./history-file.ts";
+import { originals } from "./nondeterminism-traps.ts";
+import { PendingSteps } from "./pending-steps.ts";
+import { toEpochMs, VirtualClock } from "./virtual-clock.ts";
+
+// biome-ignore lint/suspicious/noExplicitAny: definitions of any schema types are accepted
+type AnyActivity = ActivityDefinition<any, any>;
+// biome-ignore lint/suspicious/noExplicitAny: definitions of any schema types are accepted
+type AnyWorkflow = WorkflowDefinition<any, any>;
+
+/** `[definition, mock]` pairs, each mock typed by its definition. */
+export type MockEntries<T extends readonly AnyActivity[]> = {
+  [K in keyof T]: readonly [T[K], ActivityMock<T[K]>];
+};
+
+/** Options of {@link createTestEnv}. */
+export interface TestEnvOptions<T extends readonly AnyActivity[] = AnyActivity[]> {
+  /** Workflows the worker runs (children included). */
+  workflows: readonly AnyWorkflow[];
+  /** Activities the worker runs (their real functions, unless mocked). */
+  activities?: readonly AnyActivity[];
+  /** Mocks by definition: `[[charge, async (input, ctx) => ({ chargeId: "ch_1" })]]`. */
+  mocks?: MockEntries<T>;
+  /** Virtual time at the start (default 2024-01-01T00:00:00Z). */
+  startTime?: number | Date | string;
+  /**
+   * `"auto"` (default): while the test awaits a result through the env (`run`, `result`,
+   * `handle.result()` of `env.start`, `waitUntil`), time jumps to the next timer, retry or lease
+   * expiry whenever every run is waiting. `"manual"`: only `advance()` moves time.
+   */
+  timeSkipping?: "auto" | "manual";
+  /** Real milliseconds without any progress before a wait fails with the list of open runs (default 5,000). */
+  stallTimeoutMs?: number;
+  /** Worker logs (default: silent). */
+  logger?: Logger;
+  /** Compare activity inputs on replay too (default true in tests). */
+  strictDeterminism?: boolean;
+  /** More worker options (backend, definitions and the fault hook are the env's). */
+  worker?: Partial<Omit<WorkerOptions, "backend" | "workflows" | "activities">>;
+}
+
+/** Options of `env.start` and `env.run`. */
+export interface TestStartOptions extends StartOptions {}
+
+/** Counters of what the environment did. */
+export interface TestEnvStats {
+  /** Times the clock jumped to the next wake-up. */
+  timeSkips: number;
+  /** Workers replaced after a simulated crash (or `restartWorker`). */
+  workerRestarts: number;
+}
+
+interface CrashRule {
+  afterSeq: number;
+  workflowId: string | undefined;
+  fired: boolean;
+}
+
+const DEFAULT_START = Date.UTC(2024, 0, 1);
+
+function realSleep(ms: number): Promise<void> {
+  return new Promise((r) => originals.setTimeout(r, ms));
+}
+
+/**
+ * A test environment; create it with {@link createTestEnv} and `close()` it after the test.
+ *
+ * @example
+ * ```ts
+ * const env = await createTestEnv({ workflows: [order], activities: [charge] });
+ * try {
+ *   expect(await env.run(order, { id: "o-1", total: 42 })).toBe("expired");
+ * } finally {
+ *   await env.close();
+ * }
+ * ```
+ */
+export class TestEnv {
+  /** The store: a real SqliteBackend on `:memory:` reading the virtual clock. */
+  readonly backend: SqliteBackend;
+  /** A real Client on the backend (it answers queries from the env's worker). */
+  readonly client: Client;
+  /** What the environment did so far. */
+  readonly stats: TestEnvStats = { timeSkips: 0, workerRestarts: 0 };
+  private readonly clock: VirtualClock;
+  private readonly harness: ActivityHarness;
+  private readonly workflows: readonly AnyWorkflow[];
+  private readonly options: TestEnvOptions<readonly AnyActivity[]>;
+  private current: Worker;
+  private workerNames: Set<string>;
+  private readonly dead = new Set<string>();
+  private readonly crashRules: CrashRule[] = [];
+  private restarting: Promise<void> | null = null;
+  private progress = 0;
+  private closed = false;
+  private readonly unsubscribe: () => void;
+  private readonly dc = new DataConverter();
+  private idCounter = 0;
+
+  /** @internal Use createTestEnv. */
+  constructor(options: TestEnvOptions<readonly AnyActivity[]>) {
+    if (!options?.workflows) throw new ConfigurationError("createTestEnv() needs { workflows: [...] }");
+    this.options = options;
+    this.workflows = options.workflows;
+    this.clock = new VirtualClock(
+      options.startTime === undefined ? DEFAULT_START : toEpochMs(options.startTime),
+    );
+    this.backend = new SqliteBackend({ path: ":memory:", clock: () => this.clock.now() });
+    this.harness = new ActivityHarness(() => this.clock.now());
+    for (const a of options.activities ?? []) this.harness.addReal(a);
+    for (const [def, fn] of (options.mocks ?? []) as unknown as [AnyActivity, never][])
+      this.harness.mock(def, fn);
+    this.current = this.makeWorker();
+    this.workerNames = this.activityNames();
+    this.client = new Client({
+      backend: this.backend,
+      workflows: this.workflows,
+      queryResponders: [{ executorFor: (runId: string) => this.executorFor(runId) }],
+    });
+    this.unsubscribe = this.backend.subscribe(() => {
+      this.progress++;
+    });
+  }
+
+  /** The worker running now (a new one after each simulated crash). */
+  get worker(): Worker {
+    return this.current;
+  }
+
+  /** Every activity attempt run so far, in start order. */
+  get ledger(): readonly LedgerEntry[] {
+    return this.harness.ledger;
+  }
+
+  /** The ledger entries of one activity. */
+  ledgerOf(def: AnyActivity): LedgerEntry[] {
+    return this.harness.ledger.filter((e) => e.activity === def.name);
+  }
+
+  /** Virtual time now (ms since the epoch). */
+  now(): number {
+    return this.clock.now();
+  }
+
+  /** @internal Starts the first worker (createTestEnv calls it). */
+  async boot(): Promise<void> {
+    await this.current.start();
+  }
+
+  // ── Mocks and faults ─────────────────────────────────────────────────────────────────────
+
+  /**
+   * Replaces an activity by a mock from now on.
+   * @example
+   * ```ts
+   * env.mock(charge, async ({ orderId }) => ({ chargeId: `mock-${orderId}` }));
+   * ```
+   */
+  mock<D extends AnyActivity>(def: D, fn: ActivityMock<D>): void {
+    this.harness.mock(def, fn as never);
+    this.reRegisterIfNew();
+  }
+
+  /** Removes a mock: the real function runs again. */
+  unmock(def: AnyActivity): void {
+    this.harness.unmock(def);
+  }
+
+  /**
+   * Makes attempt `attempt` (default 1) of the activity fail with `error` instead of running.
+   * A retryable error is retried by the policy (the back-off passes on the virtual clock); a
+   * NonRetryableError fails the step for good.
+   * @example
+   * ```ts
+   * env.failActivity(charge, { attempt: 1, error: new Error("boom") });
+   * ```
+   */
+  failActivity(def: AnyActivity, options: FailActivityOptions = {}): void {
+    this.harness.failActivity(def, options);
+    this.reRegisterIfNew();
+  }
+
+  /**
+   * Simulates a crash after the activity's side effect but before its completion is recorded:
+   * the function runs, its completion is discarded, and once the attempt's lease expires (on the
+   * virtual clock) the step runs again — with the same idempotency key. The ledger shows both
+   * executions; history records the result once.
+   */
+  crashAfterActivity(def: AnyActivity, options: CrashAfterActivityOptions = {}): void {
+    this.harness.crashAfterActivity(def, options);
+    this.reRegisterIfNew();
+  }
+
+  /**
+   * Crashes the worker right after the activation that records history event `seq` (of any run,
+   * or of `workflowId`): what it held in memory is lost (cached runs, activities it had just
+   * claimed), and a fresh Worker on the same backend takes over by replaying history.
+   */
+  crashAfterEvent(seq: number, options: { workflowId?: string } = {}): void {
+    if (!Number.isInteger(seq) || seq < 1)
+      throw new ConfigurationError("crashAfterEvent(seq): seq is a history position ≥ 1");
+    this.crashRules.push({ afterSeq: seq, workflowId: options.workflowId, fired: false });
+  }
+
+  /** Replaces the worker by a fresh one (empty cache) on the same backend, as after a restart. */
+  async restartWorker(): Promise<void> {
+    await this.replaceWorker(false);
+  }
+
+  // ── Starting and waiting ─────────────────────────────────────────────────────────────────
+
+  /**
+   * Starts a run (idempotent by `id`; default ids are `<workflow name>-<n>`). The handle is a real
+   * WorkflowHandle whose `result()` skips time while it waits (see `timeSkipping`).
+   */
+  async start<W extends AnyWorkflow>(
+    workflow: W,
+    input: WorkflowInput<W>,
+    options: TestStartOptions = {},
+  ): Promise<WorkflowHandle<W>> {
+    this.assertOpen();
+    await this.restarting;
+    const id = options.id ?? `${workflow.name}-${++this.idCounter}`;
+    const handle = await this.client.start(workflow, input, { ...options, id });
+    const original = handle.result.bind(handle);
+    handle.result = (o = {}) =>
+      this.awaitRun(handle, () => original({ ...o, pollIntervalMs: o.pollIntervalMs ?? 2 }));
+    return handle;
+  }
+
+  /**
+   * Starts a run and returns its result, skipping time while it waits.
+   * @throws WorkflowFailedError when the run fails; TestEnvError when it is blocked or nothing
+   *   progresses for `stallTimeoutMs` (the message lists the open runs).
+   */
+  async run<W extends AnyWorkflow>(
+    workflow: W,
+    input: WorkflowInput<W>,
+    options: TestStartOptions = {},
+  ): Promise<WorkflowOutput<W>> {
+    const h = await this.start(workflow, input, options);
+    return h.result();
+  }
+
+  /** Waits for a handle's result (any handle, e.g. from `env.client`), skipping time. */
+  async result<W extends WorkflowDefinition>(handle: WorkflowHandle<W>): Promise<WorkflowOutput<W>> {
+    return this.awaitRun(handle, () => handle.result({ pollIntervalMs: 2 }));
+  }
+
+  /** Skips time until `predicate` holds (checked between steps), e.g. a run reaching a state. */
+  async waitUntil(predicate: () => boolean | Promise<boolean>, what = "the condition"): Promise<void> {
+    let done = false;
+    const poll = (async () => {
+      while (!done && !(await predicate())) await realSleep(1);
+    })();
+    try {
+      await this.drive(poll, what, undefined);
+    } finally {
+      done = true;
+    }
+  }
+
+  /**
+   * Moves virtual time forward by `duration`, firing every timer, retry and lease expiry due on
+   * the way at its own time, and waits until the system is quiet at the new time.
+   * @example
+   * ```ts
+   * await env.advance("1h");
+   * ```
+   */
+  async advance(duration: Duration): Promise<void> {
+    this.assertOpen();
+    const target = this.clock.now() + toMs(duration, "advance() duration");
+    for (;;) {
+      await this.settle();
+      const next = await this.backend.nextWakeAt();
+      if (next === null || next > target) break;
+      if (this.clock.moveTo(next)) this.progress++;
+      this.current.wakeNow();
+    }
+    if (this.clock.moveTo(target)) this.progress++;
+    this.current.wakeNow();
+    await this.settle();
+  }
+
+  /** Waits until nothing is ready at the current virtual time (time does not move). */
+  async settle(): Promise<void> {
+    this.assertOpen();
+    let quietChecks = 0;
+    const quiet = (async () => {
+      while (quietChecks < 2) {
+        await this.restarting;
+        if (!this.current.isIdle()) quietChecks = 0;
+        else {
+          const next = await this.backend.nextWakeAt();
+          if (next !== null && next <= this.clock.now()) {
+            quietChecks = 0;
+            this.current.wakeNow();
+          } else quietChecks++;
+        }
+        await realSleep(1);
+      }
+    })();
+    await this.drive(quiet, "the system to settle", undefined, false);
+  }
+
+  // ── History ──────────────────────────────────────────────────────────────────────────────
+
+  /** The decoded history of a workflow id's latest run. */
+  async history(workflowId: string): Promise<HistoryEvent[]> {
+    return this.client.getHandle(workflowId).history();
+  }
+
+  /** The history of a workflow id's latest run as a history file (for `replayHistory` and golden tests). */
+  async exportHistory(workflowId: string): Promise<string> {
+    const d = await this.client.getHandle(workflowId).describe();
+    const events = await this.history(workflowId);
+    return exportHistory(events, { workflowId: d.workflowId, runId: d.runId, workflowName: d.workflowName });
+  }
+
+  /** Stops the worker and closes the backend. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.unsubscribe();
+    await this.restarting?.catch(() => undefined);
+    await this.current.shutdown();
+    await this.backend.close();
+  }
+
+  // ── Internals ────────────────────────────────────────────────────────────────────────────
+
+  private assertOpen(): void {
+    if (this.closed) throw new TestEnvError("this test environment is closed");
+  }
+
+  private activityNames(): Set<string> {
+    return new Set(this.harness.definitions().map((d) => d.name));
+  }
+
+  private reRegisterIfNew(): void {
+    const names = this.activityNames();
+    if ([...names].every((n) => this.workerNames.has(n))) return;
+    // The worker claims activity tasks by name: a new name needs a worker that knows it.
+    void this.replaceWorker(false).catch(() => undefined);
+  }
+
+  private makeWorker(): Worker {
+    const user = this.options.worker ?? {};
+    let workerId = "";
+    const w = new Worker({
+      shutdownGraceMs: 1000,
+      maxCachedRuns: 1000,
+      ...user,
+      backend: this.backend as Backend,
+      workflows: this.workflows,
+      activities: this.harness.definitions(),
+      logger: this.options.logger ?? user.logger ?? silentLogger,
+      strictDeterminism: this.options.strictDeterminism ?? user.strictDeterminism ?? true,
+      pollIntervalMs: user.pollIntervalMs ?? { min: 1, max: 5 },
+      faultHook: async (point, info) => {
+        await this.onFault(workerId, point, info);
+        await user.faultHook?.(point, info);
+      },
+    });
+    workerId = w.workerId;
+    return w;
+  }
+
+  private async onFault(workerId: string, point: string, info: Record<string, unknown>): Promise<void> {
+    if (this.dead.has(workerId)) {
+      // A crashed worker's leftovers must not reach storage.
+      throw new SimulatedCrash(`worker ${workerId} has crashed`);
+    }
+    if (point === "activity.before-complete") this.harness.beforeComplete(info);
+    if (point === "workflow.after-commit") {
+      const lastSeq = Number(info.lastSeq);
+      const runId = String(info.runId);
+      for (const rule of this.crashRules) {
+        if (rule.fired || lastSeq < rule.afterSeq) continue;
+        if (rule.workflowId !== undefined) {
+          const run = await this.backend.inspect.getRun(runId);
+          if (run?.workflowId !== rule.workflowId) continue;
+        }
+        rule.fired = true;
+        this.dead.add(workerId);
+        originals.setImmediate(() => void this.replaceWorker(true).catch(() => undefined));
+        throw new SimulatedCrash(
+          `simulated crash of worker ${workerId} after history event #${lastSeq} of run ${runId}`,
+        );
+      }
+    }
+  }
+
+  private replaceWorker(crashed: boolean): Promise<void> {
+    const run = async () => {
+      await this.restarting;
+      const old = this.current;
+      if (!crashed) this.dead.add(old.workerId);
+      await old.shutdown();
+      if (this.closed) return;
+      this.current = this.makeWorker();
+      this.workerNames = this.activityNames();
+      await this.current.start();
+      this.stats.workerRestarts++;
+      this.progress++;
+    };
+    const p = run().finally(() => {
+      if (this.restarting === p) this.restarting = null;
+    });
+    this.restarting = p;
+    return p;
+  }
+
+  private async executorFor(runId: string): Promise<WorkflowExecutor | undefined> {
+    await this.restarting;
+    return this.current.executorFor(runId);
+  }
+
+  private async awaitRun<T>(handle: { workflowId: string }, wait: () => Promise<T>): Promise<T> {
+    this.assertOpen();
+    await this.restarting;
+    return this.drive(wait(), `the result of "${handle.workflowId}"`, handle.workflowId);
+  }
+
+  /**
+   * Drives the system until `until` settles: wakes the worker when work is ready, skips time when
+   * every run waits (auto mode), fails on a blocked awaited run or a stall.
+   */
+  private async drive<T>(
+    until: Promise<T>,
+    what: string,
+    workflowId: string | undefined,
+    skip = true,
+  ): Promise<T> {
+    let settled = false;
+    until.then(
+      () => {
+        settled = true;
+      },
+      () => {
+        settled = true;
+      },
+    );
+    const stallMs = this.options.stallTimeoutMs ?? 5000;
+    const skipping = skip && (this.options.timeSkipping ?? "auto") === "auto";
+    let lastProgress = this.progress;
+    let lastChange = originals.dateNow.call(originals.Date);
+    let lastBlockedCheck = 0;
+    while (!settled) {
+      if (this.closed) throw new TestEnvError(`the test environment was closed while waiting for ${what}`);
+      if (this.restarting) await this.restarting;
+      const idle = this.current.isIdle();
+      if (idle) {
+        const next = await this.backend.nextWakeAt();
+        const now = this.clock.now();
+        if (next !== null && next <= now) this.current.wakeNow();
+        else if (next !== null && skipping && this.clock.moveTo(next)) {
+          this.stats.timeSkips++;
+          this.progress++;
+          this.current.wakeNow();
+        }
+      }
+      const real = originals.dateNow.call(originals.Date);
+      if (workflowId && real - lastBlockedCheck > 20) {
+        lastBlockedCheck = real;
+        await this.throwIfBlocked(workflowId);
+      }
+      if (this.progress !== lastProgress) {
+        lastProgress = this.progress;
+        lastChange = real;
+      } else if (real - lastChange > stallMs) {
+        throw new TestEnvError(await this.stallReport(what, stallMs));
+      }
+      await Promise.race([until.then(noop, noop), realSleep(idle ? 1 : 2)]);
+    }
+    return await until;
+  }
+
+  private async throwIfBlocked(workflowId: string): Promise<void> {
+    const run = await this.backend.inspect.getLatestRun(workflowId);
+    if (run?.status !== "blocked") return;
+    const d = await this.client.getHandle(workflowId, run.runId).describe();
+    throw new TestEnvError(
+      `run "${workflowId}" (${run.workflowName}) is blocked: ${d.blockedReason ?? "a replay error"}. A worker parks a ` +
+        "run when its code cannot replay the history (non-determinism) or throws a code error; fix the code or " +
+        "guard the change with patched().",
+      { cause: d.error ?? undefined },
+    );
+  }
+
+  private async stallReport(what: string, stallMs: number): Promise<string> {
+    const now = this.clock.now();
+    const lines = [
+      `test environment: nothing progressed for ${stallMs} ms (real time) while waiting for ${what}.`,
+      `Virtual time is ${new Date(now).toISOString()}; time skipping is ${
+        (this.options.timeSkipping ?? "auto") === "auto" ? "on" : "off (use env.advance())"
+      }.`,
+    ];
+    const page = await this.backend.inspect.listRuns({ status: ["running", "blocked"] }, { limit: 20 });
+    if (page.runs.length === 0) lines.push("No run is open.");
+    else lines.push("Open runs:");
+    for (const run of page.runs) {
+      lines.push(
+        `  - "${run.workflowId}" (${run.workflowName}, run ${run.runId}): ${run.status}, ${run.lastSeq} event(s)`,
+      );
+      if (run.blockedReason) lines.push(`      blocked: ${run.blockedReason}`);
+      try {
+        const raws = await this.backend.inspect.getHistory(run.runId);
+        const events = await decodeHistory(raws, this.dc, run.runId);
+        for (const l of PendingSteps.of(events).describe(now)) lines.push(`      waits for: ${l}`);
+      } catch (err) {
+        lines.push(`      (history unreadable: ${String(err)})`);
+      }
+    }
+    const s = this.current.stats();
+    if (s.runningActivities > 0) {
+      lines.push(
+        `The worker has ${s.runningActivities} activity attempt(s) running: a mock or activity that never settles?`,
+      );
+    }
+    const next = await this.backend.nextWakeAt();
+    if (next !== null && next <= now) {
+      lines.push(
+        "Some work is ready that the worker does not take: a workflow or activity that is not registered with the env?",
+      );
+    }
+    lines.push(
+      "Signal the run, register the missing definition, or raise stallTimeoutMs for slow real activities.",
+    );
+    return lines.join("\n");
+  }
+}
+
+function noop(): void {}
+
+/**
+ * Creates a test environment: a real Worker and Client on a real in-memory SqliteBackend with a
+ * virtual clock, activity mocks and fault injection. Close it after the test.
+ *
+ * @throws ConfigurationError for invalid options (no workflows, a bad start time...).
+ * @example
+ * ```ts
+ * import { createTestEnv } from "@spool/testing";
+ *
+ * const env = await createTestEnv({
+ *   workflows: [order],
+ *   activities: [charge, reserve, notify],
+ *   mocks: [[charge, async ({ orderId }) => ({ chargeId: `test-${orderId}` })]],
+ * });
+ * const handle = await env.start(order, { id: "o-1", total: 42 });
+ * await handle.signal(approve, { by: "ann" });
+ * console.log(await handle.result()); // a 10-minute sleep inside takes no real time
+ * await env.close();
+ * ```
+ */
+export async function createTestEnv<const T extends readonly AnyActivity[] = []>(
+  options: TestEnvOptions<T>,
+): Promise<TestEnv> {
+  const env = new TestEnv(options as unknown as TestEnvOptions<readonly AnyActivity[]>);
+  try {
+    await env.boot();
+  } catch (err) {
+    await env.close().catch(() => undefined);
+    throw err;
+  }
+  return env;
+}
