@@ -71,7 +71,9 @@ for (let i = 0; i < runs; i += batch) {
   const n = Math.min(batch, runs - i);
   // Handles are dropped at once: only Spool's own memory should count.
   await Promise.all(
-    Array.from({ length: n }, (_, k) => client.start(parkedWorkflow, { id: i + k }, { id: `parked-${i + k}` })),
+    Array.from({ length: n }, (_, k) =>
+      client.start(parkedWorkflow, { id: i + k }, { id: `parked-${i + k}` }),
+    ),
   );
 }
 await settled(runs);
@@ -79,7 +81,14 @@ const ms = performance.now() - t0;
 const after = await collect();
 const stats = worker.stats();
 
-sendToParent({ type: "result", baseline, after, ms, cachedRuns: stats.cachedRuns, evictions: stats.evictions });
+sendToParent({
+  type: "result",
+  baseline,
+  after,
+  ms,
+  cachedRuns: stats.cachedRuns,
+  evictions: stats.evictions,
+});
 await worker.shutdown();
 await backend.close();
 process.exit(0);

@@ -23,7 +23,9 @@ export async function loadPostgresBackend(): Promise<PostgresBackendClass | { un
   try {
     mod = (await import("@spool/postgres")) as Record<string, unknown>;
   } catch (err) {
-    return { unavailable: `@spool/postgres cannot be imported (${err instanceof Error ? err.message : String(err)})` };
+    return {
+      unavailable: `@spool/postgres cannot be imported (${err instanceof Error ? err.message : String(err)})`,
+    };
   }
   if (typeof mod.PostgresBackend !== "function") {
     return { unavailable: "@spool/postgres does not export PostgresBackend yet" };

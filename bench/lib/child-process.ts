@@ -54,7 +54,9 @@ export function startChild(script: string, args: string[], nodeFlags: string[] =
     proc.on("exit", (code, signal) => {
       exitInfo = { code, signal };
       for (const w of waiters.splice(0)) {
-        w.reject(new Error(`child ${script} exited (code ${code}, signal ${signal}) before sending "${w.type}"`));
+        w.reject(
+          new Error(`child ${script} exited (code ${code}, signal ${signal}) before sending "${w.type}"`),
+        );
       }
       resolve(exitInfo);
     });
@@ -69,7 +71,9 @@ export function startChild(script: string, args: string[], nodeFlags: string[] =
       const i = inbox.findIndex((m) => m.type === type);
       if (i >= 0) return Promise.resolve(inbox.splice(i, 1)[0] as ChildMessage);
       if (exitInfo) {
-        return Promise.reject(new Error(`child ${script} has exited (code ${exitInfo.code}); no "${type}" came`));
+        return Promise.reject(
+          new Error(`child ${script} has exited (code ${exitInfo.code}); no "${type}" came`),
+        );
       }
       return new Promise((resolve, reject) => {
         const waiter = {

@@ -14,7 +14,11 @@ export function formatNumber(n: number): string {
 }
 
 /** Renders rows as an aligned text table; columns listed in `right` are right-aligned. */
-export function renderTable(headers: string[], rows: string[][], right: ReadonlySet<number> = new Set()): string {
+export function renderTable(
+  headers: string[],
+  rows: string[][],
+  right: ReadonlySet<number> = new Set(),
+): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) =>
     cells
@@ -25,7 +29,11 @@ export function renderTable(headers: string[], rows: string[][], right: Readonly
 }
 
 /** Renders rows as a Markdown table (for pasting into bench/README.md). */
-export function renderMarkdown(headers: string[], rows: string[][], right: ReadonlySet<number> = new Set()): string {
+export function renderMarkdown(
+  headers: string[],
+  rows: string[][],
+  right: ReadonlySet<number> = new Set(),
+): string {
   const sep = headers.map((_, i) => (right.has(i) ? "---:" : "---"));
   return [headers, sep, ...rows].map((r) => `| ${r.join(" | ")} |`).join("\n");
 }

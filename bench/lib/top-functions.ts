@@ -228,7 +228,8 @@ export function formatSummary(s: ProfileSummary, file: string): string {
     "Top functions by inclusive time:",
     `${"total ms".padStart(9)} ${"total".padStart(6)} ${"self ms".padStart(9)}  function  (where)`,
     ...s.inclusive.map(
-      (r) => `${ms(r.totalMs)} ${pc(r.totalPct)} ${ms(r.selfMs)}  ${r.name}${r.where ? `  (${r.where})` : ""}`,
+      (r) =>
+        `${ms(r.totalMs)} ${pc(r.totalPct)} ${ms(r.selfMs)}  ${r.name}${r.where ? `  (${r.where})` : ""}`,
     ),
     "",
     "Self time by package:",

@@ -83,7 +83,8 @@ async function run(ctx: ScenarioContext): Promise<void> {
     await burst(durability, probeCount, (env) => {
       calls = countBackendCalls(env.backend);
     });
-    if (calls) ctx.detail(`backend calls per step (${durability})`, perStep(calls.counts, probeCount * STEPS));
+    if (calls)
+      ctx.detail(`backend calls per step (${durability})`, perStep(calls.counts, probeCount * STEPS));
   }
 }
 

@@ -18,7 +18,9 @@ async function loadChecker(ctx: ScenarioContext): Promise<CheckDeterminism> {
   try {
     mod = (await import("@spool/testing")) as Record<string, unknown>;
   } catch (err) {
-    return ctx.unavailable(`@spool/testing cannot be imported (${err instanceof Error ? err.message : String(err)})`);
+    return ctx.unavailable(
+      `@spool/testing cannot be imported (${err instanceof Error ? err.message : String(err)})`,
+    );
   }
   const fn = mod.checkDeterminism;
   if (typeof fn !== "function") return ctx.unavailable("@spool/testing does not export checkDeterminism yet");

@@ -105,7 +105,9 @@ async function run(ctx: ScenarioContext): Promise<void> {
         if (round === 0) continue; // warm-up
         ctx.sample("per-commit floor", "commits/s", perSecond(a.commits, a.elapsed), { durability });
         ctx.sample("group-commit floor", "inserts/s", perSecond(b.inserts, b.elapsed), { durability });
-        ctx.sample("group-commit transactions", "txn/s", perSecond(b.transactions, b.elapsed), { durability });
+        ctx.sample("group-commit transactions", "txn/s", perSecond(b.transactions, b.elapsed), {
+          durability,
+        });
         ctx.log(
           `${durability} round ${round}: ${a.commits} commits; ${b.inserts} inserts in ${b.transactions} transactions`,
         );

@@ -50,7 +50,9 @@ async function run(ctx: ScenarioContext): Promise<void> {
       const mib = (b: number) => b / 2 ** 20;
       ctx.sample(`${mode.label}: RSS`, "MiB", mib(r.after.rss), { better: "lower" });
       ctx.sample(`${mode.label}: heap used`, "MiB", mib(r.after.heapUsed), { better: "lower" });
-      ctx.sample(`${mode.label}: RSS per run`, "bytes", (r.after.rss - r.baseline.rss) / runs, { better: "lower" });
+      ctx.sample(`${mode.label}: RSS per run`, "bytes", (r.after.rss - r.baseline.rss) / runs, {
+        better: "lower",
+      });
       ctx.sample(`${mode.label}: heap per run`, "bytes", (r.after.heapUsed - r.baseline.heapUsed) / runs, {
         better: "lower",
       });

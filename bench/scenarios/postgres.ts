@@ -21,7 +21,9 @@ async function serverVersion(url: string): Promise<{ version: string } | { unava
     const r = await client.query<{ server_version: string }>("SHOW server_version");
     return { version: r.rows[0]?.server_version ?? "unknown" };
   } catch (err) {
-    return { unavailable: `no PostgreSQL server at ${url} (${err instanceof Error ? err.message : String(err)})` };
+    return {
+      unavailable: `no PostgreSQL server at ${url} (${err instanceof Error ? err.message : String(err)})`,
+    };
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -63,12 +65,19 @@ async function run(ctx: ScenarioContext): Promise<void> {
     for (const processes of processCounts) {
       const schema = `spool_bench_${process.pid}_${Date.now()}_${processes}`;
       const r = await withSchema(url, schema, () =>
-        measureWithProcesses({ spec: { kind: "postgres", url, schema }, processes, count, steps: STEPS, settings }),
+        measureWithProcesses({
+          spec: { kind: "postgres", url, schema },
+          processes,
+          count,
+          steps: STEPS,
+          settings,
+        }),
       );
       const label = `${processes} worker process${processes === 1 ? "" : "es"}`;
       ctx.sample(`steps/s, ${label}`, "steps/s", perSecond(count * STEPS, r.ms));
       ctx.sample(`workflows/s, ${label}`, "wf/s", perSecond(count, r.ms));
-      if ((r.statuses.completed ?? 0) !== count) ctx.note(`round ${round}, ${label}: ${JSON.stringify(r.statuses)}`);
+      if ((r.statuses.completed ?? 0) !== count)
+        ctx.note(`round ${round}, ${label}: ${JSON.stringify(r.statuses)}`);
       ctx.log(`round ${round}, ${label}: ${r.ms.toFixed(0)} ms`);
     }
   }

@@ -12,8 +12,8 @@
  */
 import {
   DataConverter,
-  encodeEvent,
   decodeHistory,
+  encodeEvent,
   type HistoryEvent,
   type NewInboundEvent,
   replay,
@@ -28,7 +28,9 @@ import { stepsWorkflow } from "../lib/workflows.ts";
 const T0 = 1_700_000_000_000;
 
 /** Records a complete history of exactly `events` events (even, ≥ 4) of the steps workflow. */
-export async function recordHistory(events: number): Promise<{ history: HistoryEvent[]; input: { steps: number } }> {
+export async function recordHistory(
+  events: number,
+): Promise<{ history: HistoryEvent[]; input: { steps: number } }> {
   const steps = (events - 2) / 2; // WorkflowStarted + steps × (Scheduled, Completed) + WorkflowCompleted
   const input = { steps };
   const started: HistoryEvent = {
@@ -43,7 +45,13 @@ export async function recordHistory(events: number): Promise<{ history: HistoryE
   const history: HistoryEvent[] = [started, ...ex.takeNewEvents()];
   for (let i = 0; i < steps; i++) {
     const ts = T0 + i + 1;
-    const completed: NewInboundEvent = { type: "ActivityCompleted", step: i + 1, ts, result: { ok: true, i }, attempt: 1 };
+    const completed: NewInboundEvent = {
+      type: "ActivityCompleted",
+      step: i + 1,
+      ts,
+      result: { ok: true, i },
+      attempt: 1,
+    };
     await ex.apply([completed], ts);
     history.push(...ex.takeNewEvents());
   }
@@ -95,7 +103,10 @@ async function storeInSqlite(history: HistoryEvent[], input: { steps: number }) 
       cancelTimers: [],
       children: [],
       cancelChildren: [],
-      close: { status: "completed", result: dc.encodeSync(last.type === "WorkflowCompleted" ? last.result : null, "result") },
+      close: {
+        status: "completed",
+        result: dc.encodeSync(last.type === "WorkflowCompleted" ? last.result : null, "result"),
+      },
     });
     return { path: tmp.path, runId, remove: tmp.remove };
   } finally {
@@ -107,7 +118,10 @@ async function run(ctx: ScenarioContext): Promise<void> {
   const sizes = [100, 1000, 10_000];
   const eventsPerRound = ctx.options.quick ? 50_000 : 400_000;
   ctx.setting("history sizes", sizes);
-  ctx.setting("workflow", "bench.steps: WorkflowStarted, n × (ActivityScheduled, ActivityCompleted), WorkflowCompleted");
+  ctx.setting(
+    "workflow",
+    "bench.steps: WorkflowStarted, n × (ActivityScheduled, ActivityCompleted), WorkflowCompleted",
+  );
   ctx.setting("events replayed per size per round", eventsPerRound);
 
   const recorded = new Map<number, Awaited<ReturnType<typeof recordHistory>>>();
@@ -118,21 +132,22 @@ async function run(ctx: ScenarioContext): Promise<void> {
     const r = recorded.get(n)!;
     await timeReplay(r.history, r.input, Math.max(1, Math.ceil(eventsPerRound / 10 / n)));
   }
-  const perEvent = new Map<number, number[]>();
+  const perEvent = new Map<number, number>(); // this round's µs/event by size
   for (let round = 1; round <= ctx.options.rounds; round++) {
     for (const n of sizes) {
       const r = recorded.get(n)!;
       const reps = Math.max(3, Math.ceil(eventsPerRound / n));
       const t = await timeReplay(r.history, r.input, reps);
       if (t.status !== "completed") ctx.note(`replay of ${n} events ended with status ${t.status}`);
-      ctx.sample(`engine replay, ${n.toLocaleString("en-US")} events`, "µs/event", t.usPerEvent, { better: "lower" });
-      if (n === 10_000) ctx.sample("engine replay, 10,000 events (total)", "ms", t.msPerReplay, { better: "lower" });
-      let list = perEvent.get(n);
-      if (!list) perEvent.set(n, (list = []));
-      list.push(t.usPerEvent);
+      ctx.sample(`engine replay, ${n.toLocaleString("en-US")} events`, "µs/event", t.usPerEvent, {
+        better: "lower",
+      });
+      if (n === 10_000)
+        ctx.sample("engine replay, 10,000 events (total)", "ms", t.msPerReplay, { better: "lower" });
+      perEvent.set(n, t.usPerEvent);
     }
-    const small = perEvent.get(100)?.at(-1) ?? Number.NaN;
-    const large = perEvent.get(10_000)?.at(-1) ?? Number.NaN;
+    const small = perEvent.get(100) ?? Number.NaN;
+    const large = perEvent.get(10_000) ?? Number.NaN;
     ctx.sample("per-event cost ratio 10,000 vs 100 (1 = linear)", "×", large / small, { better: "lower" });
   }
 
@@ -149,7 +164,11 @@ async function run(ctx: ScenarioContext): Promise<void> {
         const t1 = performance.now();
         const events = await decodeHistory(raws, dc, stored.runId);
         const t2 = performance.now();
-        const res = await replay(stepsWorkflow, events[0]?.type === "WorkflowStarted" ? events[0].input : big.input, events);
+        const res = await replay(
+          stepsWorkflow,
+          events[0]?.type === "WorkflowStarted" ? events[0].input : big.input,
+          events,
+        );
         const t3 = performance.now();
         if (round === 0) continue; // warm-up
         if (res.status !== "completed" || raws.length !== 10_000) {

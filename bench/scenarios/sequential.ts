@@ -33,9 +33,9 @@ async function run(ctx: ScenarioContext): Promise<void> {
       });
       const stamps = new Map<string, number[]>();
       stepProbe.onStep = (info) => {
-        let list = stamps.get(info.workflowId);
-        if (!list) stamps.set(info.workflowId, (list = []));
-        list.push(performance.now());
+        const list = stamps.get(info.workflowId);
+        if (list) list.push(performance.now());
+        else stamps.set(info.workflowId, [performance.now()]);
       };
       try {
         for (let i = 0; i < warmup; i++) {

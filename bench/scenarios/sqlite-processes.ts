@@ -36,7 +36,8 @@ async function run(ctx: ScenarioContext): Promise<void> {
         });
         const label = `${processes} worker process${processes === 1 ? "" : "es"}`;
         ctx.sample(`steps/s, ${label}`, "steps/s", perSecond(count * STEPS, r.ms), { durability: "full" });
-        if ((r.statuses.completed ?? 0) !== count) ctx.note(`round ${round}, ${label}: ${JSON.stringify(r.statuses)}`);
+        if ((r.statuses.completed ?? 0) !== count)
+          ctx.note(`round ${round}, ${label}: ${JSON.stringify(r.statuses)}`);
         ctx.log(`round ${round}, ${label}: ${r.ms.toFixed(0)} ms`);
       } finally {
         tmp.remove();

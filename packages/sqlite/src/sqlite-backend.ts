@@ -250,6 +250,7 @@ export class SqliteBackend implements Backend {
     leaseMs: number;
   }): Promise<ClaimedWorkflowTask | null> {
     if (req.workflowNames.length === 0) return null;
+    if (this.read(() => this.stmts.anyWorkflowTaskVisible.get(this.clock())) === undefined) return null;
     const leaseMs = req.leaseMs > 0 ? req.leaseMs : this.workflowLeaseMs;
     const claimed = this.write(() => {
       const s = this.stmts;
@@ -398,6 +399,7 @@ export class SqliteBackend implements Backend {
     activityNames: string[];
   }): Promise<ClaimedActivityTask | null> {
     if (req.activityNames.length === 0) return null;
+    if (this.read(() => this.stmts.anyActivityTaskVisible.get(this.clock())) === undefined) return null;
     return this.write(() => {
       const row = this.stmts.claimActivity.get(req.activityNames.length).get(...req.activityNames, {
         owner: req.workerId,
@@ -453,6 +455,7 @@ export class SqliteBackend implements Backend {
   /** Moves up to `limit` due timers into their runs' inboxes as TimerFired; returns how many. */
   async fireDueTimers(limit: number): Promise<number> {
     if (!(limit > 0)) return 0;
+    if (this.read(() => this.stmts.anyTimerDue.get(this.clock())) === undefined) return 0;
     return this.write((out) => {
       const now = this.clock();
       // RETURNING gives rows in no particular order; sort so inbox order is due-time order.

@@ -323,6 +323,14 @@ export function prepareStatements(db: Database.Database) {
 
     // ── wake-ups and stats ────────────────────────────────────────────────────────────────
     /** Three index probes: `min()` over an indexed column reads one end of the index. */
+    // Cheap read-only probes: a claim or a timer sweep with nothing to do takes no write lock.
+    anyTimerDue: p<[now: number], { one: number }>("SELECT 1 AS one FROM timers WHERE due_at <= ? LIMIT 1"),
+    anyWorkflowTaskVisible: p<[now: number], { one: number }>(
+      "SELECT 1 AS one FROM workflow_tasks WHERE visible_at <= ? LIMIT 1",
+    ),
+    anyActivityTaskVisible: p<[now: number], { one: number }>(
+      "SELECT 1 AS one FROM activity_tasks WHERE visible_at <= ? LIMIT 1",
+    ),
     nextWakeAt: p<[], { t: number | null }>(
       `SELECT min(t) AS t FROM (
          SELECT min(visible_at) AS t FROM workflow_tasks

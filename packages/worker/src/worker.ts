@@ -108,6 +108,7 @@ export class Worker {
   private pumping = false;
   private pumpAgain = false;
   private wakeTimer: ReturnType<typeof setTimeout> | null = null;
+  private wakeScheduled = false;
   private pollDelay: number;
   private readonly blockedAttempts = new Map<string, number>();
   private readonly signals: (() => void)[] = [];
@@ -289,7 +290,14 @@ export class Worker {
       return;
     }
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
-    this.wakeTimer = setTimeout(() => void this.pump(), 0);
+    this.wakeTimer = null;
+    if (this.wakeScheduled) return;
+    // setImmediate, not setTimeout(0): Node rounds a zero timeout up to 1 ms, a millisecond of idle per step.
+    this.wakeScheduled = true;
+    setImmediate(() => {
+      this.wakeScheduled = false;
+      void this.pump();
+    });
   }
 
   private async pump(): Promise<void> {

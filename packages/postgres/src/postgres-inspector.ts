@@ -1,0 +1,168 @@
+/**
+ * Read-only inspection of a PostgreSQL store (CLI, dashboard, `handle.describe()`): runs, listings
+ * with keyset pagination, verified histories, queue counts and waiting work. Nothing here writes.
+ */
+import type {
+  BackendInspector,
+  BackendStats,
+  RawEvent,
+  RunFilter,
+  RunPage,
+  RunRecord,
+  RunStatus,
+  WaitingWork,
+} from "@spool/core";
+import { ConfigurationError } from "@spool/core";
+import type pg from "pg";
+import { toRawEvents, toRunRecord } from "./records.ts";
+import { type HistoryRow, RUN_COLUMNS, type RunRow, type Statement, type Statements } from "./statements.ts";
+
+/** What the inspector borrows from its backend: statements and a way to run one. */
+export interface InspectorHost {
+  readonly stmts: Statements;
+  /** Runs one statement (prepared when `stmt.name` is set), translating errors, after init. */
+  query<R extends pg.QueryResultRow>(
+    stmt: Statement | { text: string },
+    values: unknown[],
+  ): Promise<pg.QueryResult<R>>;
+  /** The test clock offset (0 in production), the first parameter of statements that read the clock. */
+  offset(): number;
+}
+
+const DEFAULT_PAGE = 100;
+
+/**
+ * {@link BackendInspector} over a PostgreSQL schema. Obtain it as `backend.inspect`.
+ *
+ * @example
+ * ```ts
+ * const page = await backend.inspect.listRuns({ status: "blocked" }, { limit: 20 });
+ * ```
+ */
+export class PostgresInspector implements BackendInspector {
+  constructor(private readonly host: InspectorHost) {}
+
+  /** The run, or null. */
+  async getRun(runId: string): Promise<RunRecord | null> {
+    const { rows } = await this.host.query<RunRow>(this.host.stmts.getRun, [runId]);
+    return rows[0] === undefined ? null : toRunRecord(rows[0]);
+  }
+
+  /** The open run with this workflow id, else the newest closed one, else null. */
+  async getLatestRun(workflowId: string): Promise<RunRecord | null> {
+    const { rows } = await this.host.query<RunRow>(this.host.stmts.getLatestRun, [workflowId]);
+    return rows[0] === undefined ? null : toRunRecord(rows[0]);
+  }
+
+  /**
+   * Runs matching the filter, newest first (by creation time, then run id). Paging is keyset-based
+   * on (created_at, run_id), so pages stay stable while runs are being created.
+   *
+   * @throws ConfigurationError for a malformed cursor or a limit below 1.
+   */
+  async listRuns(
+    filter: RunFilter = {},
+    page: { limit?: number; cursor?: string | null } = {},
+  ): Promise<RunPage> {
+    const limit = page.limit ?? DEFAULT_PAGE;
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new ConfigurationError(`listRuns: limit must be a positive integer, got ${limit}`);
+    }
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const p = (v: unknown) => {
+      params.push(v);
+      return `$${params.length}`;
+    };
+    if (filter.status !== undefined) {
+      const statuses = Array.isArray(filter.status) ? filter.status : [filter.status];
+      if (statuses.length === 0) return { runs: [], nextCursor: null };
+      where.push(`status = ANY(${p(statuses)}::text[])`);
+    }
+    if (filter.workflowName !== undefined) where.push(`workflow_name = ${p(filter.workflowName)}`);
+    if (filter.workflowId !== undefined) where.push(`workflow_id = ${p(filter.workflowId)}`);
+    if (filter.workflowIdPrefix !== undefined && filter.workflowIdPrefix !== "") {
+      // Ids use the "C" collation, so the range bound lets the index narrow the scan; left() is
+      // the exact test (no LIKE escaping pitfalls with ids that contain % or _).
+      const prefix = p(filter.workflowIdPrefix);
+      where.push(`workflow_id >= ${prefix} AND left(workflow_id, length(${prefix})) = ${prefix}`);
+    }
+    if (filter.parentRunId !== undefined) where.push(`parent_run_id = ${p(filter.parentRunId)}`);
+    if (filter.createdAfter !== undefined) where.push(`created_at > ${p(filter.createdAfter)}`);
+    if (filter.createdBefore !== undefined) where.push(`created_at < ${p(filter.createdBefore)}`);
+    if (page.cursor != null) {
+      const [createdAt, runId] = decodeCursor(page.cursor);
+      where.push(`(created_at, run_id) < (${p(createdAt)}::bigint, ${p(runId)}::text)`);
+    }
+    const text =
+      `SELECT ${RUN_COLUMNS} FROM ${this.host.stmts.schema}.runs` +
+      (where.length > 0 ? ` WHERE ${where.join(" AND ")}` : "") +
+      ` ORDER BY created_at DESC, run_id DESC LIMIT ${p(limit + 1)}`;
+    const { rows } = await this.host.query<RunRow>({ text }, params);
+    const more = rows.length > limit;
+    const runs = (more ? rows.slice(0, limit) : rows).map(toRunRecord);
+    const last = runs[runs.length - 1];
+    return { runs, nextCursor: more && last ? encodeCursor(last.createdAt, last.runId) : null };
+  }
+
+  /** The run's history (seq > afterSeq), checksums verified. @throws HistoryCorruptError */
+  async getHistory(runId: string, afterSeq = 0): Promise<RawEvent[]> {
+    const { rows } = await this.host.query<HistoryRow>(this.host.stmts.selectHistory, [runId, afterSeq]);
+    return toRawEvents(runId, afterSeq, rows);
+  }
+
+  /** Run counts by status and queue depths, measured on the database clock. */
+  async stats(): Promise<BackendStats> {
+    const s = this.host.stmts;
+    const [byStatus, queues] = await Promise.all([
+      this.host.query<{ status: string; n: number }>(s.runsByStatus, []),
+      this.host.query<{ ready_wf: number; ready_act: number; running_act: number; timers: number }>(
+        s.queueStats,
+        [this.host.offset()],
+      ),
+    ]);
+    const runsByStatus: Partial<Record<RunStatus, number>> = {};
+    for (const { status, n } of byStatus.rows) runsByStatus[status as RunStatus] = n;
+    const q = queues.rows[0]!;
+    return {
+      runsByStatus,
+      readyWorkflowTasks: q.ready_wf,
+      readyActivityTasks: q.ready_act,
+      runningActivityTasks: q.running_act,
+      pendingTimers: q.timers,
+    };
+  }
+
+  /**
+   * Claimable tasks (visible_at is the ready time, or the lease expiry of a leased task) that have
+   * been claimable since `readyBefore` or earlier, grouped by kind and name.
+   */
+  async waitingWork(readyBefore: number): Promise<WaitingWork[]> {
+    const { rows } = await this.host.query<{
+      kind: "workflow" | "activity";
+      name: string;
+      count: number;
+      oldest: number;
+    }>(this.host.stmts.waitingWork, [readyBefore]);
+    return rows.map((r) => ({ kind: r.kind, name: r.name, count: r.count, oldestReadyAt: r.oldest }));
+  }
+}
+
+/** Opaque to callers; base64url of `[createdAt, runId]` of the last run on the page. */
+function encodeCursor(createdAt: number, runId: string): string {
+  return Buffer.from(JSON.stringify([createdAt, runId])).toString("base64url");
+}
+
+function decodeCursor(cursor: string): [number, string] {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+    if (Array.isArray(value) && typeof value[0] === "number" && typeof value[1] === "string") {
+      return [value[0], value[1]];
+    }
+  } catch {
+    // fall through to the error below: the cause (a JSON syntax error) would not help the caller
+  }
+  throw new ConfigurationError(
+    `listRuns: invalid cursor "${cursor}". Pass back the nextCursor of a previous page unchanged.`,
+  );
+}
