@@ -1,7 +1,9 @@
 /**
  * Counts the calls a worker makes to its backend, split into calls that found work and calls that
- * came back empty (an empty claim commits no pages, so it costs no fsync). Used in an untimed pass
- * only: it tells how many write transactions one step costs, which the timed figures cannot.
+ * came back empty (an empty claim writes no pages, so it costs no fsync). Used in an untimed pass
+ * only, next to the WAL commit count (lib/wal-commits.ts): calls per step say how much work the
+ * worker asks of the backend, commits per step how much of it reaches the disk separately (the
+ * SQLite backend may group several calls into one transaction).
  */
 import type { Backend } from "spool";
 

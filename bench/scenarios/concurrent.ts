@@ -3,14 +3,13 @@
  * calls in flight together) on one in-process worker; workflows/s and steps/s from the first start
  * to the last run closing. Completion is observed through one run-closed subscription.
  *
- * After the timed rounds, one untimed pass with the backend's methods wrapped counts the backend
- * calls (and so the write transactions) one step costs: the figure that says where a step's
- * commits go.
+ * After the timed rounds, one untimed pass counts what a step costs the storage: backend calls by
+ * method, SQLite commits (fsyncs at durability full) and WAL pages (lib/step-costs.ts).
  */
-import { countBackendCalls, perStep } from "../lib/backend-calls.ts";
 import { openBenchEnv } from "../lib/bench-env.ts";
 import type { Durability, Scenario, ScenarioContext } from "../lib/scenario.ts";
 import { perSecond } from "../lib/stats.ts";
+import { measureStepCosts, type StepCosts } from "../lib/step-costs.ts";
 import { noop, stepsWorkflow } from "../lib/workflows.ts";
 
 const STEPS = 10;
@@ -29,19 +28,22 @@ export const concurrentWorkerSettings = {
   maxCachedRuns: 2000,
 };
 
-/** Starts `count` runs at once and waits for all to close; returns elapsed ms and start-phase ms. */
+/**
+ * Starts `count` runs at once and waits for all to close; returns elapsed ms and start-phase ms,
+ * and the per-step costs when `costs` is set (an untimed pass).
+ */
 async function burst(
   durability: Durability,
   count: number,
-  onOpen?: (env: Awaited<ReturnType<typeof openBenchEnv>>) => void,
-): Promise<{ ms: number; startMs: number; statuses: Record<string, number> }> {
+  costs = false,
+): Promise<{ ms: number; startMs: number; statuses: Record<string, number>; costs?: StepCosts }> {
   const env = await openBenchEnv("concurrent", durability, {
     workflows: [stepsWorkflow],
     activities: [noop],
     ...concurrentWorkerSettings,
   });
   try {
-    onOpen?.(env);
+    const counting = costs ? measureStepCosts(env) : undefined;
     const t0 = performance.now();
     await Promise.all(
       Array.from({ length: count }, (_, i) =>
@@ -51,8 +53,10 @@ async function burst(
     const startMs = performance.now() - t0;
     await env.waitClosed(count, 600_000);
     const ms = performance.now() - t0;
+    const stepCosts = counting?.stop(count * STEPS);
     const stats = await env.backend.inspect.stats();
-    return { ms, startMs, statuses: stats.runsByStatus as Record<string, number> };
+    const statuses = stats.runsByStatus as Record<string, number>;
+    return stepCosts ? { ms, startMs, statuses, costs: stepCosts } : { ms, startMs, statuses };
   } finally {
     await env.close();
   }
@@ -77,14 +81,9 @@ async function run(ctx: ScenarioContext): Promise<void> {
       }
       ctx.log(`${durability} round ${round}: ${r.ms.toFixed(0)} ms for ${count} workflows`);
     }
-    // Untimed: backend calls per step.
-    const probeCount = Math.min(count, 200);
-    let calls: ReturnType<typeof countBackendCalls> | undefined;
-    await burst(durability, probeCount, (env) => {
-      calls = countBackendCalls(env.backend);
-    });
-    if (calls)
-      ctx.detail(`backend calls per step (${durability})`, perStep(calls.counts, probeCount * STEPS));
+    // Untimed: what a step costs the storage.
+    const probe = await burst(durability, count, true);
+    ctx.detail(`step costs (${durability}, untimed pass of ${count} workflows)`, probe.costs);
   }
 }
 

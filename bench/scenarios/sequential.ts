@@ -13,6 +13,7 @@
 import { openBenchEnv } from "../lib/bench-env.ts";
 import type { Scenario, ScenarioContext } from "../lib/scenario.ts";
 import { percentile, perSecond } from "../lib/stats.ts";
+import { measureStepCosts } from "../lib/step-costs.ts";
 import { noop, stepProbe, stepsWorkflow } from "../lib/workflows.ts";
 
 const STEPS = 10;
@@ -62,6 +63,24 @@ async function run(ctx: ScenarioContext): Promise<void> {
         stepProbe.onStep = null;
         await env.close();
       }
+    }
+    // Untimed: what a step costs the storage when nothing else runs.
+    const env = await openBenchEnv("sequential", durability, {
+      workflows: [stepsWorkflow],
+      activities: [noop],
+    });
+    try {
+      const costs = measureStepCosts(env);
+      for (let i = 0; i < warmup * 4; i++) {
+        const h = await env.client.start(stepsWorkflow, { steps: STEPS }, { id: `costs-${i}` });
+        await h.result({ timeout: 60_000 });
+      }
+      ctx.detail(
+        `step costs (${durability}, untimed pass of ${warmup * 4} workflows)`,
+        costs.stop(warmup * 4 * STEPS),
+      );
+    } finally {
+      await env.close();
     }
   }
 }
