@@ -9,8 +9,9 @@
  *   pnpm bench --durability full       SQLite scenarios at one durability only
  *   pnpm bench --rounds 3              rounds per figure
  *   pnpm bench --cpu-prof --only concurrent --durability full
- *                                      re-runs itself under `node --cpu-prof`, then prints the
- *                                      top self-time functions (bench/lib/top-functions.ts)
+ *                                      re-runs itself under `node --cpu-prof` (profile in
+ *                                      bench/results/profiles/, figures in a -cpuprof.json, not
+ *                                      latest.json), then prints the top self-time functions
  *   pnpm bench --note "idle machine"   free-text conditions recorded in the JSON
  *   pnpm bench --markdown              also print the table as Markdown (for bench/README.md)
  *
@@ -31,6 +32,7 @@ import {
   type ScenarioReport,
   Unavailable,
 } from "./lib/scenario.ts";
+import type { StepCosts } from "./lib/step-costs.ts";
 import { formatNumber, renderMarkdown, renderTable } from "./lib/table.ts";
 import { type CpuProfile, formatSummary, resolveProfilePath, summariseProfile } from "./lib/top-functions.ts";
 import concurrent from "./scenarios/concurrent.ts";
@@ -203,6 +205,14 @@ function tableRows(reports: ScenarioReport[]): { rows: string[][]; trailer: stri
   return { rows, trailer };
 }
 
+/** One line: commits and pages per step, then backend calls per step (empty calls in brackets). */
+function formatCosts(c: StepCosts): string {
+  const calls = Object.entries(c.backendCallsPerStep)
+    .map(([m, n]) => `${m} ${n.hits}${n.empty > 0 ? ` (+${n.empty} empty)` : ""}`)
+    .join(", ");
+  return `SQLite commits/step ${c.sqliteCommitsPerStep}, WAL pages/step ${c.walPagesPerStep}; backend calls/step: ${calls}`;
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const args = parseArgs(argv);
@@ -213,6 +223,7 @@ async function main(): Promise<void> {
     rounds: args.rounds ?? (args.quick ? 1 : 5),
     durabilities: args.durabilities,
     pgUrl: args.pgUrl,
+    diagnostics: !process.env[PROFILED_ENV],
   };
   const selected = args.only ? scenarios.filter((s) => args.only?.includes(s.name)) : scenarios;
   const machine = describeMachine();
@@ -280,11 +291,12 @@ async function main(): Promise<void> {
   const { rows, trailer } = tableRows(reports);
   console.log("");
   console.log(renderTable(headers, rows, right));
-  for (const r of reports) {
-    for (const [k, v] of Object.entries(r.details)) {
-      if (k.startsWith("backend calls per step")) console.log(`\n${r.name}: ${k}: ${JSON.stringify(v)}`);
-    }
-  }
+  const costLines = reports.flatMap((r) =>
+    Object.entries(r.details)
+      .filter(([k]) => k.startsWith("step costs"))
+      .map(([k, v]) => `${r.name}: ${k}: ${formatCosts(v as StepCosts)}`),
+  );
+  if (costLines.length > 0) console.log(`\n${costLines.join("\n")}`);
   for (const line of trailer) console.log(line);
   console.log(
     `\n${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB; node ${machine.node}, ` +
@@ -315,11 +327,18 @@ async function main(): Promise<void> {
     .replace(/:/g, "-")
     .replace(/\.\d+Z$/, "Z");
   const host = machine.hostname.replace(/[^A-Za-z0-9_.-]/g, "_");
-  const file = join(resultsDir, `${stamp}-${host}.json`);
   const json = `${JSON.stringify(result, null, 2)}\n`;
-  writeFileSync(file, json);
-  writeFileSync(join(resultsDir, "latest.json"), json);
-  console.log(`\nwrote ${file} and bench/results/latest.json`);
+  if (process.env[PROFILED_ENV]) {
+    // Figures measured under the profiler are slower than real: keep them out of latest.json.
+    const file = join(resultsDir, `${stamp}-${host}-cpuprof.json`);
+    writeFileSync(file, json);
+    console.log(`\nwrote ${file} (profiled: latest.json left as it was)`);
+  } else {
+    const file = join(resultsDir, `${stamp}-${host}.json`);
+    writeFileSync(file, json);
+    writeFileSync(join(resultsDir, "latest.json"), json);
+    console.log(`\nwrote ${file} and bench/results/latest.json`);
+  }
 }
 
 await main();

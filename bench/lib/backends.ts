@@ -2,10 +2,8 @@
  * Backends for the multi-process scenarios, described by a plain spec that can cross a process
  * boundary: the parent opens one for the client, each child worker process opens its own.
  *
- * @spool/postgres is loaded with a dynamic import so the harness runs while it is unfinished.
- * Its constructor is assumed to take `{ connectionString, schema }` (a fresh schema per
- * measurement); if the finished package spells its options differently, `openBackend` is the one
- * place to change.
+ * @spool/postgres is loaded with a dynamic import, so a broken or unfinished package makes the
+ * postgres scenario report "unavailable" instead of stopping the whole run.
  */
 import type { Backend } from "spool";
 import { SqliteBackend } from "spool";
@@ -15,13 +13,14 @@ export type BackendSpec =
   | { kind: "sqlite"; path: string; durability: "full" | "normal" }
   | { kind: "postgres"; url: string; schema: string };
 
-type PostgresBackendClass = new (options: { connectionString: string; schema: string }) => Backend;
+type PostgresModule = typeof import("@spool/postgres");
+type PostgresBackendClass = PostgresModule["PostgresBackend"];
 
 /** The PostgresBackend class, or the reason it cannot be loaded. */
 export async function loadPostgresBackend(): Promise<PostgresBackendClass | { unavailable: string }> {
-  let mod: Record<string, unknown>;
+  let mod: Partial<PostgresModule>;
   try {
-    mod = (await import("@spool/postgres")) as Record<string, unknown>;
+    mod = await import("@spool/postgres");
   } catch (err) {
     return {
       unavailable: `@spool/postgres cannot be imported (${err instanceof Error ? err.message : String(err)})`,
@@ -30,10 +29,10 @@ export async function loadPostgresBackend(): Promise<PostgresBackendClass | { un
   if (typeof mod.PostgresBackend !== "function") {
     return { unavailable: "@spool/postgres does not export PostgresBackend yet" };
   }
-  return mod.PostgresBackend as PostgresBackendClass;
+  return mod.PostgresBackend;
 }
 
-/** Opens (and initialises) a backend from a spec. */
+/** Opens (and initialises) a backend from a spec; PostgreSQL gets its own pool (default size). */
 export async function openBackend(spec: BackendSpec): Promise<Backend> {
   let backend: Backend;
   if (spec.kind === "sqlite") {

@@ -18,6 +18,8 @@ export interface BenchOptions {
   durabilities: Durability[];
   /** PostgreSQL server for the postgres scenario. */
   pgUrl: string;
+  /** Run the untimed diagnostic passes (step costs); off under --cpu-prof, so they stay out of the profile. */
+  diagnostics: boolean;
 }
 
 /** One reported figure: a sample per round and its summary. */

@@ -81,9 +81,49 @@ function packageOf(frame: CallFrame): string {
   return shortUrl(url);
 }
 
+const sources = new Map<string, string[] | null>();
+
+/**
+ * The line of a function in a TypeScript file. tsx hands V8 transformed code whose line numbers
+ * do not match the source (often everything is on line 1), so for .ts files the line is looked up
+ * by the function's name in the source instead, and marked "~" as approximate; "?" when not found.
+ */
+function sourceLine(frame: CallFrame): string {
+  if (!/\.[cm]?tsx?$/.test(frame.url) || frame.lineNumber > 0) return String(frame.lineNumber + 1);
+  const path = frame.url.replace(/^file:\/\//, "");
+  let lines = sources.get(path);
+  if (lines === undefined) {
+    try {
+      lines = readFileSync(path, "utf8").split("\n");
+    } catch {
+      lines = null;
+    }
+    sources.set(path, lines);
+  }
+  const name = frame.functionName.split(".").pop() ?? "";
+  if (!lines || !/^[A-Za-z_$][\w$]*$/.test(name)) return "?";
+  const esc = name.replace(/\$/g, "\\$");
+  const patterns = [
+    new RegExp(`^\\s*(export\\s+)?(default\\s+)?(async\\s+)?function\\*?\\s+${esc}\\b`),
+    new RegExp(`^\\s*(export\\s+)?(abstract\\s+)?class\\s+${esc}\\b`),
+    new RegExp(
+      `^\\s*((private|protected|public|static|readonly|async|get|set)\\s+)*\\*?${esc}\\s*(<[^>]*>)?\\(`,
+    ),
+    new RegExp(`^\\s*(export\\s+)?(const|let|var)\\s+${esc}\\s*=`),
+    new RegExp(`^\\s*((private|readonly|static)\\s+)*${esc}\\s*=\\s*(async\\s*)?\\(`),
+  ];
+  for (const re of patterns) {
+    const i = lines.findIndex((l) => re.test(l));
+    if (i >= 0) return `~${i + 1}`;
+  }
+  return "?";
+}
+
 function keyOf(frame: CallFrame): string {
   const name = frame.functionName || "(anonymous)";
-  return frame.url === "" ? name : `${name}\u0000${shortUrl(frame.url)}:${frame.lineNumber + 1}`;
+  return frame.url === ""
+    ? name
+    : `${name}\u0000${shortUrl(frame.url)}:${frame.lineNumber}:${frame.columnNumber}`;
 }
 
 /** Summarises a parsed profile; `top` rows per table. */
@@ -162,7 +202,7 @@ export function summariseProfile(profile: CpuProfile, top = 25): ProfileSummary 
     const tt = total.get(key)?.us ?? s;
     return {
       name: frame.functionName || "(anonymous)",
-      where: frame.url === "" ? "" : `${shortUrl(frame.url)}:${frame.lineNumber + 1}`,
+      where: frame.url === "" ? "" : `${shortUrl(frame.url)}:${sourceLine(frame)}`,
       selfMs: s / 1000,
       selfPct: pct(s),
       totalMs: tt / 1000,

@@ -54,6 +54,10 @@ async function run(ctx: ScenarioContext): Promise<void> {
   ctx.setting("steps per workflow", STEPS);
   ctx.setting("worker processes", processCounts);
   ctx.setting("worker (per process)", settings);
+  ctx.setting(
+    "backend",
+    "PostgresBackend defaults (pool of 10 per process, LISTEN/NOTIFY on) and a fresh schema",
+  );
 
   const Pg = await loadPostgresBackend();
   const server = await serverVersion(url);

@@ -9,6 +9,9 @@
  * history's timestamps have millisecond resolution, too coarse for sub-millisecond steps): the
  * interval between one step's activity starting and the next step's starting, 9 intervals per
  * 10-step workflow.
+ *
+ * After the timed rounds, one untimed pass counts what a step costs the storage when nothing else
+ * runs (lib/step-costs.ts).
  */
 import { openBenchEnv } from "../lib/bench-env.ts";
 import type { Scenario, ScenarioContext } from "../lib/scenario.ts";
@@ -64,23 +67,25 @@ async function run(ctx: ScenarioContext): Promise<void> {
         await env.close();
       }
     }
-    // Untimed: what a step costs the storage when nothing else runs.
-    const env = await openBenchEnv("sequential", durability, {
-      workflows: [stepsWorkflow],
-      activities: [noop],
-    });
-    try {
-      const costs = measureStepCosts(env);
-      for (let i = 0; i < warmup * 4; i++) {
-        const h = await env.client.start(stepsWorkflow, { steps: STEPS }, { id: `costs-${i}` });
-        await h.result({ timeout: 60_000 });
+    if (ctx.options.diagnostics) {
+      // Untimed: what a step costs the storage when nothing else runs.
+      const env = await openBenchEnv("sequential", durability, {
+        workflows: [stepsWorkflow],
+        activities: [noop],
+      });
+      try {
+        const costs = measureStepCosts(env);
+        for (let i = 0; i < warmup * 4; i++) {
+          const h = await env.client.start(stepsWorkflow, { steps: STEPS }, { id: `costs-${i}` });
+          await h.result({ timeout: 60_000 });
+        }
+        ctx.detail(
+          `step costs (${durability}, untimed pass of ${warmup * 4} workflows)`,
+          costs.stop(warmup * 4 * STEPS),
+        );
+      } finally {
+        await env.close();
       }
-      ctx.detail(
-        `step costs (${durability}, untimed pass of ${warmup * 4} workflows)`,
-        costs.stop(warmup * 4 * STEPS),
-      );
-    } finally {
-      await env.close();
     }
   }
 }

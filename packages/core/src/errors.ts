@@ -294,6 +294,19 @@ export class HistoryCorruptError extends SpoolError {
   static override is = guard(HistoryCorruptError, "HistoryCorruptError");
 }
 
+/**
+ * A history file could not be read: wrong format, version, or an event that fails its schema.
+ *
+ * @example
+ * ```ts
+ * expect(() => parseHistoryFile("not json")).toThrow(HistoryFileError);
+ * ```
+ */
+export class HistoryFileError extends SpoolError {
+  override name = "HistoryFileError";
+  static override is = guard(HistoryFileError, "HistoryFileError");
+}
+
 /** The storage is full (disk, quota or page limit). Nothing was written; retry when space is back. */
 export class StorageFullError extends SpoolError {
   override name = "StorageFullError";
@@ -323,6 +336,7 @@ export const errorClasses: Record<string, new (...args: never[]) => Error> = {
   TimeoutError,
   ChildWorkflowFailure,
   HistoryCorruptError,
+  HistoryFileError,
   StorageFullError,
   ConfigurationError,
   Error,

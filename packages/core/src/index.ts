@@ -28,3 +28,4 @@ export * from "./steps/saga.ts";
 export * from "./steps/side-effect.ts";
 export * from "./steps/step.ts";
 export * from "./steps/timer.ts";
+export * from "./history/history-file.ts";

@@ -312,6 +312,21 @@ describe("child workflows", () => {
     expect(sim.ex.result).toBe("child failed: printer on fire");
   });
 
+  it("the failure names the child workflow live and on replay alike", async () => {
+    const named = defineWorkflow({ name: "named-parent", input: z.object({}), output: z.string() }, async function* () {
+      try {
+        yield* child(receipt, { id: "x" });
+        return "no";
+      } catch (err) {
+        return ChildWorkflowFailure.is(err) ? err.workflowName : "other";
+      }
+    });
+    const sim = await Sim.start(named, {});
+    await sim.feed({ type: "ChildFailed", step: 1, error: serializeError(new Error("x")) });
+    expect(sim.ex.result).toBe("receipt");
+    expect((await replayFresh(named, sim.history)).result).toBe("receipt");
+  });
+
   it("an id collision reaches the parent as a typed error naming the id", async () => {
     const sim = await Sim.start(parent, {});
     await sim.feed({ type: "ChildStartFailed", step: 1 });

@@ -30,7 +30,8 @@ export class DbClock {
   offset(): number {
     if (this.test === undefined) return 0;
     const o = this.test.offsetMs();
-    if (!Number.isFinite(o)) throw new TypeError("PostgresBackend clock.offsetMs() must return a finite number");
+    if (!Number.isFinite(o))
+      throw new TypeError("PostgresBackend clock.offsetMs() must return a finite number");
     return Math.trunc(o);
   }
 

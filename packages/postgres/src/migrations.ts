@@ -147,8 +147,20 @@ export const SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.version
 /** First key of every advisory lock Spool takes ("SpPg"); the second key is derived from the schema. */
 export const ADVISORY_LOCK_CLASS = 0x53705067;
 
-/** Second advisory-lock keys, per purpose, combined with the schema hash. */
-export const LOCK_PURPOSE = { migrate: 1, timers: 2 } as const;
+/** What an advisory lock is for: applying migrations, or sweeping due timers (leadership). */
+export type LockPurpose = "migrate" | "timers";
+
+/**
+ * The second key of the advisory lock taken for `purpose` on `schema` (the first is
+ * {@link ADVISORY_LOCK_CLASS}): a stable hash of the schema name, so deployments in different
+ * schemas never wait for each other, plus the purpose.
+ */
+export function advisoryLockKey(schema: string, purpose: LockPurpose): number {
+  let h = 0;
+  for (let i = 0; i < schema.length; i++) h = (Math.imul(h, 31) + schema.charCodeAt(i)) | 0;
+  // 29 bits of hash times 4 leaves room for the purpose without leaving int4.
+  return (h & 0x1fffffff) * 4 + (purpose === "migrate" ? 1 : 2);
+}
 
 /**
  * Brings the schema up to {@link SCHEMA_VERSION} in one transaction, holding a transaction-scoped
@@ -159,15 +171,14 @@ export const LOCK_PURPOSE = { migrate: 1, timers: 2 } as const;
  * @throws ConfigurationError when the schema was migrated by newer code, or when a recorded
  *   migration's name differs from this list.
  */
-export async function migrate(
-  client: pg.ClientBase,
-  schema: string,
-  lockKey: number,
-): Promise<{ applied: number[] }> {
+export async function migrate(client: pg.ClientBase, schema: string): Promise<{ applied: number[] }> {
   const s = quoteIdent(schema);
   await client.query("BEGIN");
   try {
-    await client.query("SELECT pg_advisory_xact_lock($1::int, $2::int)", [ADVISORY_LOCK_CLASS, lockKey]);
+    await client.query("SELECT pg_advisory_xact_lock($1::int, $2::int)", [
+      ADVISORY_LOCK_CLASS,
+      advisoryLockKey(schema, "migrate"),
+    ]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
     await client.query(
       `CREATE TABLE IF NOT EXISTS ${s}.spool_migrations (

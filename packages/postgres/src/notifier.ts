@@ -94,7 +94,9 @@ interface WirePayload {
 }
 
 /** Parses a NOTIFY payload; null when it is not one of ours. */
-export function parsePayload(text: string | undefined): { sender: string; notes: BackendNotification[] } | null {
+export function parsePayload(
+  text: string | undefined,
+): { sender: string; notes: BackendNotification[] } | null {
   if (text === undefined) return null;
   let p: unknown;
   try {

@@ -33,6 +33,7 @@ import type {
   StartWorkflowResult,
 } from "@spool/core";
 import {
+  attemptLeaseMs,
   ConfigurationError,
   ConflictError,
   HistoryCorruptError,
@@ -44,7 +45,7 @@ import {
 import pg from "pg";
 import { eventChecksum } from "./checksum.ts";
 import { DbClock, type PostgresTestClock } from "./db-clock.ts";
-import { ADVISORY_LOCK_CLASS, LOCK_PURPOSE, migrate } from "./migrations.ts";
+import { ADVISORY_LOCK_CLASS, advisoryLockKey, migrate } from "./migrations.ts";
 import { Notifier, Outbox } from "./notifier.ts";
 import { isConnectionFailure, isRetryableConflict, translatePgError } from "./pg-errors.ts";
 import { PostgresInspector } from "./postgres-inspector.ts";
@@ -185,7 +186,7 @@ export class PostgresBackend implements Backend {
   private readonly notifier: Notifier;
   private readonly sender = newId();
   private readonly channel: string;
-  private readonly schemaKey: number;
+  private readonly timerLockKey: number;
   private readonly workflowLeaseMs: number;
   private readonly activityLeaseMs: number;
   private readonly clockRefreshMs: number;
@@ -227,7 +228,7 @@ export class PostgresBackend implements Backend {
     this.pool.on("error", this.poolErrorListener);
     this.stmts = buildStatements(schema);
     this.clock = new DbClock(options.clock);
-    this.schemaKey = crcKey(schema);
+    this.timerLockKey = advisoryLockKey(schema, "timers");
     this.channel = `spool:${schema}`;
     const listen = options.listen ?? true;
     this.notifiesAcrossProcesses = listen;
@@ -265,7 +266,7 @@ export class PostgresBackend implements Backend {
   private async doInit(): Promise<void> {
     const client = await this.connect();
     try {
-      await migrate(client, this.schema, this.schemaKey + LOCK_PURPOSE.migrate);
+      await migrate(client, this.schema);
       client.release();
     } catch (err) {
       client.release(isConnectionFailure(err) ? (err as Error) : undefined);
@@ -332,7 +333,14 @@ export class PostgresBackend implements Backend {
   async requestCancel(req: CancelRequest): Promise<CancelResult> {
     return this.tx(async (tx) => {
       for (let i = 0; i < 3; i++) {
-        const delivered = await this.deliverToOpen(tx, req.workflowId, req.runId, "CancelRequested", req.body, 1);
+        const delivered = await this.deliverToOpen(
+          tx,
+          req.workflowId,
+          req.runId,
+          "CancelRequested",
+          req.body,
+          1,
+        );
         if (delivered !== null) {
           return {
             outcome: "requested",
@@ -544,6 +552,8 @@ export class PostgresBackend implements Backend {
    */
   async fireDueTimers(limit: number): Promise<number> {
     if (!(limit > 0)) return 0;
+    // Every pump of every worker calls this: with nothing due, one cheap read and no transaction.
+    if ((await this.one(this.stmts.anyTimerDue, [this.clock.offset()])).rowCount === 0) return 0;
     return this.tx(
       async (tx) => {
         if (!tx.leader) return 0;
@@ -656,7 +666,7 @@ export class PostgresBackend implements Backend {
       let result: T;
       try {
         const lock = opts.leader
-          ? `, pg_try_advisory_xact_lock(${ADVISORY_LOCK_CLASS}, ${this.schemaKey + LOCK_PURPOSE.timers}) AS leader`
+          ? `, pg_try_advisory_xact_lock(${ADVISORY_LOCK_CLASS}, ${this.timerLockKey}) AS leader`
           : ", true AS leader";
         const begun = (await client.query({
           text: `BEGIN; SELECT (floor(extract(epoch from clock_timestamp()) * 1000))::bigint + ${this.clock.offset()} AS now${lock}`,
@@ -703,7 +713,9 @@ export class PostgresBackend implements Backend {
 
   private assertOpen(): void {
     if (this.closed) {
-      throw new SpoolError(`PostgresBackend (schema ${this.schema}) is closed; create a new backend to continue.`);
+      throw new SpoolError(
+        `PostgresBackend (schema ${this.schema}) is closed; create a new backend to continue.`,
+      );
     }
   }
 
@@ -927,7 +939,7 @@ export class PostgresBackend implements Backend {
       let eagerLeft = eager?.maxTasks ?? 0;
       for (const a of req.activities) {
         const taskId = newId();
-        const leased = eager !== undefined && eagerLeft > 0;
+        const leased = eager !== undefined && eagerLeft > 0 && eager.activityNames.includes(a.name);
         const leaseExpiresAt = leased ? now + this.attemptLease(a.timeoutMs, a.heartbeatTimeoutMs) : null;
         if (leased) {
           eagerLeft--;
@@ -1027,10 +1039,27 @@ export class PostgresBackend implements Backend {
         });
         if (!created) {
           // Cannot happen: this transaction closed the id's only open run and holds its lock.
-          throw new SpoolError(`continue-as-new of run ${runId}: workflow id ${run.workflow_id} has another open run`);
+          throw new SpoolError(
+            `continue-as-new of run ${runId}: workflow id ${run.workflow_id} has another open run`,
+          );
         }
-        // An acknowledged signal is never lost: unconsumed signals move on to the next run.
-        await tx.q(s.moveInboxToRun, [runId, nextRunId]);
+        // An acknowledged signal is never lost: signals the old run received but did not consume
+        // come first, then inbox events it never saw, all in arrival order.
+        const carried = close.continueAsNew.carriedSignals ?? [];
+        if (carried.length === 0) {
+          await tx.q(s.moveInboxToRun, [runId, nextRunId]);
+        } else {
+          await tx.q(s.insertInboxRows, [
+            nextRunId,
+            now,
+            carried.map(() => "SignalReceived"),
+            carried.map(() => null),
+            carried,
+            carried.map((b) => eventChecksum(0, now, "SignalReceived", null, b)),
+          ]);
+          // Inbox order is id order, so the unseen rows are re-inserted after the carried ones.
+          await tx.q(s.copyInboxToRun, [runId, nextRunId]);
+        }
         createdRuns.push({ step: null, runId: nextRunId, workflowId: run.workflow_id });
       }
       if (close.parentEvent !== undefined && run.parent_run_id !== null) {
@@ -1050,11 +1079,9 @@ export class PostgresBackend implements Backend {
     return { lastSeq, claimedActivities, createdRuns };
   }
 
-  /** Lease of an attempt: heartbeat timeout if set, else attempt timeout, else the default. */
+  /** Lease of an attempt: its timeout plus a grace (see attemptLeaseMs in @spool/core). */
   private attemptLease(timeoutMs: number, heartbeatTimeoutMs: number): number {
-    if (heartbeatTimeoutMs > 0) return heartbeatTimeoutMs;
-    if (timeoutMs > 0) return timeoutMs;
-    return this.activityLeaseMs;
+    return attemptLeaseMs(timeoutMs, heartbeatTimeoutMs, this.activityLeaseMs);
   }
 
   /** Explains which activation guard failed (read inside the same transaction). */
@@ -1085,7 +1112,9 @@ export class PostgresBackend implements Backend {
       rows[0] === undefined
         ? "the run has no workflow task (it is closed or unknown)"
         : `its current fence is ${rows[0].fence} (the lease expired and another worker claimed the task)`;
-    return new ConflictError(`${op} of run ${runId} with fence ${fence} rejected: ${why}. Nothing was changed.`);
+    return new ConflictError(
+      `${op} of run ${runId} with fence ${fence} rejected: ${why}. Nothing was changed.`,
+    );
   }
 }
 
@@ -1116,14 +1145,6 @@ function positiveInt(value: number | undefined, fallback: number, name: string, 
     );
   }
   return value;
-}
-
-/** A stable int4 derived from the schema name, the second key of its advisory locks. */
-function crcKey(schema: string): number {
-  // Leave room for the purpose offsets without overflowing int4.
-  let h = 0;
-  for (let i = 0; i < schema.length; i++) h = (Math.imul(h, 31) + schema.charCodeAt(i)) | 0;
-  return (h & 0x1fffffff) * 4;
 }
 
 function cmp(a: string, b: string): number {

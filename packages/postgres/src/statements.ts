@@ -30,6 +30,17 @@ export const DB_NOW_MS = "(floor(extract(epoch from statement_timestamp()) * 100
 /** "Now" in a single statement: the database clock plus the test-only offset in `$1`. */
 const NOW = `(${DB_NOW_MS} + $1::bigint)`;
 
+/**
+ * The lease of an activity attempt in SQL over `heartbeat_timeout_ms` and `timeout_ms`: the
+ * heartbeat timeout when set, else the attempt timeout, else the default; plus a grace of half of
+ * it (100 ms to 1 s), exactly as `attemptLeaseMs` in @spool/core computes it. The grace lets the
+ * worker that owns the attempt report its own timeout before another worker may take it over.
+ */
+function attemptLeaseSql(defaultParam: string): string {
+  const base = `(CASE WHEN heartbeat_timeout_ms > 0 THEN heartbeat_timeout_ms WHEN timeout_ms > 0 THEN timeout_ms ELSE ${defaultParam} END)`;
+  return `(${base} + LEAST(1000, GREATEST(100, ${base} / 2)))`;
+}
+
 /** Quotes an identifier for SQL (`"name"`, embedded quotes doubled). */
 export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
@@ -269,6 +280,32 @@ export function buildStatements(schema: string) {
        SELECT run_id, $2::bigint, $3::text, $4::int, $5::bytea, $6::bigint FROM w RETURNING id`,
     ),
     /**
+     * Appends inbound events to a run's inbox in the given order (continue-as-new's carried
+     * signals). The caller holds the run's lock or created the run. $1 run_id $2 now $3 types
+     * $4 steps $5 bodies $6 crcs.
+     */
+    insertInboxRows: st(
+      "insert_inbox_rows",
+      `INSERT INTO ${S}.inbox (run_id, ts, type, step, body, crc)
+       SELECT $1, $2::bigint, u.type, u.step, u.body, u.crc
+       FROM unnest($3::text[], $4::int[], $5::bytea[], $6::bigint[]) WITH ORDINALITY AS u(type, step, body, crc, ord)
+       ORDER BY u.ord`,
+    ),
+    /**
+     * Continue-as-new with carried signals: the old run's unseen signals and cancel requests are
+     * copied as stored (checksums included) after them, keeping their order, then the old inbox is
+     * emptied. $1 from $2 to.
+     */
+    copyInboxToRun: st(
+      "copy_inbox",
+      `WITH c AS (
+         INSERT INTO ${S}.inbox (run_id, ts, type, step, body, crc)
+         SELECT $2, ts, type, step, body, crc FROM ${S}.inbox
+         WHERE run_id = $1 AND type IN ('SignalReceived', 'CancelRequested') ORDER BY id
+       )
+       DELETE FROM ${S}.inbox WHERE run_id = $1`,
+    ),
+    /**
      * Continue-as-new hands unconsumed signals and cancel requests to the next run (their ids, and
      * so their order, are kept); step-bound events die with the run. $1 from $2 to.
      */
@@ -393,17 +430,14 @@ export function buildStatements(schema: string) {
        SELECT task_id FROM a WHERE lease_owner IS NOT NULL`,
     ),
     /**
-     * Leases the oldest claimable activity task of these names (attempt + 1, fence + 1). The lease
-     * is the heartbeat timeout when set, else the attempt timeout, else the default.
-     * $1 offset $2 owner $3 names $4 default lease.
+     * Leases the oldest claimable activity task of these names (attempt + 1, fence + 1) for the
+     * attempt's lease (see attemptLeaseSql). $1 offset $2 owner $3 names $4 default lease.
      */
     claimActivity: st(
       "claim_act",
       `UPDATE ${S}.activity_tasks SET attempt = attempt + 1, fence = fence + 1, lease_owner = $2,
-         lease_expires_at = ${NOW} + CASE WHEN heartbeat_timeout_ms > 0 THEN heartbeat_timeout_ms
-                                          WHEN timeout_ms > 0 THEN timeout_ms ELSE $4::bigint END,
-         visible_at       = ${NOW} + CASE WHEN heartbeat_timeout_ms > 0 THEN heartbeat_timeout_ms
-                                          WHEN timeout_ms > 0 THEN timeout_ms ELSE $4::bigint END
+         lease_expires_at = ${NOW} + ${attemptLeaseSql("$4::bigint")},
+         visible_at       = ${NOW} + ${attemptLeaseSql("$4::bigint")}
        WHERE task_id = (
          SELECT task_id FROM ${S}.activity_tasks WHERE visible_at <= ${NOW} AND name = ANY($3::text[])
          ORDER BY visible_at, task_id LIMIT 1 FOR UPDATE SKIP LOCKED)
@@ -492,6 +526,8 @@ export function buildStatements(schema: string) {
     ),
 
     // ── wake-ups and stats ────────────────────────────────────────────────────────────────
+    /** A cheap probe, so a sweep with nothing due opens no transaction. $1 offset. */
+    anyTimerDue: st("any_timer_due", `SELECT 1 AS one FROM ${S}.timers WHERE due_at <= ${NOW} LIMIT 1`),
     /** Three index probes: `min()` over an indexed column reads one end of the index. */
     nextWakeAt: st(
       "next_wake",

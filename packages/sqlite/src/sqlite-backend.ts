@@ -71,10 +71,21 @@ export interface SqliteBackendOptions {
    * Test-only fault points, called synchronously at named moments of an activation commit:
    * `sqlite.commit.mid` (inside the transaction, after the history rows), `sqlite.commit.end`
    * (inside, after every statement) and `sqlite.commit.after` (committed, before the caller hears).
-   * Crash tests SIGKILL the process there; never set it in production.
+   * Every other write transaction (claims, completions, timers, starts...) passes
+   * `sqlite.write.end` (inside, after its statements) and `sqlite.write.after` (committed). `info`
+   * names the run of an activation. Crash tests SIGKILL the process there, or throw, stall or sleep;
+   * never set it in production.
    */
-  faultHook?: (point: "sqlite.commit.mid" | "sqlite.commit.end" | "sqlite.commit.after") => void;
+  faultHook?: (point: SqliteFaultPoint, info?: { runId?: string }) => void;
 }
+
+/** The fault points of {@link SqliteBackendOptions.faultHook}. */
+export type SqliteFaultPoint =
+  | "sqlite.commit.mid"
+  | "sqlite.commit.end"
+  | "sqlite.commit.after"
+  | "sqlite.write.end"
+  | "sqlite.write.after";
 
 /** What one transaction wants to tell listeners once it has committed. */
 class Outbox {
@@ -348,7 +359,14 @@ export class SqliteBackend implements Backend {
       if (!r) continue;
       if (r.ok) {
         this.emit(r.out);
-        this.faultHook?.("sqlite.commit.after");
+        try {
+          this.faultHook?.("sqlite.commit.after", { runId: item.req.runId });
+        } catch (e) {
+          // A test hook that throws here models an acknowledgement lost after the commit: that
+          // caller hears the error, and the rest of the batch still settles.
+          item.reject(e);
+          continue;
+        }
         item.resolve(r.value);
       } else {
         item.reject(translateSqliteError(r.error, this.path, this.busyTimeoutMs));
@@ -495,11 +513,16 @@ export class SqliteBackend implements Backend {
     const out = new Outbox();
     let result: T;
     try {
-      result = this.txn.immediate(() => fn(out)) as T;
+      result = this.txn.immediate(() => {
+        const r = fn(out);
+        this.faultHook?.("sqlite.write.end");
+        return r;
+      }) as T;
     } catch (err) {
       throw translateSqliteError(err, this.path, this.busyTimeoutMs);
     }
     this.emit(out);
+    this.faultHook?.("sqlite.write.after");
     return result;
   }
 
@@ -669,7 +692,7 @@ export class SqliteBackend implements Backend {
         eventChecksum(e.seq, e.ts, e.type, e.step, e.body),
       );
     }
-    this.faultHook?.("sqlite.commit.mid");
+    this.faultHook?.("sqlite.commit.mid", { runId });
     for (const id of req.consumedInbox) {
       if (s.consumeInbox.run(id, runId).changes !== 1) {
         throw new ConflictError(
@@ -874,7 +897,7 @@ export class SqliteBackend implements Backend {
       if (task !== undefined && task.visible_at !== null) out.workflowTask = true;
     }
 
-    this.faultHook?.("sqlite.commit.end");
+    this.faultHook?.("sqlite.commit.end", { runId });
     return { lastSeq, claimedActivities, createdRuns };
   }
 

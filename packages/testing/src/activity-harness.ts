@@ -19,7 +19,15 @@ export type LedgerOutcome =
   | { status: "completed"; value: unknown }
   | { status: "failed"; error: unknown; injected: boolean };
 
-/** One activity attempt the environment ran (or failed on purpose). */
+/**
+ * One activity attempt the environment ran (or failed on purpose), in `env.ledger`.
+ *
+ * @example
+ * ```ts
+ * const charges = env.ledgerOf(charge).filter((e) => e.outcome.status === "completed");
+ * expect(new Set(charges.map((e) => e.idempotencyKey)).size).toBe(1); // one effect per step
+ * ```
+ */
 export interface LedgerEntry {
   /** The activity name. */
   activity: string;

@@ -1,7 +1,7 @@
 /**
  * `checkDeterminism`: a property test that a workflow is deterministic. For each generated world
  * it runs the workflow on the pure engine like a worker would, then replays every prefix of the
- * recorded history from scratch (a crash at every point) in a "second process" — a shifted wall
+ * recorded history a worker can crash at, from scratch, in a "second process" — a shifted wall
  * clock, a reseeded Math.random, no time between activations, the user's `secondProcess` toggle —
  * and re-runs the recorded events live with different microtask timing. Calls to the wall clock,
  * randomness, timers, env vars and I/O made by workflow code are trapped and reported with their
@@ -10,6 +10,8 @@
 import {
   type ActivityDefinition,
   ConfigurationError,
+  type HistoryEvent,
+  isInbound,
   type Schema,
   type SignalDefinition,
   type WorkflowDefinition,
@@ -30,7 +32,13 @@ import {
   type TrapWindow,
   uninstallTraps,
 } from "./nondeterminism-traps.ts";
-import { type Divergence, fromEngineError, replayLive, replayPrefix } from "./replay-checks.ts";
+import {
+  type Divergence,
+  fromEngineError,
+  isReplayableCut,
+  replayLive,
+  replayPrefix,
+} from "./replay-checks.ts";
 import { locateUserCode } from "./source-location.ts";
 import { DefinitionCatalog, installStepObserver, trackYieldSites } from "./step-observer.ts";
 import {
@@ -78,11 +86,28 @@ export interface WorldOptions<I extends Schema = Schema> {
   cancellation?: boolean;
   /** Workflow time of the start of every simulated run (default 2024-01-01T00:00:00Z). */
   startTime?: number;
-  /** Stop a run after this many history events (default 2,000). */
+  /** Stop a run after this many history events (default 1,000). */
   maxEvents?: number;
 }
 
-/** Options of {@link checkDeterminism}. */
+/**
+ * Options of {@link checkDeterminism}.
+ *
+ * @example
+ * ```ts
+ * await checkDeterminism(order, {
+ *   numRuns: 200,
+ *   strict: true,
+ *   signals: [approve],
+ *   input: fc.record({ id: fc.string(), total: fc.integer({ min: 1, max: 500 }) }),
+ *   arbitraries: { "photos.fetch": fc.uint8Array() },
+ *   secondProcess: () => {
+ *     flags.newCheckout = !flags.newCheckout;
+ *     return () => { flags.newCheckout = !flags.newCheckout; };
+ *   },
+ * });
+ * ```
+ */
 export interface CheckDeterminismOptions<I extends Schema = Schema> extends WorldOptions<I> {
   /**
    * Makes the replays happen in a "second process": called before a world's history is replayed
@@ -141,7 +166,7 @@ export async function discoverDefinitions(
     const before = spec.catalog.size;
     const world = fc.sample(worldArbitrary(spec), { seed: 0x5eed + round, numRuns: 1 })[0] as World;
     for (const wf of workflows) {
-      const scripts = worldScripts(world, new FallbackScripts(spec, `discovery-${round}`));
+      const scripts = worldScripts(world, new FallbackScripts(spec));
       await simulate(wf, world, scripts, {
         catalog: spec.catalog,
         workflowId: "check",
@@ -235,7 +260,7 @@ async function checkWorld(ctx: CheckContext, world: World, diagnose: boolean): P
   const undo = ctx.secondProcess?.();
   const where = ctx.secondProcess ? " in a second process (options.secondProcess applied)" : "";
   try {
-    for (let cut = 1; cut <= history.length; cut++) {
+    for (const cut of crashPoints(history)) {
       check.replays++;
       const d = await replayPrefix(ctx.workflow, history, cut, base);
       if (d) {
@@ -277,10 +302,46 @@ async function checkWorld(ctx: CheckContext, world: World, diagnose: boolean): P
   return check;
 }
 
+/** Histories up to this long have every crash point replayed; longer ones a spread of them. */
+const ALL_CUTS_UP_TO = 150;
+
+/**
+ * The prefixes to replay: every point a worker can crash at, or for long histories (an endless
+ * loop cut by maxEvents) the first 40 activation boundaries, 40 more spread over the rest and
+ * the end — replay cost grows with the square of the length.
+ */
+function crashPoints(history: readonly HistoryEvent[]): number[] {
+  const all: number[] = [];
+  for (let cut = 1; cut <= history.length; cut++) if (isReplayableCut(history, cut)) all.push(cut);
+  if (history.length <= ALL_CUTS_UP_TO) return all;
+  const boundaries = all.filter((c) => c === history.length || isInbound(history[c] as HistoryEvent));
+  const rest = boundaries.slice(40);
+  const picked = new Set(boundaries.slice(0, 40));
+  for (let i = 0; i < 40 && rest.length > 0; i++)
+    picked.add(rest[Math.floor((i * rest.length) / 40)] as number);
+  picked.add(history.length);
+  return [...picked].sort((a, b) => a - b);
+}
+
 async function siteOf(run: () => Promise<Divergence | null>, d: Divergence): Promise<string | undefined> {
   if (d.kind === "code-error") return locateUserCode((d.error as Error)?.stack).site;
   const traced = await trackYieldSites(run);
   return traced.site;
+}
+
+async function locateAgain(ctx: CheckContext, check: WorldCheck): Promise<string | undefined> {
+  const d = check.divergence;
+  if (!d) return undefined;
+  const history = check.sim.history;
+  const base = { workflowId: WORKFLOW_ID, runId: RUN_ID, strict: ctx.strict, traps: null };
+  const undo = ctx.secondProcess?.();
+  try {
+    if (d.cut !== undefined)
+      return await siteOf(() => replayPrefix(ctx.workflow, history, d.cut as number, base), d);
+    return await siteOf(() => replayLive(ctx.workflow, history, { ...base, jitter: () => 0 }), d);
+  } finally {
+    if (typeof undo === "function") undo();
+  }
 }
 
 function failed(c: WorldCheck): boolean {
@@ -291,7 +352,8 @@ function failed(c: WorldCheck): boolean {
  * Proves a workflow deterministic by property testing: it generates worlds (activity results and
  * failures from the output schemas, retries, timeouts, signals and their arrival times, timer
  * interleavings, completion orders inside `all`/`race`, batches of events per activation), runs
- * each on the pure engine, and checks that replaying every prefix of the history from scratch —
+ * each on the pure engine, and checks that replaying every prefix of the history from scratch (a
+ * crash at each point a commit can end; not just before a side effect of the same activation) —
  * at a different wall-clock time, with a reseeded Math.random and the `secondProcess` toggle —
  * produces exactly the recorded commands and the same result. Calls to `Date.now`, `new Date()`,
  * `Math.random`, `crypto.randomUUID`, timers, `process.env`, file reads and `fetch` made by
@@ -326,7 +388,7 @@ export async function checkDeterminism<I extends Schema, O extends Schema>(
   const wf = workflow as unknown as WorkflowDefinition;
   const spec = worldSpecOf(wf, options as WorldOptions);
   const startTime = options.startTime ?? DEFAULT_START;
-  const maxEvents = options.maxEvents ?? 2000;
+  const maxEvents = options.maxEvents ?? 1000;
   const numRuns = options.numRuns ?? 100;
   const releaseObserver = installStepObserver(spec.catalog);
   installTraps();
@@ -336,7 +398,7 @@ export async function checkDeterminism<I extends Schema, O extends Schema>(
     const ctx: CheckContext = {
       workflow: wf,
       spec,
-      fallbacks: new FallbackScripts(spec, "main"),
+      fallbacks: new FallbackScripts(spec),
       strict: options.strict ?? false,
       startTime,
       maxEvents,
@@ -384,6 +446,11 @@ export async function checkDeterminism<I extends Schema, O extends Schema>(
       if (world) {
         const diag = await checkWorld(ctx, world, true);
         if (failed(diag)) check = diag;
+        else if (check?.divergence && !check.divergence.site) {
+          // Not reproducible from the world alone (state left behind by earlier runs): locate the
+          // divergence by replaying the history that diverged.
+          check.divergence.site = await locateAgain(ctx, check);
+        }
       }
       if (!check)
         throw details.errorInstance ?? new Error("checkDeterminism: the property failed without a report");

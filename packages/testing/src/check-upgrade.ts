@@ -7,6 +7,7 @@
  */
 import {
   ConfigurationError,
+  describeEvent,
   type HistoryEvent,
   isInbound,
   type Schema,
@@ -16,6 +17,7 @@ import {
 import fc from "fast-check";
 import { discoverDefinitions, type WorldOptions, worldSpecOf } from "./check-determinism.ts";
 import { UpgradeCheckError } from "./errors.ts";
+import { formatValue } from "./format-value.ts";
 import { type Divergence, fromEngineError } from "./replay-checks.ts";
 import { installStepObserver } from "./step-observer.ts";
 import {
@@ -27,7 +29,14 @@ import {
 import { FallbackScripts, type World, worldArbitrary, worldScripts } from "./world.ts";
 import { type Simulation, simulate } from "./world-simulator.ts";
 
-/** Options of {@link checkUpgrade}. */
+/**
+ * Options of {@link checkUpgrade} (the world options of checkDeterminism, plus `throwOnFailure`).
+ *
+ * @example
+ * ```ts
+ * const report = await checkUpgrade(orderV1, orderV2, { numRuns: 100, strict: true, throwOnFailure: false });
+ * ```
+ */
 export interface CheckUpgradeOptions<I extends Schema = Schema> extends WorldOptions<I> {
   /** Throw UpgradeCheckError when a change would break runs in flight (default true); else return the report. */
   throwOnFailure?: boolean;
@@ -96,8 +105,9 @@ function patchId(kind: string, id: StepId | undefined): string {
 function classify(
   d: Divergence,
   recordedEvent: HistoryEvent | undefined,
+  producedEvent: HistoryEvent | undefined,
   v1Ids: Set<string>,
-  v2Ids: Set<string> | undefined,
+  v2Ids: Set<string>,
 ): Pick<UpgradeFinding, "kind" | "summary" | "fix"> {
   if (d.kind !== "divergence") {
     const what = d.kind === "await" ? "awaits something that is not a step" : `throws ${d.produced}`;
@@ -110,7 +120,7 @@ function classify(
     };
   }
   const rec = recordedEvent && !isInbound(recordedEvent) ? idOfEvent(recordedEvent) : undefined;
-  const prod = parseStep(d.produced);
+  const prod = (producedEvent && idOfEvent(producedEvent)) ?? parseStep(d.produced);
   const key = (x: StepId) => `${x.kind}:${x.name}`;
   if (/different input/.test(d.recorded)) {
     return {
@@ -127,7 +137,7 @@ function classify(
     };
   }
   if (rec && prod) {
-    const recInV2 = v2Ids?.has(key(rec)) ?? false;
+    const recInV2 = v2Ids.has(key(rec));
     const prodInV1 = v1Ids.has(key(prod));
     if (key(rec) === key(prod)) {
       return {
@@ -226,7 +236,7 @@ export async function checkUpgrade<I extends Schema, O extends Schema>(
   }
   const spec = worldSpecOf(old, options as WorldOptions);
   const startTime = options.startTime ?? Date.UTC(2024, 0, 1);
-  const maxEvents = options.maxEvents ?? 2000;
+  const maxEvents = options.maxEvents ?? 1000;
   const numRuns = options.numRuns ?? 50;
   const strict = options.strict ?? false;
   const seed = options.seed ?? (Date.now() ^ (Math.random() * 0x100000000)) | 0;
@@ -234,7 +244,7 @@ export async function checkUpgrade<I extends Schema, O extends Schema>(
   try {
     await discoverDefinitions([old, next], spec, { startTime, maxEvents });
     const worlds = fc.sample(worldArbitrary(spec), { numRuns, seed });
-    const fallbacks = new FallbackScripts(spec, "upgrade");
+    const fallbacks = new FallbackScripts(spec);
     const sim = (def: WorkflowDefinition, world: World) =>
       simulate(def, world, worldScripts(world, fallbacks), {
         catalog: spec.catalog,
@@ -246,16 +256,27 @@ export async function checkUpgrade<I extends Schema, O extends Schema>(
         traps: null,
         gap: false,
       });
-    const findings = new Map<string, UpgradeFinding>();
+    interface Raw {
+      d: Divergence;
+      recordedEvent: HistoryEvent | undefined;
+      producedEvent: HistoryEvent | undefined;
+      world: World;
+      worldIndex: number;
+      cut: number;
+      sim: Simulation;
+    }
+    const raws: Raw[] = [];
+    const v1Ids = new Set<string>();
+    const v2Ids = new Set<string>();
     let statesChecked = 0;
     let statesBroken = 0;
-    for (const world of worlds) {
+    for (const [worldIndex, world] of worlds.entries()) {
       const s1 = await sim(old, world);
+      const s2 = await sim(next, world);
+      for (const id of idsOf(s2.history)) v2Ids.add(id);
       if (s1.outcome === "engine-error") continue;
       const h = s1.history;
-      const v1Ids = idsOf(h);
-      let v2Sim: Simulation | undefined;
-      const seenInWorld = new Set<string>();
+      for (const id of idsOf(h)) v1Ids.add(id);
       for (let cut = 1; cut <= h.length; cut++) {
         const atBoundary = cut < h.length ? isInbound(h[cut] as HistoryEvent) : !isClosing(h[h.length - 1]);
         if (!atBoundary) continue;
@@ -263,34 +284,46 @@ export async function checkUpgrade<I extends Schema, O extends Schema>(
         const d = await replayWith(next, h.slice(0, cut), strict);
         if (!d) continue;
         statesBroken++;
-        v2Sim ??= await sim(next, world);
-        const v2Ids = v2Sim.outcome === "engine-error" ? undefined : idsOf(v2Sim.history);
         const recordedEvent = d.seq !== undefined ? h[d.seq - 1] : undefined;
-        const c = classify(d, recordedEvent, v1Ids, v2Ids);
-        const key = `${c.kind}|${c.summary}`;
-        const example = {
-          world,
-          script: s1.script.filter((l) => l.seq !== undefined && l.seq <= cut),
-          history: h.slice(0, cut),
-        };
-        const known = findings.get(key);
-        if (!known) {
-          findings.set(key, {
-            ...c,
-            seq: d.seq,
-            step: d.step,
-            recorded: d.recorded,
-            produced: d.produced,
-            cut,
-            worlds: 1,
-            example,
-          });
-        } else {
-          if (!seenInWorld.has(key)) known.worlds++;
-          if (cut < known.cut) Object.assign(known, { cut, seq: d.seq, step: d.step, example });
-        }
-        seenInWorld.add(key);
+        const producedEvent = d.seq !== undefined ? await producedAt(next, h, d.seq) : undefined;
+        raws.push({ d, recordedEvent, producedEvent, world, worldIndex, cut, sim: s1 });
       }
+    }
+    const findings = new Map<string, UpgradeFinding & { seenIn: Set<number> }>();
+    for (const r of raws) {
+      const c = classify(r.d, r.recordedEvent, r.producedEvent, v1Ids, v2Ids);
+      const key = `${c.kind}|${c.summary}`;
+      const example = {
+        world: r.world,
+        script: r.sim.script.filter((l) => l.seq !== undefined && l.seq <= r.cut),
+        history: r.sim.history.slice(0, r.cut),
+      };
+      const withInputs = c.kind === "changed-input" && r.recordedEvent && r.producedEvent;
+      const recorded = withInputs
+        ? `${describeEvent(r.recordedEvent as HistoryEvent)} with input ${inputOf(r.recordedEvent)}`
+        : r.d.recorded;
+      const produced = withInputs
+        ? `${describeEvent(r.producedEvent as HistoryEvent)} with input ${inputOf(r.producedEvent)}`
+        : r.d.produced;
+      const known = findings.get(key);
+      if (!known) {
+        findings.set(key, {
+          ...c,
+          seq: r.d.seq,
+          step: r.d.step,
+          recorded,
+          produced,
+          cut: r.cut,
+          worlds: 1,
+          example,
+          seenIn: new Set([r.worldIndex]),
+        });
+        continue;
+      }
+      known.seenIn.add(r.worldIndex);
+      known.worlds = known.seenIn.size;
+      if (r.cut < known.cut)
+        Object.assign(known, { cut: r.cut, seq: r.d.seq, step: r.d.step, recorded, produced, example });
     }
     const order: UpgradeChangeKind[] = [
       "added",
@@ -301,9 +334,9 @@ export async function checkUpgrade<I extends Schema, O extends Schema>(
       "changed",
       "error",
     ];
-    const list = [...findings.values()].sort(
-      (a, b) => order.indexOf(a.kind) - order.indexOf(b.kind) || a.cut - b.cut,
-    );
+    const list: UpgradeFinding[] = [...findings.values()]
+      .map(({ seenIn: _seen, ...f }) => f)
+      .sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind) || a.cut - b.cut);
     const data = {
       ok: list.length === 0,
       workflow: old.name,
@@ -330,6 +363,28 @@ function isClosing(e: HistoryEvent | undefined): boolean {
     e?.type === "WorkflowCancelled" ||
     e?.type === "WorkflowContinued"
   );
+}
+
+function inputOf(e: HistoryEvent | undefined): string {
+  return e && "input" in e ? formatValue(e.input, 100) : "?";
+}
+
+/**
+ * The command the new code produces at history position `seq`: replay the history before it
+ * leniently (not strict) and take the first new event.
+ */
+async function producedAt(
+  def: WorkflowDefinition,
+  history: readonly HistoryEvent[],
+  seq: number,
+): Promise<HistoryEvent | undefined> {
+  const ex = new WorkflowExecutor(def, { workflowId: "check", runId: "check-run", strict: false });
+  try {
+    await ex.replayHistory(history.slice(0, seq - 1));
+    return ex.takeNewEvents()[0];
+  } catch {
+    return undefined;
+  }
 }
 
 async function replayWith(

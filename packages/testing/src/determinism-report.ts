@@ -26,7 +26,15 @@ export interface LocatedDivergence extends Divergence {
   site: string | undefined;
 }
 
-/** Everything `checkDeterminism` knows about a failure. */
+/**
+ * Everything `checkDeterminism` knows about a failure (`DeterminismCheckError.failure`).
+ *
+ * @example
+ * ```ts
+ * const err = (await checkDeterminism(order).catch((e: unknown) => e)) as DeterminismCheckError;
+ * const { seed, path } = err.failure; // checkDeterminism(order, { seed, path }) replays the same world
+ * ```
+ */
 export interface DeterminismFailure {
   workflow: string;
   kind: "non-determinism" | "coverage";
@@ -175,7 +183,16 @@ export function formatDeterminismFailure(f: DeterminismFailure): string {
   return lines.join("\n");
 }
 
-/** Statistics of a passing check. */
+/**
+ * Statistics of a passing check.
+ *
+ * @example
+ * ```ts
+ * const report = await checkDeterminism(order);
+ * expect(report.exercised.retries).toBeGreaterThan(0);
+ * console.log(`${report.numRuns} worlds, ${report.replays} crash points in ${report.durationMs} ms`);
+ * ```
+ */
 export interface DeterminismReport {
   ok: true;
   workflow: string;

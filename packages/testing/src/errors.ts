@@ -9,6 +9,16 @@ import type { UpgradeReport } from "./upgrade-report.ts";
 /**
  * `checkDeterminism` found hidden non-determinism (or could not exercise the workflow). The
  * message is the readable report; `failure` holds the same facts as data.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await checkDeterminism(order);
+ * } catch (err) {
+ *   if (err instanceof DeterminismCheckError) console.log(err.failure.divergence?.seq, err.failure.seed);
+ *   throw err;
+ * }
+ * ```
  */
 export class DeterminismCheckError extends SpoolError {
   override name = "DeterminismCheckError";
@@ -20,7 +30,15 @@ export class DeterminismCheckError extends SpoolError {
   }
 }
 
-/** `checkUpgrade` found changes that would break runs in flight. `report` lists them. */
+/**
+ * `checkUpgrade` found changes that would break runs in flight. `report` lists them.
+ *
+ * @example
+ * ```ts
+ * const err = await checkUpgrade(orderV1, orderV2).catch((e: unknown) => e);
+ * if (err instanceof UpgradeCheckError) console.log(err.report.findings.map((f) => f.kind));
+ * ```
+ */
 export class UpgradeCheckError extends SpoolError {
   override name = "UpgradeCheckError";
   constructor(readonly report: UpgradeReport) {
@@ -32,12 +50,15 @@ export class UpgradeCheckError extends SpoolError {
  * The test environment could not make progress: nothing happened for `stallTimeoutMs` of real
  * time while waiting, or an awaited run was parked as blocked. The message lists the open runs and
  * what each waits for.
+ *
+ * @example
+ * ```ts
+ * await expect(env.run(waitsForSignal, {})).rejects.toThrow(TestEnvError);
+ * ```
  */
 export class TestEnvError extends SpoolError {
   override name = "TestEnvError";
 }
 
-/** A history file could not be read: wrong format, version, or an event that fails its schema. */
-export class HistoryFileError extends SpoolError {
-  override name = "HistoryFileError";
-}
+/** Re-exported from @spool/core, where history files live (the CLI reads them too). */
+export { HistoryFileError } from "@spool/core";

@@ -23,7 +23,7 @@ export {
   type HistoryFileMeta,
   type ParsedHistory,
   parseHistoryFile,
-} from "./history-file.ts";
+} from "@spool/core";
 export type { TrapHit } from "./nondeterminism-traps.ts";
 export type { Divergence } from "./replay-checks.ts";
 export {

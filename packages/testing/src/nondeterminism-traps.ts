@@ -64,25 +64,31 @@ export function macrotask(): Promise<void> {
   return new Promise((resolve) => originals.setImmediate(resolve));
 }
 
-function hit(api: string, detail?: string): void {
+/**
+ * Records a call made by workflow code; returns true when it was one (the trap then acts). Calls
+ * from Spool itself, from code without a user frame (other async work that happened to run in the
+ * window), inside sideEffect(), or of allowed APIs pass through untouched.
+ */
+function hit(api: string, detail?: string): boolean {
   const w = active;
-  if (!w || inHit) return;
-  if (w.allow.has(api) || w.allow.has(api.replace(/\(\)$/, ""))) return;
+  if (!w || inHit) return false;
+  if (w.allow.has(api) || w.allow.has(api.replace(/\(\)$/, ""))) return false;
   inHit = true;
   try {
     const where = locateUserCode(captureStack());
-    if (where.fromEngine) return;
+    if (where.fromEngine || !where.site) return false;
     // sideEffect(() => Date.now()) is the sanctioned way to record a non-deterministic value.
-    if (where.engineFrame && /\bsideEffect\b/.test(where.engineFrame)) return;
+    if (where.engineFrame && /\bsideEffect\b/.test(where.engineFrame)) return false;
     w.onHit({ api, detail, site: where.site, via: where.via });
+    return true;
   } finally {
     inHit = false;
   }
 }
 
-function wallNow(): number {
+function wallNow(perturbed: boolean): number {
   const now = originals.dateNow.call(originals.Date);
-  return active?.perturb ? now + active.clockShiftMs : now;
+  return perturbed && active?.perturb ? now + active.clockShiftMs : now;
 }
 
 function patch<T extends object, K extends keyof T>(obj: T, key: K, value: T[K]): void {
@@ -119,24 +125,16 @@ function inertTimer(): unknown {
 
 function install(): void {
   const OrigDate = originals.Date;
-  const trappedNow = () => {
-    if (active) hit("Date.now()");
-    return wallNow();
-  };
+  const trappedNow = () => wallNow(active !== null && hit("Date.now()"));
   const DateTrap: DateConstructor = new Proxy(OrigDate, {
     construct(target, args, newTarget): object {
       const nt: Function = newTarget === DateTrap ? target : newTarget;
-      if (args.length === 0 && active) {
-        hit("new Date()");
-        return Reflect.construct(target, [wallNow()], nt);
-      }
+      if (args.length === 0 && active && hit("new Date()"))
+        return Reflect.construct(target, [wallNow(true)], nt);
       return Reflect.construct(target, args, nt);
     },
     apply(target, thisArg, args) {
-      if (active) {
-        hit("Date()");
-        return new OrigDate(wallNow()).toString();
-      }
+      if (active && hit("Date()")) return new OrigDate(wallNow(true)).toString();
       return Reflect.apply(target, thisArg, args);
     },
     get(target, prop) {
@@ -148,24 +146,20 @@ function install(): void {
   patch(OrigDate, "now", trappedNow);
 
   patch(Math, "random", () => {
-    if (!active) return originals.random();
-    hit("Math.random()");
-    return active.perturb ? active.random() : originals.random();
+    const w = active;
+    return w && hit("Math.random()") && w.perturb ? w.random() : originals.random();
   });
 
   const perf = globalThis.performance;
   const perfNow = perf.now.bind(perf);
   patch(perf, "now", () => {
-    if (active) hit("performance.now()");
-    return perfNow() + (active?.perturb ? active.clockShiftMs : 0);
+    const w = active;
+    return perfNow() + (w && hit("performance.now()") && w.perturb ? w.clockShiftMs : 0);
   });
 
   const timerTrap = <F extends (...a: never[]) => unknown>(name: string, orig: F): F =>
     ((...args: never[]) => {
-      if (active) {
-        hit(`${name}()`);
-        return inertTimer();
-      }
+      if (active && hit(`${name}()`)) return inertTimer();
       return orig(...args);
     }) as unknown as F;
   patch(
@@ -222,10 +216,8 @@ function install(): void {
     const orig = fsp[name];
     if (typeof orig !== "function") continue;
     patch(fsp, name, (...a: unknown[]) => {
-      if (active) {
-        hit(`fs.promises.${name}()`, typeof a[0] === "string" ? a[0] : undefined);
+      if (active && hit(`fs.promises.${name}()`, typeof a[0] === "string" ? a[0] : undefined))
         return neverSettles();
-      }
       return orig.apply(fs.promises, a);
     });
   }
@@ -234,10 +226,7 @@ function install(): void {
   if (typeof globalThis.fetch === "function") {
     const origFetch = globalThis.fetch;
     patch(globalThis, "fetch", ((...a: Parameters<typeof fetch>) => {
-      if (active) {
-        hit("fetch()", typeof a[0] === "string" ? a[0] : undefined);
-        return neverSettles();
-      }
+      if (active && hit("fetch()", typeof a[0] === "string" ? a[0] : undefined)) return neverSettles();
       return origFetch(...a);
     }) as typeof fetch);
   }

@@ -166,12 +166,32 @@ function compareEnding(history: readonly HistoryEvent[], ex: WorkflowExecutor): 
       produced: `completion with ${formatValue(ex.result)}`,
     };
   }
+  // Failures compare by error class: messages may legitimately embed details (and the engine's
+  // own messages differ between the live and the replay path, e.g. a child's name).
   if ((last.type === "WorkflowFailed" || last.type === "WorkflowCancelled") && ex.error instanceof Error) {
-    const now = `${ex.error.name}: ${ex.error.message}`;
-    const then = `${last.error.name}: ${last.error.message}`;
-    if (now !== then) return { ...base, recorded: `failure ${then}`, produced: `failure ${now}` };
+    if (ex.error.name !== last.error.name) {
+      return {
+        ...base,
+        recorded: `failure ${last.error.name}: ${last.error.message}`,
+        produced: `failure ${ex.error.name}: ${ex.error.message}`,
+      };
+    }
   }
   return null;
+}
+
+/**
+ * True when `cut` is a point a worker can crash at and replay from with the same outcome: a
+ * commit is atomic, so a cut inside one activation's commands is only equivalent to a real crash
+ * when none of the commands after it is a side effect (replay would run its function again).
+ */
+export function isReplayableCut(history: readonly HistoryEvent[], cut: number): boolean {
+  for (let i = cut; i < history.length; i++) {
+    const e = history[i] as HistoryEvent;
+    if (isInbound(e)) return true;
+    if (e.type === "SideEffect") return false;
+  }
+  return true;
 }
 
 /**

@@ -18,7 +18,7 @@ import {
   type ParsedHistory,
   parseHistoryDocument,
   parseHistoryFile,
-} from "./history-file.ts";
+} from "@spool/core";
 import { fromEngineError } from "./replay-checks.ts";
 
 /** A history to replay: events, history-file JSON text, a path to a history file, or a parsed file. */
@@ -67,7 +67,7 @@ function load(source: HistorySource, options: ReplayHistoryOptions): ParsedHisto
   if (Array.isArray(source)) {
     const events = source as readonly HistoryEvent[];
     const first = events[0];
-    if (!first || first.type !== "WorkflowStarted") {
+    if (first?.type !== "WorkflowStarted") {
       throw new HistoryFileError("replayHistory: a history must start with a WorkflowStarted event");
     }
     return {

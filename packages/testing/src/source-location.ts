@@ -25,7 +25,7 @@ export interface CodeSite {
   via: string | undefined;
   /** The first Spool core frame below the user code, e.g. `WorkflowExecutor.sideEffect`. */
   engineFrame: string | undefined;
-  /** True when no user frame was found before Spool's engine: the call came from the engine itself. */
+  /** True when no user frame was found before Spool's engine or runtime: the call came from Spool itself. */
   fromEngine: boolean;
 }
 
@@ -41,6 +41,8 @@ function packageRoot(specifier: string): string | undefined {
 
 const testingRoot = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const coreRoot = packageRoot("@spool/core");
+/** Spool's runtime (worker, client, backend): its own calls are never workflow code. */
+const runtimeRoots = ["@spool/worker", "@spool/client", "@spool/sqlite"].map(packageRoot);
 
 const FRAME = /^\s*at (?:async )?(?:(.*?) \()?((?:file:\/\/)?[^()]+?):(\d+):(\d+)\)?\s*$/;
 
@@ -77,6 +79,13 @@ export function isEngineFrame(f: StackFrame): boolean {
   return under(f.file, coreRoot) || /[\\/]@spool[\\/]core[\\/]/.test(f.file);
 }
 
+function isRuntimeFrame(f: StackFrame): boolean {
+  return (
+    runtimeRoots.some((r) => under(f.file, r)) ||
+    /[\\/]@spool[\\/](worker|client|sqlite|postgres)[\\/]/.test(f.file)
+  );
+}
+
 function isTestingFrame(f: StackFrame): boolean {
   return under(f.file, testingRoot) || /[\\/]@spool[\\/]testing[\\/]/.test(f.file);
 }
@@ -106,7 +115,8 @@ export function locateUserCode(stack: string | undefined): CodeSite {
   let via: string | undefined;
   for (const f of parseStack(stack)) {
     if (isTestingFrame(f) || isInternal(f)) continue;
-    if (isEngineFrame(f)) return { site: undefined, via, engineFrame: f.fn, fromEngine: true };
+    if (isEngineFrame(f) || isRuntimeFrame(f))
+      return { site: undefined, via, engineFrame: f.fn, fromEngine: true };
     if (isLibrary(f)) {
       via ??= formatFrame(f);
       continue;

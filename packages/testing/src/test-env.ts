@@ -34,7 +34,7 @@ import {
   SimulatedCrash,
 } from "./activity-harness.ts";
 import { TestEnvError } from "./errors.ts";
-import { exportHistory } from "./history-file.ts";
+import { exportHistory } from "@spool/core";
 import { originals } from "./nondeterminism-traps.ts";
 import { PendingSteps } from "./pending-steps.ts";
 import { toEpochMs, VirtualClock } from "./virtual-clock.ts";
@@ -49,7 +49,20 @@ export type MockEntries<T extends readonly AnyActivity[]> = {
   [K in keyof T]: readonly [T[K], ActivityMock<T[K]>];
 };
 
-/** Options of {@link createTestEnv}. */
+/**
+ * Options of {@link createTestEnv}.
+ *
+ * @example
+ * ```ts
+ * const env = await createTestEnv({
+ *   workflows: [order],
+ *   activities: [charge, ship],
+ *   mocks: [[ship, async () => ({ trackingId: "t-1" })]],
+ *   timeSkipping: "manual",
+ *   stallTimeoutMs: 2000,
+ * });
+ * ```
+ */
 export interface TestEnvOptions<T extends readonly AnyActivity[] = AnyActivity[]> {
   /** Workflows the worker runs (children included). */
   workflows: readonly AnyWorkflow[];
@@ -285,15 +298,8 @@ export class TestEnv {
 
   /** Skips time until `predicate` holds (checked between steps), e.g. a run reaching a state. */
   async waitUntil(predicate: () => boolean | Promise<boolean>, what = "the condition"): Promise<void> {
-    let done = false;
-    const poll = (async () => {
-      while (!done && !(await predicate())) await realSleep(1);
-    })();
-    try {
-      await this.drive(poll, what, undefined);
-    } finally {
-      done = true;
-    }
+    this.assertOpen();
+    await this.drive(predicate, what, undefined);
   }
 
   /**
@@ -467,23 +473,44 @@ export class TestEnv {
     until: Promise<T>,
     what: string,
     workflowId: string | undefined,
+    skip?: boolean,
+  ): Promise<T>;
+  private async drive(
+    until: () => boolean | Promise<boolean>,
+    what: string,
+    workflowId: string | undefined,
+    skip?: boolean,
+  ): Promise<void>;
+  private async drive<T>(
+    until: Promise<T> | (() => boolean | Promise<boolean>),
+    what: string,
+    workflowId: string | undefined,
     skip = true,
-  ): Promise<T> {
+  ): Promise<T | undefined> {
     let settled = false;
-    until.then(
-      () => {
-        settled = true;
-      },
-      () => {
-        settled = true;
-      },
-    );
+    let done: () => boolean | Promise<boolean>;
+    let wake: Promise<unknown>;
+    if (typeof until === "function") {
+      done = until;
+      wake = new Promise(noop);
+    } else {
+      until.then(
+        () => {
+          settled = true;
+        },
+        () => {
+          settled = true;
+        },
+      );
+      done = () => settled;
+      wake = until.then(noop, noop);
+    }
     const stallMs = this.options.stallTimeoutMs ?? 5000;
     const skipping = skip && (this.options.timeSkipping ?? "auto") === "auto";
     let lastProgress = this.progress;
     let lastChange = originals.dateNow.call(originals.Date);
     let lastBlockedCheck = 0;
-    while (!settled) {
+    while (!(await done())) {
       if (this.closed) throw new TestEnvError(`the test environment was closed while waiting for ${what}`);
       if (this.restarting) await this.restarting;
       const idle = this.current.isIdle();
@@ -491,10 +518,14 @@ export class TestEnv {
         const next = await this.backend.nextWakeAt();
         const now = this.clock.now();
         if (next !== null && next <= now) this.current.wakeNow();
-        else if (next !== null && skipping && this.clock.moveTo(next)) {
-          this.stats.timeSkips++;
-          this.progress++;
-          this.current.wakeNow();
+        else if (next !== null && skipping && this.current.isIdle()) {
+          // Quiet now: the last chance to observe this moment before time jumps.
+          if (await done()) break;
+          if (this.clock.moveTo(next)) {
+            this.stats.timeSkips++;
+            this.progress++;
+            this.current.wakeNow();
+          }
         }
       }
       const real = originals.dateNow.call(originals.Date);
@@ -508,9 +539,9 @@ export class TestEnv {
       } else if (real - lastChange > stallMs) {
         throw new TestEnvError(await this.stallReport(what, stallMs));
       }
-      await Promise.race([until.then(noop, noop), realSleep(idle ? 1 : 2)]);
+      await Promise.race([wake, realSleep(idle ? 1 : 2)]);
     }
-    return await until;
+    return typeof until === "function" ? undefined : await until;
   }
 
   private async throwIfBlocked(workflowId: string): Promise<void> {

@@ -40,7 +40,15 @@ export interface UpgradeFinding {
   example: { world: World; script: ScriptLine[]; history: HistoryEvent[] };
 }
 
-/** The result of {@link checkUpgrade}. */
+/**
+ * The result of `checkUpgrade`; `String(report)` is the readable report.
+ *
+ * @example
+ * ```ts
+ * const report = await checkUpgrade(orderV1, orderV2, { throwOnFailure: false });
+ * if (!report.ok) console.log(String(report));
+ * ```
+ */
 export interface UpgradeReport {
   /** True when every in-flight state of the old version replays with the new one. */
   ok: boolean;

@@ -71,8 +71,9 @@ export interface WorldSpec {
   cancellation: boolean;
 }
 
+/** A weighted choice that shrinks towards its first option (the plain case). */
 const weighted = <T>(...pairs: [number, fc.Arbitrary<T>][]) =>
-  fc.oneof(...pairs.map(([weight, arbitrary]) => ({ weight, arbitrary })));
+  fc.oneof({ withCrossShrink: true }, ...pairs.map(([weight, arbitrary]) => ({ weight, arbitrary })));
 
 function valueArb(spec: WorldSpec, name: string, schema: Schema, what: string): fc.Arbitrary<unknown> {
   return spec.byName[name] ?? zodArbitrary(schema, what, spec.bySchema);
@@ -172,35 +173,34 @@ function hash(text: string): number {
 }
 
 /**
- * Scripts for occurrences beyond what the world holds (or for names discovered late): sampled
- * from the same arbitraries with a seed derived from the name and occurrence, so the same world
- * always plays the same way.
+ * Scripts for occurrences beyond what the world holds (or for names discovered late): the
+ * minimal script — first attempt completes at once with the simplest value the output schema
+ * allows — so removing an entry while shrinking is the same as making it as plain as possible.
+ * The simplest value is found by fast-check's own shrinker (a property that always fails).
  */
 export class FallbackScripts {
   private readonly cache = new Map<string, unknown>();
-  constructor(
-    private readonly spec: WorldSpec,
-    private readonly salt: string,
-  ) {}
+  constructor(private readonly spec: WorldSpec) {}
 
-  activity(def: ActivityDefinition, occurrence: number): ActivityScript {
-    const key = `a:${this.salt}:${def.name}:${occurrence}`;
-    let s = this.cache.get(key) as ActivityScript | undefined;
-    if (!s) {
-      s = fc.sample(activityScriptArb(this.spec, def), { seed: hash(key), numRuns: 1 })[0] as ActivityScript;
-      this.cache.set(key, s);
+  private minimal<T>(key: string, arb: fc.Arbitrary<T>): T {
+    let v = this.cache.get(key) as T | undefined;
+    if (v === undefined) {
+      const details = fc.check(
+        fc.property(arb, () => false),
+        { seed: hash(key), numRuns: 1 },
+      );
+      v = details.counterexample?.[0] as T;
+      this.cache.set(key, v);
     }
-    return s;
+    return v;
   }
 
-  child(def: WorkflowDefinition, occurrence: number): ChildScript {
-    const key = `c:${this.salt}:${def.name}:${occurrence}`;
-    let s = this.cache.get(key) as ChildScript | undefined;
-    if (!s) {
-      s = fc.sample(childScriptArb(this.spec, def), { seed: hash(key), numRuns: 1 })[0] as ChildScript;
-      this.cache.set(key, s);
-    }
-    return s;
+  activity(def: ActivityDefinition, _occurrence: number): ActivityScript {
+    return this.minimal(`a:${def.name}`, activityScriptArb(this.spec, def));
+  }
+
+  child(def: WorkflowDefinition, _occurrence: number): ChildScript {
+    return this.minimal(`c:${def.name}`, childScriptArb(this.spec, def));
   }
 }
 

@@ -83,6 +83,10 @@ function build(
   switch (def.type) {
     case "string":
       arb = stringArb(def, checks);
+      // Format generators (email, url...) are looser or stricter than zod's patterns: keep what zod accepts.
+      if (def.format !== undefined || checks.some((c) => c.check === "string_format")) {
+        arb = arb.filter((v) => schema.safeParse(v).success);
+      }
       break;
     case "number":
       arb = numberArb(checks);

@@ -113,6 +113,7 @@ async function runAttempt(
     await report(deps, task, { ok: false, error: err, reason: "validation" });
     return;
   }
+  await deps.fault?.("activity.start", { taskId: task.taskId, runId: task.runId, step: task.step });
   if (task.timeoutMs > 0) timers.push(setTimeout(() => abort("timeout"), task.timeoutMs));
   armHeartbeatTimeout();
 
@@ -187,9 +188,19 @@ async function runAttempt(
       .catch(() => undefined);
     return;
   }
-  await deps.fault?.("activity.before-complete", { taskId: task.taskId, step: task.step, name: task.name });
+  await deps.fault?.("activity.before-complete", {
+    taskId: task.taskId,
+    runId: task.runId,
+    workflowId: task.workflowId,
+    step: task.step,
+    attempt: task.attempt,
+    name: task.name,
+  });
+  // A report the backend rejects (ConflictError) means the lease was lost while the attempt ran:
+  // fire the attempt's AbortSignal with that reason, as a late heartbeat would, so work the
+  // activity left running on ctx.signal learns that its result was discarded.
   if (outcome.ok) {
-    await report(deps, task, outcome);
+    if (!(await report(deps, task, outcome))) abort("lease-lost");
     return;
   }
   const policy = decodeRetryPolicy(options.retry);
@@ -209,6 +220,7 @@ async function runAttempt(
       );
     } catch (err) {
       if (!ConflictError.is(err)) throw err;
+      abort("lease-lost");
     }
     return;
   }
@@ -217,7 +229,7 @@ async function runAttempt(
     : ValidationError.is(outcome.error)
       ? "validation"
       : decision.reason;
-  await report(deps, task, { ok: false, error: outcome.error, reason: failReason });
+  if (!(await report(deps, task, { ok: false, error: outcome.error, reason: failReason }))) abort("lease-lost");
 }
 
 async function encodeError(dc: DataConverter, err: unknown): Promise<Uint8Array> {
@@ -234,7 +246,7 @@ async function report(
         error: unknown;
         reason: "retries-exhausted" | "non-retryable" | "timeout" | "cancelled" | "validation";
       },
-): Promise<void> {
+): Promise<boolean> {
   const { backend, dc, log } = deps;
   const ref = { taskId: task.taskId, fence: task.fence };
   if (deps.completeEagerly) {
@@ -249,7 +261,7 @@ async function report(
           attempt: task.attempt,
           reason: outcome.reason,
         };
-    if (await deps.completeEagerly(task, event)) return;
+    if (await deps.completeEagerly(task, event)) return true;
   }
   let body: Uint8Array;
   let type: "ActivityCompleted" | "ActivityFailed";
@@ -284,10 +296,11 @@ async function report(
         activity: task.name,
         step: task.step,
       });
-      return;
+      return false;
     }
     throw err;
   }
+  return true;
 }
 
 function errorMessage(err: unknown): string {

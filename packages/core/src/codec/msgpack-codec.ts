@@ -355,8 +355,10 @@ function encodeBinary(v: ArrayBufferView | ArrayBuffer): Uint8Array {
 
 function decodeBinary(data: Uint8Array): unknown {
   const kind = data[0] as number;
-  // A copy: msgpack hands out views into the input buffer, which the caller may reuse.
-  const bytes = data.slice(1);
+  // A copy into a plain Uint8Array: msgpack hands out views into the input buffer, which the
+  // caller may reuse, and `slice` on a Node Buffer would be a Buffer view, not a copy.
+  const bytes = new Uint8Array(data.length - 1);
+  bytes.set(data.subarray(1));
   switch (kind) {
     case 0:
       return bytes;

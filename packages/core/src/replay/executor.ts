@@ -632,7 +632,7 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
     const step = ++this.stepCounter;
     const workflowId = s.options?.id ?? `${this.workflowId}/${def.name}#${step}`;
     this.emit({ type: "ChildStarted", step, name: def.name, workflowId, input });
-    fiber.pending = { kind: "child", step, workflowId };
+    fiber.pending = { kind: "child", step, workflowId, name: def.name };
     this.waitingSteps.set(step, fiber);
     return null;
   }
@@ -824,7 +824,7 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
                 "?",
                 `child workflow id "${p?.workflowId}" is already used by a running workflow; give child() a unique { id }`,
               );
-        const childName = this.childName(e.step);
+        const childName = p?.name ?? "?";
         this.resolveStep(e.step, {
           ok: false,
           error: new ChildWorkflowFailure(
@@ -848,12 +848,6 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
           { hint: "History has a command where the code expected an activity result, timer, or signal." },
         );
     }
-  }
-
-  private childName(step: number): string {
-    for (const e of this.history) if (e.type === "ChildStarted" && e.step === step) return e.name;
-    for (const e of this.newEvents) if (e.type === "ChildStarted" && e.step === step) return e.name;
-    return "?";
   }
 
   private resolveStep(step: number, outcome: Outcome): void {

@@ -11,7 +11,7 @@ export type Pending =
   | { kind: "activity"; step: number; name: string }
   | { kind: "timer"; step: number; internal?: "execution-timeout" }
   | { kind: "signal"; name: string; timerStep: number | null }
-  | { kind: "child"; step: number; workflowId: string }
+  | { kind: "child"; step: number; workflowId: string; name: string }
   | { kind: "group"; group: GroupState };
 
 /** The state of one `all` or `race`. */

@@ -10,8 +10,11 @@
  *   "type": "WorkflowStarted", "body": "gqx3b3Jr...", "note": "WorkflowStarted" } ] }
  * ```
  */
-import { decodeValue, describeEvent, encodeValue, type HistoryEvent, historyEventSchema } from "@spool/core";
-import { HistoryFileError } from "./errors.ts";
+import { fromBase64, toBase64 } from "../codec/base64.ts";
+import { decodeValue, encodeValue } from "../codec/msgpack-codec.ts";
+import { HistoryFileError } from "../errors.ts";
+import { describeEvent } from "../replay/describe.ts";
+import { type HistoryEvent, historyEventSchema } from "./events.ts";
 
 /** The identity of the run a history belongs to. */
 export interface HistoryFileMeta {
@@ -34,7 +37,15 @@ export interface HistoryFileEvent {
   note?: string;
 }
 
-/** A history file (format "spool-history", version 1). */
+/**
+ * A history file (format "spool-history", version 1), as JSON.
+ *
+ * @example
+ * ```ts
+ * const file = JSON.parse(await env.exportHistory("order-1")) as HistoryFile;
+ * console.log(file.events.map((e) => e.note));
+ * ```
+ */
 export interface HistoryFile {
   format: "spool-history";
   version: 1;
@@ -75,7 +86,7 @@ function bodyOf(e: HistoryEvent): Record<string, unknown> | null {
  */
 export function exportHistory(events: readonly HistoryEvent[], meta: HistoryFileMeta): string {
   const first = events[0];
-  if (!first || first.type !== "WorkflowStarted") {
+  if (first?.type !== "WorkflowStarted") {
     throw new HistoryFileError("exportHistory: a history must start with a WorkflowStarted event");
   }
   const head: Omit<HistoryFile, "events"> = {
@@ -90,7 +101,7 @@ export function exportHistory(events: readonly HistoryEvent[], meta: HistoryFile
     const row: HistoryFileEvent = { seq: e.seq, ts: e.ts, type: e.type };
     if ("step" in e) row.step = e.step;
     const body = bodyOf(e);
-    if (body) row.body = Buffer.from(encodeValue(body, `event #${e.seq}`)).toString("base64");
+    if (body) row.body = toBase64(encodeValue(body, `event #${e.seq}`));
     row.note = describeEvent(e);
     return `    ${JSON.stringify(row)}`;
   });
@@ -138,10 +149,10 @@ export function parseHistoryDocument(doc: unknown): ParsedHistory {
     let body: unknown = {};
     if (row.body !== undefined) {
       try {
-        body = decodeValue(Buffer.from(row.body, "base64"));
+        body = decodeValue(fromBase64(row.body));
       } catch (err) {
         throw new HistoryFileError(
-          `${where} (#${row.seq}): its body cannot be decoded (${(err as Error).message})`,
+          `${where} (#${row.seq}, ${String(row.type)}): its body cannot be decoded (${(err as Error).message})`,
         );
       }
     }
@@ -164,7 +175,7 @@ export function parseHistoryDocument(doc: unknown): ParsedHistory {
     return candidate as HistoryEvent;
   });
   const first = events[0];
-  if (!first || first.type !== "WorkflowStarted") {
+  if (first?.type !== "WorkflowStarted") {
     throw new HistoryFileError("history file: the first event must be WorkflowStarted");
   }
   return {

@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+/**
+ * The `spool` executable.
+ */
+import { main } from "./main.ts";
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,115 @@
+/**
+ * Commands that change state or run code: cancel, export, replay, worker.
+ */
+import { writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { Client } from "@spool/client";
+import { type Backend, exportHistory, NonDeterminismError, parseHistoryFile, replay } from "@spool/core";
+import { consoleLogger, Worker } from "@spool/worker";
+import { type CliIo, UsageError } from "../io.ts";
+import { loadDefinitions } from "../load-module.ts";
+
+/** `spool cancel <workflowId>`: requests cancellation; a finished run is a no-op that says so. */
+export async function cancelCommand(
+  backend: Backend,
+  io: CliIo,
+  workflowId: string,
+  o: { reason?: string },
+): Promise<number> {
+  const r = await new Client({ backend }).getHandle(workflowId).cancel(o.reason ?? "cancelled from the CLI");
+  io.out(
+    r.outcome === "requested"
+      ? `cancellation requested for ${workflowId}`
+      : `${workflowId} had already finished (${r.status}); nothing to cancel`,
+  );
+  return 0;
+}
+
+/** `spool export <workflowId>`: writes the run's history as a history file. */
+export async function exportCommand(
+  backend: Backend,
+  io: CliIo,
+  workflowId: string,
+  o: { run?: string; out?: string },
+): Promise<number> {
+  const handle = new Client({ backend }).getHandle(workflowId, o.run);
+  const d = await handle.describe();
+  const text = exportHistory(await handle.history(), {
+    workflowId: d.workflowId,
+    runId: d.runId,
+    workflowName: d.workflowName,
+  });
+  if (o.out) {
+    writeFileSync(o.out, text);
+    io.out(`wrote ${d.historyLength} events of ${workflowId} (run ${d.runId}) to ${o.out}`);
+  } else {
+    io.out(text);
+  }
+  return 0;
+}
+
+/**
+ * `spool replay <file> --module <defs>`: replays a history file with the current code. Exit 0
+ * when it replays cleanly, 1 with the divergence when it does not (a pre-deploy check).
+ */
+export async function replayCommand(
+  io: CliIo,
+  file: string,
+  o: { module?: string; strict?: boolean },
+): Promise<number> {
+  if (!o.module) throw new UsageError("spool replay needs --module <file exporting the workflow definitions>");
+  const parsed = parseHistoryFile(await readFile(file, "utf8"));
+  const { workflows } = await loadDefinitions(o.module);
+  const def = workflows.find((w) => w.name === parsed.workflowName);
+  if (!def) {
+    throw new UsageError(
+      `module ${o.module} does not export workflow "${parsed.workflowName}" (it exports: ${workflows.map((w) => w.name).join(", ") || "none"})`,
+    );
+  }
+  try {
+    const r = await replay(def, undefined, parsed.events, {
+      workflowId: parsed.workflowId,
+      runId: parsed.runId,
+      strict: o.strict,
+    });
+    io.out(
+      `ok: ${parsed.events.length} events of ${parsed.workflowId} replay with the current code (status ${r.status}` +
+        `${r.newEvents.length > 0 ? `, ${r.newEvents.length} new command(s) beyond the history` : ""})`,
+    );
+    return 0;
+  } catch (err) {
+    if (NonDeterminismError.is(err)) {
+      io.err(`DIVERGES at step ${err.step}, history event #${err.seq}`);
+      io.err(`  recorded: ${err.recorded}`);
+      io.err(`  produced: ${err.produced}`);
+      io.err(err.message);
+      return 1;
+    }
+    io.err(`replay failed: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
+    return 1;
+  }
+}
+
+/** `spool worker --module <defs>`: runs a worker until SIGTERM/SIGINT, then drains. */
+export async function workerCommand(
+  backend: Backend,
+  io: CliIo,
+  o: { module?: string; concurrency?: string },
+): Promise<number> {
+  if (!o.module) throw new UsageError("spool worker needs --module <file exporting definitions>");
+  const defs = await loadDefinitions(o.module);
+  const concurrency = o.concurrency === undefined ? undefined : Number(o.concurrency);
+  const worker = new Worker({
+    backend,
+    ...defs,
+    logger: consoleLogger("info"),
+    ...(concurrency ? { maxConcurrentActivities: concurrency } : {}),
+  });
+  await worker.start();
+  io.out(
+    `worker ${worker.workerId} running ${defs.workflows.length} workflow(s) and ${defs.activities.length} activity(ies); Ctrl+C drains and stops`,
+  );
+  await new Promise<void>((resolve) => worker.handleSignals(resolve));
+  io.out("worker stopped");
+  return 0;
+}
