@@ -40,8 +40,12 @@ export function scratch(prefix = "spool-rel-"): { dir: string; db: string; effec
   return { dir, db: join(dir, "spool.db"), effects };
 }
 
-/** Removes every scratch dir (call from afterAll). */
+/** Removes every scratch dir (call from afterAll); SPOOL_KEEP=1 keeps them for a post-mortem. */
 export function cleanScratch(): void {
+  if (process.env.SPOOL_KEEP) {
+    console.log(`[reliability] kept (SPOOL_KEEP): ${dirs.splice(0).join(" ")}`);
+    return;
+  }
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
@@ -618,6 +622,8 @@ export interface FleetOptions {
   workers: Record<string, string>[];
   /** Signals sent up front (the rest while the fleet works). Default: all up front. */
   signalUpFront?: number;
+  /** The rest are sent a few at a time every `signalEveryMs` (default 20). */
+  signalEveryMs?: number;
   /** Called once the workers are ready: misbehave here (stop a process, move a clock...). */
   during?: (f: Fleet) => Promise<void>;
   finishTimeoutMs?: number;
@@ -677,8 +683,8 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
     let duringDone = false;
     const signaller = (async () => {
       while (!duringDone || runs.pendingSignals > 0) {
-        await sleep(20);
-        await runs.signal(1 + Math.floor(random() * 5), random);
+        await sleep(o.signalEveryMs ?? 20);
+        await runs.signal(o.signalEveryMs ? 1 : 1 + Math.floor(random() * 5), random);
       }
     })();
     try {

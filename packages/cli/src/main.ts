@@ -74,7 +74,9 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       io.err(`${err.message}\n\n${USAGE}`);
       return 2;
     }
-    io.err(SpoolError.is(err) ? `${err.name}: ${err.message}` : String(err instanceof Error ? err.stack : err));
+    io.err(
+      SpoolError.is(err) ? `${err.name}: ${err.message}` : String(err instanceof Error ? err.stack : err),
+    );
     return 1;
   }
 }

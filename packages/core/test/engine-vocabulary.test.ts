@@ -313,14 +313,17 @@ describe("child workflows", () => {
   });
 
   it("the failure names the child workflow live and on replay alike", async () => {
-    const named = defineWorkflow({ name: "named-parent", input: z.object({}), output: z.string() }, async function* () {
-      try {
-        yield* child(receipt, { id: "x" });
-        return "no";
-      } catch (err) {
-        return ChildWorkflowFailure.is(err) ? err.workflowName : "other";
-      }
-    });
+    const named = defineWorkflow(
+      { name: "named-parent", input: z.object({}), output: z.string() },
+      async function* () {
+        try {
+          yield* child(receipt, { id: "x" });
+          return "no";
+        } catch (err) {
+          return ChildWorkflowFailure.is(err) ? err.workflowName : "other";
+        }
+      },
+    );
     const sim = await Sim.start(named, {});
     await sim.feed({ type: "ChildFailed", step: 1, error: serializeError(new Error("x")) });
     expect(sim.ex.result).toBe("receipt");

@@ -144,9 +144,11 @@ export class SqliteBackend implements Backend {
   private readonly workflowLeaseMs: number;
   private readonly activityLeaseMs: number;
   private readonly faultHook: SqliteBackendOptions["faultHook"];
-  private readonly commitQueue: {
-    req: ActivationCommit;
-    resolve: (r: ActivationResult) => void;
+  private readonly writeQueue: {
+    fn: (out: Outbox) => unknown;
+    afterPoint: "sqlite.commit.after" | "sqlite.write.after";
+    runId: string | undefined;
+    resolve: (v: unknown) => void;
     reject: (e: unknown) => void;
   }[] = [];
   private readonly listeners = new Set<(n: BackendNotification) => void>();
@@ -202,6 +204,8 @@ export class SqliteBackend implements Backend {
   /** Closes the connection. Idempotent; every other call afterwards rejects. */
   async close(): Promise<void> {
     if (this.closed) return;
+    // Writes already accepted are committed (and their callers answered) before the file closes.
+    this.flushWrites();
     this.closed = true;
     this.listeners.clear();
     this.db.close();
@@ -263,7 +267,7 @@ export class SqliteBackend implements Backend {
     if (req.workflowNames.length === 0) return null;
     if (this.read(() => this.stmts.anyWorkflowTaskVisible.get(this.clock())) === undefined) return null;
     const leaseMs = req.leaseMs > 0 ? req.leaseMs : this.workflowLeaseMs;
-    const claimed = this.write(() => {
+    const claimed = await this.write(() => {
       const s = this.stmts;
       const now = this.clock();
       const task = s.claimWorkflowTask
@@ -304,28 +308,57 @@ export class SqliteBackend implements Backend {
    */
   async commitActivation(req: ActivationCommit): Promise<ActivationResult> {
     validateCommit(req);
-    this.assertOpen();
-    return new Promise<ActivationResult>((resolve, reject) => {
-      this.commitQueue.push({ req, resolve, reject });
-      if (this.commitQueue.length === 1) setImmediate(() => this.flushCommits());
-    });
+    return this.enqueue((out) => this.commitIn(req, out), "sqlite.commit.after", req.runId);
   }
 
   /**
-   * Group commit: the activations requested during one event-loop turn (many workflows, or many
-   * activities finishing at once) share one transaction — one fsync instead of one each. Each
-   * activation runs in its own savepoint, so a failed guard rolls back only its own writes; and
-   * no caller hears "done" before the transaction holding its writes has committed.
+   * Group commit: every write requested during one event-loop turn — activations of many
+   * workflows, activity completions, starts, signals, claims — shares one transaction, so one
+   * fsync instead of one each. With more than one write in the batch each runs in its own
+   * savepoint, so a failed guard rolls back only its own writes; and no caller hears "done"
+   * before the transaction holding its writes has committed.
    */
-  private flushCommits(): void {
-    const batch = this.commitQueue.splice(0);
+  private enqueue<T>(
+    fn: (out: Outbox) => T,
+    afterPoint: "sqlite.commit.after" | "sqlite.write.after" = "sqlite.write.after",
+    runId?: string,
+  ): Promise<T> {
+    this.assertOpen();
+    return new Promise<T>((resolve, reject) => {
+      this.writeQueue.push({
+        fn,
+        afterPoint,
+        runId,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+      });
+      if (this.writeQueue.length === 1) setImmediate(() => this.flushWrites());
+    });
+  }
+
+  private flushWrites(): void {
+    const batch = this.writeQueue.splice(0);
     if (batch.length === 0) return;
-    const results: ({ ok: true; value: ActivationResult; out: Outbox } | { ok: false; error: unknown })[] =
-      [];
+    const results: ({ ok: true; value: unknown; out: Outbox } | { ok: false; error: unknown })[] = [];
     try {
       this.assertOpen();
       this.txn.immediate(() => {
         results.length = 0;
+        if (batch.length === 1) {
+          // A batch of one needs no savepoint: a failure rolls the whole transaction back.
+          const item = batch[0]!;
+          const out = new Outbox();
+          try {
+            const value = item.fn(out);
+            this.faultHook?.("sqlite.write.end", item.runId ? { runId: item.runId } : undefined);
+            results.push({ ok: true, value, out });
+          } catch (error) {
+            if (!this.db.inTransaction || abortsTransaction(error)) throw error;
+            results.push({ ok: false, error });
+            throw new RollbackOnly();
+          }
+          return;
+        }
         for (const item of batch) {
           const out = new Outbox();
           let original: unknown;
@@ -333,12 +366,14 @@ export class SqliteBackend implements Backend {
             // Nested inside the open transaction, better-sqlite3 runs this as a SAVEPOINT.
             const value = this.txn(() => {
               try {
-                return this.commitIn(item.req, out);
+                const v = item.fn(out);
+                this.faultHook?.("sqlite.write.end", item.runId ? { runId: item.runId } : undefined);
+                return v;
               } catch (e) {
                 original = e;
                 throw e;
               }
-            }) as ActivationResult;
+            });
             results.push({ ok: true, value, out });
           } catch (error) {
             const cause = original ?? error;
@@ -350,9 +385,11 @@ export class SqliteBackend implements Backend {
         }
       });
     } catch (err) {
-      const error = translateSqliteError(err, this.path, this.busyTimeoutMs);
-      for (const item of batch) item.reject(error);
-      return;
+      if (!(err instanceof RollbackOnly)) {
+        const error = translateSqliteError(err, this.path, this.busyTimeoutMs);
+        for (const item of batch) item.reject(error);
+        return;
+      }
     }
     for (const [i, item] of batch.entries()) {
       const r = results[i];
@@ -360,7 +397,7 @@ export class SqliteBackend implements Backend {
       if (r.ok) {
         this.emit(r.out);
         try {
-          this.faultHook?.("sqlite.commit.after", { runId: item.req.runId });
+          this.faultHook?.(item.afterPoint, item.runId ? { runId: item.runId } : undefined);
         } catch (e) {
           // A test hook that throws here models an acknowledgement lost after the commit: that
           // caller hears the error, and the rest of the batch still settles.
@@ -376,7 +413,7 @@ export class SqliteBackend implements Backend {
 
   /** Parks the run as blocked until `retryAt`; history untouched. @throws ConflictError (stale fence) */
   async blockRun(req: BlockRequest): Promise<void> {
-    this.write((out) => {
+    await this.write((out) => {
       const s = this.stmts;
       if (s.releaseWorkflowTask.run(req.retryAt, req.runId, req.fence).changes !== 1) {
         throw this.staleTask("blockRun", req.runId, req.fence);
@@ -388,7 +425,7 @@ export class SqliteBackend implements Backend {
 
   /** Gives the task back, claimable at `retryAt` (default now). @throws ConflictError (stale fence) */
   async releaseWorkflowTask(req: { runId: string; fence: number; retryAt?: number }): Promise<void> {
-    this.write((out) => {
+    await this.write((out) => {
       const at = req.retryAt ?? this.clock();
       if (this.stmts.releaseWorkflowTask.run(at, req.runId, req.fence).changes !== 1) {
         throw this.staleTask("releaseWorkflowTask", req.runId, req.fence);
@@ -447,7 +484,7 @@ export class SqliteBackend implements Backend {
     ref: ActivityAttemptRef,
     event: { type: EventType; body: Uint8Array },
   ): Promise<void> {
-    this.write((out) => {
+    await this.write((out) => {
       const s = this.stmts;
       const task = s.finishActivity.get(ref.taskId, ref.fence);
       if (task === undefined) throw staleAttempt("completion", ref);
@@ -460,7 +497,7 @@ export class SqliteBackend implements Backend {
 
   /** Releases the attempt and makes the task claimable at `retryAt`. @throws ConflictError */
   async retryActivityTask(ref: ActivityAttemptRef, retryAt: number, lastError: Uint8Array): Promise<void> {
-    this.write((out) => {
+    await this.write((out) => {
       if (this.stmts.retryActivity.run(retryAt, lastError, ref.taskId, ref.fence).changes !== 1) {
         throw staleAttempt("retry", ref);
       }
@@ -508,22 +545,9 @@ export class SqliteBackend implements Backend {
   // ── Transactions ─────────────────────────────────────────────────────────────────────────
 
   /** Runs `fn` in a BEGIN IMMEDIATE transaction, then notifies listeners if it committed. */
-  private write<T>(fn: (out: Outbox) => T): T {
-    this.assertOpen();
-    const out = new Outbox();
-    let result: T;
-    try {
-      result = this.txn.immediate(() => {
-        const r = fn(out);
-        this.faultHook?.("sqlite.write.end");
-        return r;
-      }) as T;
-    } catch (err) {
-      throw translateSqliteError(err, this.path, this.busyTimeoutMs);
-    }
-    this.emit(out);
-    this.faultHook?.("sqlite.write.after");
-    return result;
+  /** Runs `fn` in the next group-commit transaction; resolves once that transaction has committed. */
+  private write<T>(fn: (out: Outbox) => T): Promise<T> {
+    return this.enqueue(fn);
   }
 
   /** Runs a read (each statement is its own consistent snapshot in WAL mode). */
@@ -1003,3 +1027,6 @@ function abortsTransaction(err: unknown): boolean {
   if (!(err instanceof Database.SqliteError)) return false;
   return /^SQLITE_(FULL|IOERR|BUSY|NOMEM|CORRUPT|LOCKED)/.test(err.code);
 }
+
+/** Thrown inside a one-write batch to roll it back after recording the write's own error. */
+class RollbackOnly extends Error {}

@@ -5,6 +5,14 @@
  * upgrades (`checkUpgrade`); and replay of recorded histories (`replayHistory`, history files).
  */
 
+export {
+  exportHistory,
+  type HistoryFile,
+  type HistoryFileEvent,
+  type HistoryFileMeta,
+  type ParsedHistory,
+  parseHistoryFile,
+} from "@spool/core";
 export type {
   ActivityMock,
   CrashAfterActivityOptions,
@@ -16,14 +24,6 @@ export { type CheckDeterminismOptions, checkDeterminism, type WorldOptions } fro
 export { type CheckUpgradeOptions, checkUpgrade } from "./check-upgrade.ts";
 export type { DeterminismFailure, DeterminismReport, LocatedDivergence } from "./determinism-report.ts";
 export { DeterminismCheckError, HistoryFileError, TestEnvError, UpgradeCheckError } from "./errors.ts";
-export {
-  exportHistory,
-  type HistoryFile,
-  type HistoryFileEvent,
-  type HistoryFileMeta,
-  type ParsedHistory,
-  parseHistoryFile,
-} from "@spool/core";
 export type { TrapHit } from "./nondeterminism-traps.ts";
 export type { Divergence } from "./replay-checks.ts";
 export {

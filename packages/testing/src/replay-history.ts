@@ -8,17 +8,15 @@ import {
   ConfigurationError,
   type ExecutorStatus,
   type HistoryEvent,
+  type HistoryFile,
   isInbound,
+  type ParsedHistory,
+  parseHistoryDocument,
+  parseHistoryFile,
   type WorkflowDefinition,
   WorkflowExecutor,
 } from "@spool/core";
 import { HistoryFileError } from "./errors.ts";
-import {
-  type HistoryFile,
-  type ParsedHistory,
-  parseHistoryDocument,
-  parseHistoryFile,
-} from "@spool/core";
 import { fromEngineError } from "./replay-checks.ts";
 
 /** A history to replay: events, history-file JSON text, a path to a history file, or a parsed file. */

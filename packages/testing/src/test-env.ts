@@ -16,6 +16,7 @@ import {
   DataConverter,
   type Duration,
   decodeHistory,
+  exportHistory,
   type HistoryEvent,
   toMs,
   type WorkflowDefinition,
@@ -34,7 +35,6 @@ import {
   SimulatedCrash,
 } from "./activity-harness.ts";
 import { TestEnvError } from "./errors.ts";
-import { exportHistory } from "@spool/core";
 import { originals } from "./nondeterminism-traps.ts";
 import { PendingSteps } from "./pending-steps.ts";
 import { toEpochMs, VirtualClock } from "./virtual-clock.ts";

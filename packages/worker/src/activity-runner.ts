@@ -20,6 +20,7 @@ import {
   parseWith,
   type RecordedActivityOptions,
   retryDecision,
+  StorageFullError,
   serializeError,
   TimeoutError,
   ValidationError,
@@ -50,6 +51,8 @@ export interface ActivityRunnerDeps {
    * resolves false when the normal path (the run's inbox) must be used.
    */
   completeEagerly?: (task: ClaimedActivityTask, event: NewInboundEvent) => Promise<boolean>;
+  /** Told when an outcome could not be stored for lack of space, and when storing works again. */
+  storage?: { full(err: unknown): void; ok(): void };
 }
 
 /** Starts an attempt; the returned handle lets the worker abort it. */
@@ -199,8 +202,9 @@ async function runAttempt(
   // A report the backend rejects (ConflictError) means the lease was lost while the attempt ran:
   // fire the attempt's AbortSignal with that reason, as a late heartbeat would, so work the
   // activity left running on ctx.signal learns that its result was discarded.
+  const shuttingDown = () => reasonOf() === "shutdown";
   if (outcome.ok) {
-    if (!(await report(deps, task, outcome))) abort("lease-lost");
+    if (!(await reportDurably(deps, task, outcome, shuttingDown))) abort("lease-lost");
     return;
   }
   const policy = decodeRetryPolicy(options.retry);
@@ -229,7 +233,35 @@ async function runAttempt(
     : ValidationError.is(outcome.error)
       ? "validation"
       : decision.reason;
-  if (!(await report(deps, task, { ok: false, error: outcome.error, reason: failReason }))) abort("lease-lost");
+  if (
+    !(await reportDurably(deps, task, { ok: false, error: outcome.error, reason: failReason }, shuttingDown))
+  )
+    abort("lease-lost");
+}
+
+/**
+ * Reports an outcome, waiting out a full disk (StorageFullError) with back-off: the side effect
+ * has already happened, so dropping the outcome would make another attempt repeat it once the
+ * lease runs out. Gives up on shutdown (the lease then hands the step to another worker) and on
+ * any other error.
+ */
+async function reportDurably(
+  deps: ActivityRunnerDeps,
+  task: ClaimedActivityTask,
+  outcome: Parameters<typeof report>[2],
+  giveUp: () => boolean,
+): Promise<boolean> {
+  for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, 2000)) {
+    try {
+      const accepted = await report(deps, task, outcome);
+      deps.storage?.ok();
+      return accepted;
+    } catch (err) {
+      if (!StorageFullError.is(err) || giveUp()) throw err;
+      deps.storage?.full(err);
+      await new Promise((r) => setTimeout(r, delayMs));
+    }
+  }
 }
 
 async function encodeError(dc: DataConverter, err: unknown): Promise<Uint8Array> {

@@ -9,11 +9,13 @@ import {
   type Backend,
   type BackendNotification,
   type ClaimedActivityTask,
+  type ClaimedWorkflowTask,
   ConfigurationError,
   DataConverter,
   type NewInboundEvent,
   newId,
   type PayloadCodec,
+  StorageFullError,
   type WorkflowDefinition,
   type WorkflowExecutor,
 } from "@spool/core";
@@ -26,6 +28,9 @@ import {
   rebuildExecutor,
   type WorkflowTaskDeps,
 } from "./workflow-task.ts";
+
+/** Claims issued at once per round (they share one transaction on a group-committing backend). */
+const CLAIM_BATCH = 16;
 
 /** Options of a Worker. */
 export interface WorkerOptions {
@@ -109,7 +114,12 @@ export class Worker {
   private pumpAgain = false;
   private wakeTimer: ReturnType<typeof setTimeout> | null = null;
   private wakeScheduled = false;
+  /** Claiming stopped because every slot was busy; a freed slot must wake the pump. */
+  private starved = false;
   private pollDelay: number;
+  /** While storage is full (StorageFullError) nothing is claimed until this time; 0 = healthy. */
+  private storageBlockedUntil = 0;
+  private storageBackoffMs = 0;
   private readonly blockedAttempts = new Map<string, number>();
   private readonly signals: (() => void)[] = [];
   private lastError: unknown;
@@ -283,6 +293,13 @@ export class Worker {
     this.wake();
   }
 
+  /** A slot was freed: claim again, but only if claiming stopped for lack of slots. */
+  private wakeIfStarved(): void {
+    if (!this.starved) return;
+    this.starved = false;
+    this.wake();
+  }
+
   private wake(): void {
     if (this.state !== "running") return;
     if (this.pumping) {
@@ -308,6 +325,8 @@ export class Worker {
     try {
       do {
         this.pumpAgain = false;
+        // Storage full: claim nothing whose outcome could not be recorded until the back-off ends.
+        if (Date.now() < this.storageBlockedUntil) break;
         const fired = await this.backend.fireDueTimers(500);
         if (fired > 0) found = true;
         found = (await this.claimWorkflowTasks()) || found;
@@ -315,6 +334,7 @@ export class Worker {
       } while (this.pumpAgain && this.state === "running");
       this.lastError = undefined;
     } catch (err) {
+      this.storageFull(err);
       if (this.lastError === undefined || String(this.lastError) !== String(err)) {
         this.log.error("worker loop error; retrying with back-off", { error: String(err) });
       }
@@ -337,6 +357,7 @@ export class Worker {
     } catch {
       // The next poll will tell.
     }
+    delay = Math.max(delay, this.storageBlockedUntil - Date.now());
     if (this.state !== "running") return;
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     this.wakeTimer = setTimeout(() => void this.pump(), delay);
@@ -346,22 +367,43 @@ export class Worker {
     if (this.workflows.size === 0) return false;
     let any = false;
     const names = [...this.workflows.keys()];
-    while (this.state === "running" && this.workflowInFlight.size < this.opts.maxConcurrentWorkflowTasks) {
-      const task = await this.backend.claimWorkflowTask({
+    const claim = () =>
+      this.backend.claimWorkflowTask({
         workerId: this.workerId,
         workflowNames: names,
         leaseMs: this.opts.workflowTaskLeaseMs,
       });
-      if (!task) break;
-      any = true;
+    // One claim first; when it finds work, the rest of the free slots are claimed at once, and a
+    // backend with group commit serves those claims in one transaction.
+    let batch = 1;
+    while (this.state === "running") {
+      const free = Math.min(batch, this.opts.maxConcurrentWorkflowTasks - this.workflowInFlight.size);
+      if (free <= 0) {
+        this.starved = true;
+        break;
+      }
+      const claimed = await Promise.all(Array.from({ length: free }, claim));
+      const tasks = claimed.filter((t): t is ClaimedWorkflowTask => t !== null);
+      for (const task of tasks) await this.startWorkflowTask(task);
+      if (tasks.length > 0) any = true;
+      if (tasks.length < free) break;
+      batch = Math.min(CLAIM_BATCH, batch * 2);
+    }
+    return any;
+  }
+
+  private async startWorkflowTask(task: ClaimedWorkflowTask): Promise<void> {
+    {
       await this.faultHook?.("workflow.after-claim", { runId: task.run.runId });
       const p: Promise<unknown> = processWorkflowTask(task, this.taskDeps())
         .then((result) => {
           if (!result) return;
+          this.storageOk();
           this.blockedAttempts.delete(task.run.runId);
           for (const t of result.claimedActivities) this.runActivity(t);
         })
         .catch((err) => {
+          this.storageFull(err);
           this.log.error("workflow task failed; it will be retried", {
             runId: task.run.runId,
             error: String(err),
@@ -376,11 +418,10 @@ export class Worker {
         })
         .finally(() => {
           this.workflowInFlight.delete(p);
-          this.wake();
+          this.wakeIfStarved();
         });
       this.workflowInFlight.add(p);
     }
-    return any;
   }
 
   /** Records an activity outcome and the activation it triggers in one commit, when the run is cached here. */
@@ -418,11 +459,27 @@ export class Worker {
     if (this.activities.size === 0) return false;
     let any = false;
     const names = [...this.activities.keys()];
-    while (this.state === "running" && this.running.size < this.opts.maxConcurrentActivities) {
-      const task = await this.backend.claimActivityTask({ workerId: this.workerId, activityNames: names });
-      if (!task) break;
-      any = true;
-      this.runActivity(task);
+    let batch = 1;
+    while (this.state === "running") {
+      const free = Math.min(batch, this.opts.maxConcurrentActivities - this.running.size);
+      if (free <= 0) {
+        this.starved = true;
+        break;
+      }
+      batch = Math.min(CLAIM_BATCH, batch * 2);
+      const claimed = await Promise.all(
+        Array.from({ length: free }, () =>
+          this.backend.claimActivityTask({ workerId: this.workerId, activityNames: names }),
+        ),
+      );
+      let n = 0;
+      for (const task of claimed) {
+        if (!task) continue;
+        n++;
+        this.runActivity(task);
+      }
+      if (n > 0) any = true;
+      if (n < free) break;
     }
     return any;
   }
@@ -436,13 +493,14 @@ export class Worker {
       log: this.log,
       fault: this.faultHook,
       completeEagerly: this.workflows.size > 0 ? (t, e) => this.completeEagerly(t, e) : undefined,
+      storage: { full: (err) => this.storageFull(err), ok: () => this.storageOk() },
     });
     this.running.set(task.taskId, running);
     running.done
       .catch((err) => this.log.error("activity report failed", { activity: task.name, error: String(err) }))
       .finally(() => {
         this.running.delete(task.taskId);
-        this.wake();
+        this.wakeIfStarved();
       });
   }
 
@@ -473,6 +531,28 @@ export class Worker {
       );
     }
     return unknown.map((w) => ({ kind: w.kind, name: w.name, count: w.count }));
+  }
+
+  /**
+   * A write failed for lack of space (SQLITE_FULL, quota): stop claiming for a back-off (200 ms
+   * doubling to 5 s) rather than claim, run and fail again in a loop — an activity run now would
+   * repeat its side effect once its unrecordable attempt is retried. When the back-off ends the
+   * pump claims again; the first write that succeeds clears it.
+   */
+  private storageFull(err: unknown): void {
+    if (!StorageFullError.is(err)) return;
+    if (this.storageBackoffMs === 0) {
+      this.log.warn("storage is full: claiming paused until writes succeed again", { error: String(err) });
+    }
+    this.storageBackoffMs = Math.min(5000, Math.max(200, this.storageBackoffMs * 2));
+    this.storageBlockedUntil = Date.now() + this.storageBackoffMs;
+  }
+
+  private storageOk(): void {
+    if (this.storageBackoffMs === 0) return;
+    this.storageBackoffMs = 0;
+    this.storageBlockedUntil = 0;
+    this.log.info("storage writable again: claiming resumed", { workerId: this.workerId });
   }
 
   private blockedBackoff(runId: string): number {

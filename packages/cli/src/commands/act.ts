@@ -57,7 +57,8 @@ export async function replayCommand(
   file: string,
   o: { module?: string; strict?: boolean },
 ): Promise<number> {
-  if (!o.module) throw new UsageError("spool replay needs --module <file exporting the workflow definitions>");
+  if (!o.module)
+    throw new UsageError("spool replay needs --module <file exporting the workflow definitions>");
   const parsed = parseHistoryFile(await readFile(file, "utf8"));
   const { workflows } = await loadDefinitions(o.module);
   const def = workflows.find((w) => w.name === parsed.workflowName);

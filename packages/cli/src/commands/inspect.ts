@@ -12,11 +12,19 @@ const STATUSES: RunStatus[] = ["running", "blocked", "completed", "failed", "can
 export async function listCommand(
   backend: Backend,
   io: CliIo,
-  o: { status?: string; workflow?: string; idPrefix?: string; limit?: string; cursor?: string; json?: boolean },
+  o: {
+    status?: string;
+    workflow?: string;
+    idPrefix?: string;
+    limit?: string;
+    cursor?: string;
+    json?: boolean;
+  },
 ): Promise<number> {
   const status = o.status?.split(",").map((s) => s.trim()) as RunStatus[] | undefined;
   for (const s of status ?? []) {
-    if (!STATUSES.includes(s)) throw new UsageError(`unknown status "${s}"; use one of ${STATUSES.join(", ")}`);
+    if (!STATUSES.includes(s))
+      throw new UsageError(`unknown status "${s}"; use one of ${STATUSES.join(", ")}`);
   }
   const limit = o.limit === undefined ? 20 : Number(o.limit);
   if (!Number.isInteger(limit) || limit < 1) throw new UsageError("--limit takes a whole number ≥ 1");
@@ -42,7 +50,8 @@ export async function listCommand(
     r.createdAt.toISOString(),
     r.blockedReason ?? (r.error ? r.error.message.slice(0, 60) : ""),
   ]);
-  for (const l of table(["WORKFLOW ID", "RUN ID", "WORKFLOW", "STATUS", "EVENTS", "CREATED", "NOTE"], rows)) io.out(l);
+  for (const l of table(["WORKFLOW ID", "RUN ID", "WORKFLOW", "STATUS", "EVENTS", "CREATED", "NOTE"], rows))
+    io.out(l);
   if (page.nextCursor) io.out(`more: --cursor ${page.nextCursor}`);
   return 0;
 }

@@ -1,0 +1,144 @@
+// Guards against clock jumps (NTP steps, VM resumes) breaking exactly-once recording: with worker clocks jumping forward and backward, no timer fires twice, no step is recorded twice, and no lease taken over comes back to life for its old holder.
+import { appendFileSync, existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Client, SqliteBackend } from "spool";
+import { afterAll, describe, expect, it } from "vitest";
+import { slowFlow } from "./fixtures/workflows.ts";
+import {
+  allHistories,
+  baseSeed,
+  cleanScratch,
+  executionFigures,
+  expectIntact,
+  type Fleet,
+  readEffects,
+  runFleet,
+  scratch,
+  sleep,
+  spawnWorker,
+  stop,
+  waitFor,
+} from "./harness.ts";
+
+afterAll(cleanScratch);
+
+const HOUR = 3_600_000;
+const OFFSETS = [-HOUR, -3000, 0, 3000, HOUR];
+const LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/** Marks a jump in the effects log: the harness then allows that process extra (at-least-once) executions. */
+function jumped(f: Fleet, pid: number, offset: number): void {
+  appendFileSync(
+    f.effects,
+    `${JSON.stringify({ kind: "fault", point: "clock", mode: "jump", pid, t: Date.now(), info: { offset } })}\n`,
+  );
+}
+
+describe("clock jumps", () => {
+  it("worker clocks jumping ±3 s and ±1 h (injected clock): every timer fires once, every step is recorded once", async () => {
+    const seed = baseSeed + 11;
+    const dir = scratch().dir;
+    const files = [join(dir, "clock-a"), join(dir, "clock-b")];
+    for (const f of files) writeFileSync(f, "0");
+    let jumps = 0;
+    const r = await runFleet({
+      name: "clock-jumps",
+      seed,
+      runs: 16,
+      steps: 2,
+      signalUpFront: 2,
+      signalEveryMs: 130,
+      workers: files.map((f) => ({ SPOOL_CLOCK_FILE: f })),
+      during: async (f) => {
+        for (let i = 0; i < 15; i++) {
+          await sleep(120);
+          const w = Math.floor(f.random() * 2);
+          const offset = OFFSETS[Math.floor(f.random() * OFFSETS.length)]!;
+          writeFileSync(files[w]!, String(offset));
+          jumped(f, f.procs[w]!.pid, offset);
+          jumps++;
+        }
+        // Worker A ends up an hour ahead and stays there (a forward step that is never undone), B on
+        // time: everything either clock scheduled is due for A, so every run can finish.
+        writeFileSync(files[0]!, String(HOUR));
+        writeFileSync(files[1]!, "0");
+        jumped(f, f.procs[0]!.pid, HOUR);
+      },
+    });
+    console.log(
+      `[reliability] clock-jumps seed=${seed} jumps=${jumps} runs=${r.runs} steps=${r.steps} executions=${r.executions}`,
+    );
+    expect(r.runs).toBe(32);
+  }, 90_000);
+
+  it("a worker an hour ahead takes over a live lease; the old holder is fenced off and never gets it back", async () => {
+    const { db, effects } = scratch();
+    const clockB = join(scratch().dir, "clock-b");
+    writeFileSync(clockB, String(HOUR));
+    const backend = new SqliteBackend({ path: db });
+    const client = new Client({ backend });
+    try {
+      const a = spawnWorker(db, effects, { SPOOL_LOG: "debug" });
+      await a.ready;
+      const h = await client.start(slowFlow, { count: 1, ms: 1200, heartbeat: true, heartbeatTimeout: 300 }, { id: "steal" });
+      await waitFor(() => readEffects(effects).some((l) => l.kind === "effect" && l.pid === a.pid));
+      // B's clock is an hour ahead: A's heartbeated lease looks long expired to it.
+      const b = spawnWorker(db, effects, { SPOOL_CLOCK_FILE: clockB, SPOOL_LOG: "debug" });
+      await waitFor(() => readEffects(effects).some((l) => l.kind === "effect" && l.pid === b.pid));
+      // The jump is B's, the lost attempt A's: both count as touched by the fault.
+      for (const pid of [a.pid, b.pid]) {
+        appendFileSync(effects, `${JSON.stringify({ kind: "fault", point: "clock", mode: "jump", pid, t: Date.now() })}\n`);
+      }
+      writeFileSync(clockB, "0"); // ...and steps back while its attempt runs.
+      expect(await h.result({ timeout: 20_000 })).toEqual(["steal#0"]);
+      await waitFor(() => readEffects(effects).some((l) => l.kind === "abort" && l.pid === a.pid));
+      const abort = readEffects(effects).find((l) => l.kind === "abort" && l.pid === a.pid)!;
+      expect(abort.reason).toMatch(/lease was lost/);
+      await stop(a);
+      await stop(b);
+      const histories = await allHistories(db);
+      const events = [...histories.values()][0]!.events;
+      const done = events.filter((e) => e.type === "ActivityCompleted") as { attempt: number }[];
+      expect(done.map((e) => e.attempt), "recorded once, by the new holder").toEqual([2]);
+      executionFigures(effects, histories, 1);
+      expectIntact(db);
+    } finally {
+      await backend.close();
+    }
+  }, 60_000);
+
+  it.skipIf(!existsSync(LIBFAKETIME))(
+    "a worker whose whole process clock jumps (libfaketime): timers fire once, steps are recorded once",
+    async () => {
+      const seed = baseSeed + 12;
+      const dir = scratch().dir;
+      const file = join(dir, "faketime");
+      writeFileSync(file, "+0");
+      const faked = {
+        LD_PRELOAD: LIBFAKETIME,
+        FAKETIME_TIMESTAMP_FILE: file,
+        FAKETIME_NO_CACHE: "1",
+        // libuv's timers run on the monotonic clock, which NTP steps do not move either.
+        FAKETIME_DONT_FAKE_MONOTONIC: "1",
+      };
+      const r = await runFleet({
+        name: "faketime",
+        seed,
+        runs: 10,
+        steps: 2,
+        signalUpFront: 2,
+        signalEveryMs: 150,
+        workers: [faked, {}],
+        during: async (f) => {
+          for (const offset of ["+1h", "-1h", "+0", "-3s", "+3s", "+1h"]) {
+            await sleep(250);
+            writeFileSync(file, offset);
+            jumped(f, f.procs[0]!.pid, 0);
+          }
+        },
+      });
+      expect(r.runs).toBe(20);
+    },
+    90_000,
+  );
+});
