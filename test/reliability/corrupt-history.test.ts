@@ -2,7 +2,7 @@
 import Database from "better-sqlite3";
 import { Client, HistoryCorruptError, SqliteBackend } from "spool";
 import { afterAll, describe, expect, it } from "vitest";
-import { chaosFlow } from "./fixtures/workflows.ts";
+import { chaosFlow, go } from "./fixtures/workflows.ts";
 import {
   allHistories,
   checkHistory,
@@ -68,11 +68,7 @@ describe("corrupt or truncated rows with real worker processes", () => {
       await stop(w1);
       const ids = [...victims.ledger.starts.keys()];
       const names = Object.keys(DAMAGE) as (keyof typeof DAMAGE)[];
-      await victims.signal(0, rng(1));
-      const inboxVictim = ids[3]!;
-      await client.getHandle<typeof chaosFlow>(inboxVictim).signal((await import("./fixtures/workflows.ts")).go, {
-        n: 1,
-      });
+      await client.getHandle<typeof chaosFlow>(ids[3]!).signal(go, { n: 1 });
       const raw = new Database(db);
       const lastSeq = new Map<string, number>();
       for (const [i, id] of ids.entries()) {
@@ -85,7 +81,7 @@ describe("corrupt or truncated rows with real worker processes", () => {
 
       // A fresh worker process (cold cache: it must read the damaged rows) and every signal.
       const w2 = spawnWorker(db, effects, { SPOOL_BLOCKED_RETRY_MS: "200,2000" });
-      await victims.signal(3, rng(2)); // ids[0..2]; the inbox victim was signalled above
+      for (const id of ids.slice(0, 3)) await client.getHandle<typeof chaosFlow>(id).signal(go, { n: 1 });
       await bystanders.signal(8, rng(3));
       const reference = await referenceResults(bystanders.ledger);
       for (const id of bystanders.ledger.starts.keys()) {

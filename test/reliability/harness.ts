@@ -720,3 +720,12 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
     await backend.close();
   }
 }
+
+/** CPU time (user + system) a process has consumed so far, ms (Linux /proc). */
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name (which may hold spaces) start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
+  return ticks * 10; // CLK_TCK is 100 on Linux
+}
