@@ -6,8 +6,8 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Client, type HistoryEvent, SqliteBackend, silentLogger, Worker } from "spool";
 import { exportHistory } from "@spool/core";
+import { Client, type HistoryEvent, SqliteBackend, silentLogger, Worker } from "spool";
 import { publish, resize, thumbnailBatch } from "../../examples/fan-out/workflow.ts";
 import { chargeCard, helloOrder, reserveStock, sendReceipt } from "../../examples/hello/workflow.ts";
 import * as saga from "../../examples/order-saga/workflow.ts";
@@ -54,13 +54,25 @@ async function save(name: string, workflowId: string): Promise<void> {
 await client.start(helloOrder, { orderId: "golden-1", items: 2, amount: 42 }, { id: "golden-hello" });
 await save("hello-order", "golden-hello");
 
-await client.start(thumbnailBatch, { urls: ["a", "b", "c", "d", "e"], width: 64, parallelism: 2 }, { id: "golden-fan-out" });
+await client.start(
+  thumbnailBatch,
+  { urls: ["a", "b", "c", "d", "e"], width: 64, parallelism: 2 },
+  { id: "golden-fan-out" },
+);
 await save("fan-out", "golden-fan-out");
 
 const base = { sku: "book", quantity: 1, amount: 10 };
-await client.start(saga.orderSaga, { ...base, orderId: "g-ok", address: "1 Main St" }, { id: "golden-saga-ok" });
+await client.start(
+  saga.orderSaga,
+  { ...base, orderId: "g-ok", address: "1 Main St" },
+  { id: "golden-saga-ok" },
+);
 await save("order-saga-shipped", "golden-saga-ok");
-await client.start(saga.orderSaga, { ...base, orderId: "g-bad", address: " " }, { id: "golden-saga-compensated" });
+await client.start(
+  saga.orderSaga,
+  { ...base, orderId: "g-bad", address: " " },
+  { id: "golden-saga-compensated" },
+);
 await save("order-saga-compensated", "golden-saga-compensated");
 
 const exp = await client.start(
@@ -74,8 +86,13 @@ while ((await exp.history()).filter((e) => e.type === "ActivityScheduled").lengt
 await exp.signal(decide, { approved: true, by: "golden" });
 await save("signals-and-timers", "golden-expense");
 
-const fsm = await client.start(orderLifecycle, { orderId: "g-fsm", maxTransitionsPerRun: 10 }, { id: "golden-fsm" });
-for (const event of ["ship", "pay", "ship", "deliver"] as const) await fsm.signal(orderEvent, { event, by: "golden" });
+const fsm = await client.start(
+  orderLifecycle,
+  { orderId: "g-fsm", maxTransitionsPerRun: 10 },
+  { id: "golden-fsm" },
+);
+for (const event of ["ship", "pay", "ship", "deliver"] as const)
+  await fsm.signal(orderEvent, { event, by: "golden" });
 await save("state-machine", "golden-fsm");
 
 await worker.shutdown();
