@@ -119,6 +119,16 @@ describe("workflow options", () => {
     expect(err.cause.message).toMatch(/exceeded its execution timeout of 150 ms/);
   });
 
+  it("a run past the worker's history limit fails with a message that says to continue as new", async () => {
+    const looper = defineWorkflow({ name: "opt.looper", input: z.object({}), output: z.string() }, async function* () {
+      for (;;) yield* sometimesSlow({ ms: 0 });
+    });
+    env = await e2e({ workflows: [looper], activities: [sometimesSlow], historyLimits: { historyLimit: 30 } });
+    const err = await (await env.client.start(looper, {}, { id: "looper" })).result({ timeout: 10_000 }).catch((e) => e);
+    expect(WorkflowFailedError.is(err)).toBe(true);
+    expect(err.cause.message).toMatch(/reached the history limit of 30 events.*continueAsNew/s);
+  });
+
   it("the workflow version is recorded at start and shown by describe()", async () => {
     const wf = defineWorkflow(
       { name: "opt.versioned", input: z.object({}), output: z.string(), version: "2024-06-01" },

@@ -69,6 +69,11 @@ export interface WorkerOptions {
    * every other) lacks its code, and how old such work must be to be reported (default 30 s each).
    */
   unknownWorkCheck?: { intervalMs: number; minAgeMs: number };
+  /**
+   * History length at which a run logs a warning (default 10,000) and at which it fails with a
+   * message telling the author to continue as new (default 50,000).
+   */
+  historyLimits?: { historyWarnAt?: number; historyLimit?: number };
   /** Fault points, for crash tests only: called at named moments with details. */
   faultHook?: (point: string, info: Record<string, unknown>) => Promise<void> | void;
 }
@@ -106,6 +111,7 @@ export class Worker {
     >
   >;
   private readonly faultHook: WorkerOptions["faultHook"];
+  private readonly historyLimits: WorkerOptions["historyLimits"];
   private state: "new" | "running" | "draining" | "stopped" = "new";
   private workflowInFlight = new Set<Promise<unknown>>();
   private readonly running = new Map<string, RunningActivity>();
@@ -162,6 +168,7 @@ export class Worker {
       blockedRetry: options.blockedRetry ?? { initialMs: 1000, maxMs: 300_000 },
     };
     this.faultHook = options.faultHook;
+    this.historyLimits = options.historyLimits;
     this.unknownWorkCheck = options.unknownWorkCheck ?? { intervalMs: 30_000, minAgeMs: 30_000 };
     this.pollDelay = this.opts.pollIntervalMs.min;
   }
@@ -261,7 +268,13 @@ export class Worker {
     if (cached && cached.seq === run.lastSeq) return cached;
     const def = this.workflows.get(run.workflowName);
     if (!def) return undefined;
-    return rebuildExecutor(run, def, { backend: this.backend, dc: this.dc, log: this.log, strict: false });
+    return rebuildExecutor(run, def, {
+      backend: this.backend,
+      dc: this.dc,
+      log: this.log,
+      strict: false,
+      historyLimits: this.historyLimits,
+    });
   }
 
   /**
@@ -445,6 +458,7 @@ export class Worker {
       activityNames: [...this.activities.keys()],
       blockedBackoff: (runId) => this.blockedBackoff(runId),
       fault: this.faultHook,
+      historyLimits: this.historyLimits,
     };
   }
 

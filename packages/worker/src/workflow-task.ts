@@ -42,13 +42,15 @@ export interface WorkflowTaskDeps {
   activityNames: string[];
   blockedBackoff: (runId: string) => number;
   fault?: (point: string, info: Record<string, unknown>) => Promise<void> | void;
+  /** History limits handed to every executor. */
+  historyLimits?: { historyWarnAt?: number; historyLimit?: number };
 }
 
 /** Creates an executor for a run and replays its whole history. */
 export async function rebuildExecutor(
   run: RunRecord,
   def: WorkflowDefinition,
-  deps: Pick<WorkflowTaskDeps, "backend" | "dc" | "log" | "strict">,
+  deps: Pick<WorkflowTaskDeps, "backend" | "dc" | "log" | "strict" | "historyLimits">,
 ): Promise<WorkflowExecutor> {
   const raws = await deps.backend.getHistory(run.runId);
   const events = await decodeHistory(raws, deps.dc, run.runId);
@@ -57,6 +59,7 @@ export async function rebuildExecutor(
     runId: run.runId,
     strict: deps.strict,
     log: workflowLogSink(deps.log),
+    ...deps.historyLimits,
   });
   await ex.replayHistory(events);
   return ex;
