@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { main } from "@spool/cli";
 import { Client, SqliteBackend, silentLogger, Worker } from "spool";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { crashFlow } from "../crash/fixtures/workflows.ts";
+import { cliFlow, double } from "./fixtures/definitions.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "spool-cli-"));
 const db = join(dir, "cli.db");
@@ -24,13 +24,12 @@ function run(...argv: string[]) {
 
 beforeAll(async () => {
   const backend = new SqliteBackend({ path: db });
-  const { addStep } = await import("../crash/fixtures/workflows.ts");
-  const worker = new Worker({ backend, workflows: [crashFlow], activities: [addStep], logger: silentLogger });
+  const worker = new Worker({ backend, workflows: [cliFlow], activities: [double], logger: silentLogger });
   await worker.start();
   const client = new Client({ backend });
-  await (await client.start(crashFlow, { base: 1 }, { id: "cli-done" })).result({ timeout: 10_000 });
+  await (await client.start(cliFlow, { base: 1 }, { id: "cli-done" })).result({ timeout: 10_000 });
   await worker.shutdown();
-  await client.start(crashFlow, { base: 2 }, { id: "cli-open" });
+  await client.start(cliFlow, { base: 2 }, { id: "cli-open" });
   await backend.close();
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -39,8 +38,8 @@ describe("spool CLI", () => {
   it("lists runs with filters", async () => {
     const all = await run("list", "--db", db);
     expect(all.code).toBe(0);
-    expect(all.out).toMatch(/cli-done .* crash\.flow +completed/);
-    expect(all.out).toMatch(/cli-open .* crash\.flow +running/);
+    expect(all.out).toMatch(/cli-done .* cli\.flow +completed/);
+    expect(all.out).toMatch(/cli-open .* cli\.flow +running/);
     const open = await run("list", "--db", db, "--status", "running", "--json");
     expect(JSON.parse(open.out).runs.map((r: { workflowId: string }) => r.workflowId)).toEqual(["cli-open"]);
   });
@@ -50,7 +49,7 @@ describe("spool CLI", () => {
     expect(d.out).toMatch(/status +completed/);
     const h = await run("history", "cli-done", "--db", db);
     expect(h.out).toMatch(/1 +\S+ +WorkflowStarted/);
-    expect(h.out).toMatch(/ActivityScheduled +activity "crash\.add" \(step 1\)/);
+    expect(h.out).toMatch(/ActivityScheduled +activity "cli\.double" \(step 1\)/);
   });
 
   it("exports a history file that replays with the same code and diverges with changed code", async () => {
@@ -70,7 +69,9 @@ describe("spool CLI", () => {
 
   it("cancels an open run, and says so for a finished one", async () => {
     expect((await run("cancel", "cli-done", "--db", db)).out).toMatch(/had already finished \(completed\)/);
-    expect((await run("cancel", "cli-open", "--db", db, "--reason", "test")).out).toMatch(/cancellation requested/);
+    expect((await run("cancel", "cli-open", "--db", db, "--reason", "test")).out).toMatch(
+      /cancellation requested/,
+    );
   });
 
   it("reports usage errors with exit code 2 and unknown runs with a typed error", async () => {
