@@ -123,6 +123,13 @@ describe("bad input and bad state", () => {
     await waitFor(async () => (await victim.describe()).status === "blocked");
     const d = await victim.describe();
     expect(d.blockedReason).toMatch(/HistoryCorruptError: history of run \w+ is corrupt at event #2/);
+    expect(d.blockedReason).toMatch(/terminate/);
+    // The way out: terminate ends it without replaying its (unreadable) history.
+    await victim.terminate("corrupt row");
+    const ended = await victim.describe();
+    expect(ended.status).toBe("cancelled");
+    expect(ended.error?.message).toBe("cancelled: terminated: corrupt row");
+    await expect(victim.terminate()).rejects.toThrow(/no open run/);
   });
 
   it("work whose workflow or activity no worker runs is reported with the fix; other runs are unaffected", async () => {

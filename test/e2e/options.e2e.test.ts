@@ -120,11 +120,20 @@ describe("workflow options", () => {
   });
 
   it("a run past the worker's history limit fails with a message that says to continue as new", async () => {
-    const looper = defineWorkflow({ name: "opt.looper", input: z.object({}), output: z.string() }, async function* () {
-      for (;;) yield* sometimesSlow({ ms: 0 });
+    const looper = defineWorkflow(
+      { name: "opt.looper", input: z.object({}), output: z.string() },
+      async function* () {
+        for (;;) yield* sometimesSlow({ ms: 0 });
+      },
+    );
+    env = await e2e({
+      workflows: [looper],
+      activities: [sometimesSlow],
+      historyLimits: { historyLimit: 30 },
     });
-    env = await e2e({ workflows: [looper], activities: [sometimesSlow], historyLimits: { historyLimit: 30 } });
-    const err = await (await env.client.start(looper, {}, { id: "looper" })).result({ timeout: 10_000 }).catch((e) => e);
+    const err = await (await env.client.start(looper, {}, { id: "looper" }))
+      .result({ timeout: 10_000 })
+      .catch((e) => e);
     expect(WorkflowFailedError.is(err)).toBe(true);
     expect(err.cause.message).toMatch(/reached the history limit of 30 events.*continueAsNew/s);
   });

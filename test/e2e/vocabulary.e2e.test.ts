@@ -174,6 +174,43 @@ describe("cancellation", () => {
   });
 });
 
+describe("terminate", () => {
+  it("ends a running child at once: its activity is aborted, no clean-up runs, the parent sees a child failure", async () => {
+    const stuckChild = defineWorkflow(
+      { name: "e2e.stuckChild", input: z.object({}), output: z.string() },
+      async function* () {
+        try {
+          return yield* slowActivity({});
+        } finally {
+          yield* release({ what: "must-not-run" });
+        }
+      },
+    );
+    const parentOfStuck = defineWorkflow(
+      { name: "e2e.parentOfStuck", input: z.object({}), output: z.string() },
+      async function* () {
+        try {
+          return yield* child(stuckChild, {}, { id: "stuck-child" });
+        } catch (err) {
+          return ChildWorkflowFailure.is(err) ? `child ended: ${(err.cause as Error).message}` : "other";
+        }
+      },
+    );
+    env = await e2e({ workflows: [parentOfStuck, stuckChild], activities: [slowActivity, release] });
+    aborts.length = 0;
+    compensations.length = 0;
+    const parentHandle = await env.client.start(parentOfStuck, {}, { id: "parent-of-stuck" });
+    await waitFor(() => env?.worker.stats().runningActivities === 1);
+    await env.client.getHandle("stuck-child").terminate("operator");
+    expect(await parentHandle.result({ timeout: 10_000 })).toBe(
+      "child ended: cancelled: terminated: operator",
+    );
+    await waitFor(() => aborts.length === 1);
+    expect(compensations).toEqual([]);
+    expect((await env.client.getHandle("stuck-child").describe()).status).toBe("cancelled");
+  });
+});
+
 describe("children, races, continue-as-new", () => {
   const kid = defineWorkflow(
     { name: "e2e.kid", input: z.object({ n: z.number() }), output: z.number() },

@@ -3,7 +3,13 @@
  */
 import { parseArgs } from "node:util";
 import { SpoolError } from "@spool/core";
-import { cancelCommand, exportCommand, replayCommand, workerCommand } from "./commands/act.ts";
+import {
+  cancelCommand,
+  exportCommand,
+  replayCommand,
+  terminateCommand,
+  workerCommand,
+} from "./commands/act.ts";
 import { describeCommand, historyCommand, listCommand, statsCommand } from "./commands/inspect.ts";
 import { type CliIo, processIo, UsageError } from "./io.ts";
 import { openBackend } from "./open-backend.ts";
@@ -19,7 +25,8 @@ commands:
   export <workflowId>      the run's history file (replayHistory and 'spool replay' read it)  [--run id] [--out file]
   replay <file>            replay a history file with the current code; exit 1 on divergence
                            --module <file exporting the workflow>  [--strict]
-  cancel <workflowId>      request cancellation  [--reason text]
+  cancel <workflowId>      request cancellation: the workflow runs its clean-up  [--reason text]
+  terminate <workflowId>   end the open run at once without running its code (for blocked runs)  [--reason text]
   stats                    run and queue counts  [--json]
   worker                   run a worker for a module's definitions until Ctrl+C  --module <file> [--concurrency n]
 
@@ -59,6 +66,8 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
           return await exportCommand(backend, io, needArg("a workflow id"), o);
         case "cancel":
           return await cancelCommand(backend, io, needArg("a workflow id"), o);
+        case "terminate":
+          return await terminateCommand(backend, io, needArg("a workflow id"), o);
         case "stats":
           return await statsCommand(backend, io, o);
         case "worker":

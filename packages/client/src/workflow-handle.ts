@@ -7,6 +7,7 @@ import {
   type BackendNotification,
   CancelledError,
   ConfigurationError,
+  ConflictError,
   type DataConverter,
   decodeHistory,
   deserializeError,
@@ -15,6 +16,7 @@ import {
   isClosedStatus,
   parseWith,
   type QueryDefinition,
+  type RawEvent,
   RunNotFoundError,
   type RunRecord,
   type RunStatus,
@@ -22,6 +24,7 @@ import {
   type SerializedError,
   type SignalDefinition,
   SpoolError,
+  serializeError,
   TimeoutError,
   type WorkflowDefinition,
   WorkflowExecutor,
@@ -210,6 +213,83 @@ export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
     const body = (await encodeEventBody({ type: "CancelRequested", reason }, this.deps.dc)) as Uint8Array;
     const r = await this.deps.backend.requestCancel({ workflowId: this.workflowId, body });
     return { outcome: r.outcome, status: r.status };
+  }
+
+  /**
+   * Ends the open run at once, without running any workflow code (no compensations, no `finally`
+   * blocks): the way out for a run that is `blocked` (its code cannot replay, or a history row is
+   * corrupt) or must stop immediately. The run ends `cancelled` with a CancelledError "terminated:
+   * <reason>"; its pending activities and timers are withdrawn, its open children are sent a
+   * cancellation, and a parent hears of it as a child failure. Inbound events waiting in its inbox
+   * are recorded before the end, so nothing acknowledged is lost. Prefer `cancel()` for a run that
+   * can still run its clean-up.
+   * @throws RunNotFoundError when there is no open run.
+   */
+  async terminate(reason = "terminated by client"): Promise<{ runId: string }> {
+    const { backend, dc } = this.deps;
+    for (let attempt = 0; ; attempt++) {
+      const run = await this.currentRun(this.runId);
+      if (isClosedStatus(run.status)) throw new RunNotFoundError(this.workflowId, run.runId, "open run");
+      const inbox = await backend.getInbox(run.runId).catch(() => []);
+      const error = serializeError(new CancelledError(`terminated: ${reason}`));
+      const ts = backend.now();
+      const events: RawEvent[] = inbox.map((e, i) => ({
+        seq: run.lastSeq + 1 + i,
+        ts: e.ts,
+        type: e.type,
+        step: e.step,
+        body: e.body,
+      }));
+      events.push({
+        seq: run.lastSeq + events.length + 1,
+        ts,
+        type: "WorkflowCancelled",
+        step: null,
+        body: await encodeEventBody({ type: "WorkflowCancelled", error }, dc),
+      });
+      const children = await backend.inspect.listRuns({
+        parentRunId: run.runId,
+        status: ["running", "blocked"],
+      });
+      const cancelBody = (await encodeEventBody(
+        { type: "CancelRequested", reason: `parent ${run.workflowId} was terminated` },
+        dc,
+      )) as Uint8Array;
+      try {
+        await backend.commitActivation({
+          runId: run.runId,
+          expectedLastSeq: run.lastSeq,
+          events,
+          consumedInbox: inbox.map((e) => e.id),
+          activities: [],
+          cancelActivities: [],
+          timers: [],
+          cancelTimers: [],
+          children: [],
+          cancelChildren: children.runs.map((c) => ({
+            step: c.parentStep ?? 0,
+            workflowId: c.workflowId,
+            body: cancelBody,
+          })),
+          close: {
+            status: "cancelled",
+            error: await dc.encode(error, "termination reason"),
+            ...(run.parentRunId
+              ? {
+                  parentEvent: {
+                    type: "ChildFailed" as const,
+                    body: await encodeEventBody({ type: "ChildFailed", error }, dc),
+                  },
+                }
+              : {}),
+          },
+        });
+        return { runId: run.runId };
+      } catch (err) {
+        // A worker advanced the run meanwhile (or a signal arrived): read again and retry.
+        if (!ConflictError.is(err) || attempt >= 5) throw err;
+      }
+    }
   }
 
   /** Status, ids, version and error of the run (the latest run with this id if none was given). */

@@ -285,7 +285,7 @@ export class HistoryCorruptError extends SpoolError {
   constructor(runId: string, seq: number, reason: string, options?: SpoolErrorOptions) {
     super(
       `history of run ${runId} is corrupt at event #${seq}: ${reason}. The run is parked; restore the row ` +
-        "from a backup or export and cancel the run.",
+        "from a backup, or end the run with handle.terminate() (`spool terminate <workflowId>`).",
       options,
     );
     this.runId = runId;

@@ -25,6 +25,20 @@ export async function cancelCommand(
   return 0;
 }
 
+/** `spool terminate <workflowId>`: ends the open run at once, without running workflow code. */
+export async function terminateCommand(
+  backend: Backend,
+  io: CliIo,
+  workflowId: string,
+  o: { reason?: string },
+): Promise<number> {
+  const { runId } = await new Client({ backend })
+    .getHandle(workflowId)
+    .terminate(o.reason ?? "terminated from the CLI");
+  io.out(`terminated ${workflowId} (run ${runId})`);
+  return 0;
+}
+
 /** `spool export <workflowId>`: writes the run's history as a history file. */
 export async function exportCommand(
   backend: Backend,
