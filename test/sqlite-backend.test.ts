@@ -183,7 +183,7 @@ describe("SqliteBackend (SQLite specifics)", () => {
       );
       err = await rejection(backend.getHistory(runId));
       expect(err).toBeInstanceOf(HistoryCorruptError);
-      expect((err as Error).message).toMatch(/not a BLOB/);
+      expect((err as Error).message).toMatch(/body is not binary/);
 
       // A changed timestamp is corruption too: it is workflow time on replay.
       db.prepare("UPDATE history SET body = ? WHERE run_id = ? AND seq = 2").run(bytes(10, 20, 30), runId);

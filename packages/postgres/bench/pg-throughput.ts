@@ -63,26 +63,38 @@ async function withSchema<T>(tag: string, fn: (schema: string, backend: Postgres
   }
 }
 
-/** Forks `n` worker processes on `schema` and waits until each has started. */
+/**
+ * Forks `n` worker processes on `schema` and waits until each has started. `stop()` drains them
+ * and returns the backend calls they made, by method (summed over processes).
+ */
 async function startWorkers(schema: string, n: number, env: Record<string, string> = {}) {
   const workers: ChildProcess[] = [];
   const ready: Promise<void>[] = [];
+  const calls: Record<string, number> = {};
   for (let i = 0; i < n; i++) {
     const child = fork(workerFixture, [URL, schema, `bench-${i}`], {
       execArgv: ["--import", "tsx"],
-      env: { ...process.env, SPOOL_PG_POOL: "10", ...env },
+      env: { ...process.env, SPOOL_PG_POOL: "10", SPOOL_PG_COUNT_CALLS: "1", ...env },
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     workers.push(child);
     ready.push(new Promise((resolve) => child.once("message", () => resolve())));
+    child.on("message", (m: { calls?: Record<string, number> }) => {
+      for (const [name, count] of Object.entries(m?.calls ?? {})) calls[name] = (calls[name] ?? 0) + count;
+    });
   }
   await Promise.all(ready);
+  let stopped: Promise<Record<string, number>> | null = null;
   return {
-    async stop() {
-      for (const w of workers) w.kill("SIGTERM");
-      await Promise.all(
-        workers.map((w) => (w.exitCode !== null ? undefined : new Promise((r) => w.once("exit", r)))),
-      );
+    stop(): Promise<Record<string, number>> {
+      stopped ??= (async () => {
+        for (const w of workers) w.kill("SIGTERM");
+        await Promise.all(
+          workers.map((w) => (w.exitCode !== null ? undefined : new Promise((r) => w.once("exit", r)))),
+        );
+        return calls;
+      })();
+      return stopped;
     },
   };
 }
@@ -114,9 +126,11 @@ async function startMany(backend: PostgresBackend, name: string, prefix: string,
   }
 }
 
-async function throughput(
-  processes: number,
-): Promise<{ stepsPerSecond: number; claim?: ReturnType<typeof summary> }> {
+async function throughput(processes: number): Promise<{
+  stepsPerSecond: number;
+  calls: Record<string, number>;
+  claim?: ReturnType<typeof summary>;
+}> {
   return withSchema(`tp${processes}`, async (schema, backend) => {
     // With 4 processes, also measure claim latency from this process while the workers are busy:
     // ready tasks of a workflow no worker runs, claimed one at a time.
@@ -157,6 +171,7 @@ async function throughput(
       if (check !== tenStepsResult(7)) throw new Error(`wrong result ${check}`);
       return {
         stepsPerSecond: (RUNS * 10) / seconds,
+        calls: await workers.stop(),
         claim: probeSamples.length > 0 ? summary(probeSamples.slice(20)) : undefined,
       };
     } finally {
@@ -196,10 +211,14 @@ async function signalLatencyRun(listen: boolean): Promise<ReturnType<typeof summ
       const samples: number[] = [];
       for (let i = 0; i < SIGNALS; i++) {
         const handle = await client.start(signalLatency, {}, { id: `sig-${i}` });
-        // Let the run reach its signal wait and the workers go idle (their poll back-off grows).
+        // Let the run reach its signal wait (its task goes idle: nothing claimable, no lease) and
+        // the workers go quiet (their poll back-off grows).
         for (;;) {
-          const run = await backend.inspect.getRun(handle.runId!);
-          if (run !== null && run.lastSeq >= 2) break;
+          const { rows } = await admin.query(
+            `SELECT 1 FROM "${schema}".workflow_tasks WHERE run_id = $1 AND visible_at IS NULL`,
+            [handle.runId],
+          );
+          if (rows.length > 0) break;
           await sleep(5);
         }
         await sleep(250);
@@ -222,8 +241,16 @@ async function main(): Promise<void> {
   );
   for (const processes of [1, 2, 4]) {
     const r = await throughput(processes);
+    const perStep = Object.entries(r.calls)
+      .filter(([name]) => name !== "now")
+      .map(([name, count]) => [name, count / (RUNS * 10)] as const)
+      .filter(([, n]) => n >= 0.005)
+      .sort((a, b) => b[1] - a[1])
+      .map(([name, n]) => `${name} ${n.toFixed(2)}`)
+      .join(", ");
     console.log(
-      `steps/s, ${processes} worker process${processes > 1 ? "es" : ""}: ${r.stepsPerSecond.toFixed(0)}`,
+      `steps/s, ${processes} worker process${processes > 1 ? "es" : ""}: ${r.stepsPerSecond.toFixed(0)} ` +
+        `(backend calls per step: ${perStep})`,
     );
     if (r.claim) {
       console.log(

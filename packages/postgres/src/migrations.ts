@@ -64,7 +64,6 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX runs_by_workflow_id ON ${s}.runs (workflow_id, created_at, run_id);
       CREATE INDEX runs_by_created ON ${s}.runs (created_at, run_id);
       CREATE INDEX runs_by_parent ON ${s}.runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
-      CREATE INDEX runs_blocked_by_name ON ${s}.runs (workflow_name) WHERE status = 'blocked';
 
       CREATE TABLE ${s}.history (
         run_id text COLLATE "C" NOT NULL,
@@ -104,8 +103,11 @@ export const MIGRATIONS: readonly Migration[] = [
         blocked          boolean NOT NULL DEFAULT false
       ) WITH (autovacuum_vacuum_scale_factor = 0.02);
       -- Idle runs (visible_at NULL) are most rows of a busy system and never claimable: keep them
-      -- out of the claim index.
-      CREATE INDEX workflow_tasks_claimable ON ${s}.workflow_tasks (visible_at, run_id)
+      -- out of the queue indexes. A claim probes the claim index once per workflow name it runs,
+      -- so a backlog of names no worker runs is never walked; the other serves nextWakeAt.
+      CREATE INDEX workflow_tasks_claimable ON ${s}.workflow_tasks (workflow_name, visible_at, run_id)
+        WHERE visible_at IS NOT NULL;
+      CREATE INDEX workflow_tasks_by_visible_at ON ${s}.workflow_tasks (visible_at)
         WHERE visible_at IS NOT NULL;
       CREATE INDEX workflow_tasks_blocked ON ${s}.workflow_tasks (workflow_name) WHERE blocked;
 
@@ -128,7 +130,8 @@ export const MIGRATIONS: readonly Migration[] = [
         last_error           bytea,
         UNIQUE (run_id, step)
       ) WITH (autovacuum_vacuum_scale_factor = 0.02);
-      CREATE INDEX activity_tasks_claimable ON ${s}.activity_tasks (visible_at, task_id);
+      CREATE INDEX activity_tasks_claimable ON ${s}.activity_tasks (name, visible_at, task_id);
+      CREATE INDEX activity_tasks_by_visible_at ON ${s}.activity_tasks (visible_at);
 
       CREATE TABLE ${s}.timers (
         run_id text COLLATE "C" NOT NULL,

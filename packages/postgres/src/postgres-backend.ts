@@ -13,6 +13,7 @@
  *
  * HOW_IT_WORKS.md describes the tables and protocols.
  */
+
 import type {
   ActivationCommit,
   ActivationResult,
@@ -36,6 +37,7 @@ import {
   attemptLeaseMs,
   ConfigurationError,
   ConflictError,
+  eventChecksum,
   HistoryCorruptError,
   newId,
   RunNotFoundError,
@@ -43,7 +45,6 @@ import {
   WorkflowAlreadyStartedError,
 } from "@spool/core";
 import pg from "pg";
-import { eventChecksum } from "./checksum.ts";
 import { DbClock, type PostgresTestClock } from "./db-clock.ts";
 import { ADVISORY_LOCK_CLASS, advisoryLockKey, migrate } from "./migrations.ts";
 import { Notifier, Outbox } from "./notifier.ts";
@@ -148,6 +149,9 @@ interface NewRun {
 }
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,47}$/;
+
+/** The activity and timer columns of applyActivation when an activation creates no work. */
+const EMPTY_WORK: readonly unknown[][] = Array.from({ length: 14 }, () => []);
 
 /**
  * The PostgreSQL implementation of Spool's {@link Backend}: the same tables and semantics as
@@ -592,7 +596,8 @@ export class PostgresBackend implements Backend {
    * other processes' commits through LISTEN (opened on the first subscription).
    */
   subscribe(listener: (n: BackendNotification) => void): () => void {
-    this.assertOpen();
+    // After close() nothing will ever be announced; like SqliteBackend, do not throw.
+    if (this.closed) return () => undefined;
     return this.notifier.subscribe(listener);
   }
 
@@ -856,147 +861,51 @@ export class PostgresBackend implements Backend {
     const run = guarded.rows[0];
     if (run === undefined) throw await this.commitConflict(tx, req);
 
-    // 2. Eager completion: the activity whose result is among the events must still be ours.
-    if (req.completedActivity !== undefined) {
-      const done = await tx.q(s.finishActivityInCommit, [
-        req.completedActivity.taskId,
-        req.completedActivity.fence,
-        runId,
-      ]);
-      if (done.rowCount !== 1) {
-        throw new ConflictError(
-          `activation of run ${runId} discarded: activity task ${req.completedActivity.taskId} with fence ` +
-            `${req.completedActivity.fence} is no longer current (retried elsewhere, cancelled or already completed). ` +
-            "Nothing was written; re-read the run and replay.",
-        );
-      }
+    // 2. The body of the activation, in one statement: eager completion, history, consumed inbox,
+    // new work, and (when nothing below can add to the inbox) the task's settlement. Withdrawn
+    // work goes first, so a step cancelled and rescheduled in one activation ends up scheduled;
+    // then the body runs in two parts around it, as in SQLite's order of writes.
+    const claimedActivities: ClaimedActivityTask[] = [];
+    const work = close === undefined ? this.newWork(req, run.workflow_id, now, claimedActivities) : null;
+    if (work !== null && req.activities.some((a) => !claimedActivities.some((c) => c.step === a.step))) {
+      out.activityTask = true;
     }
-
-    // 3. History and the inbox rows it consumed.
-    if (req.events.length > 0) {
-      const e = req.events;
-      await tx.q(s.insertEvents, [
-        runId,
-        e.map((x) => x.seq),
-        e.map((x) => Math.floor(x.ts)),
-        e.map((x) => x.type),
-        e.map((x) => x.step),
-        e.map((x) => x.body),
-        e.map((x) => eventChecksum(x.seq, Math.floor(x.ts), x.type, x.step, x.body)),
-      ]);
-    }
-    const closingForGood = close !== undefined && close.continueAsNew === undefined;
-    if (req.consumedInbox.length > 0 || closingForGood) {
-      const { rows } = await tx.q<{ consumed: number; waiting: boolean }>(s.consumeInbox, [
-        runId,
-        req.consumedInbox,
-      ]);
-      if (rows[0]!.consumed !== req.consumedInbox.length) {
-        throw new ConflictError(
-          `activation of run ${runId} discarded: inbox events [${req.consumedInbox.join(", ")}] are not all in this ` +
-            "run's inbox (already consumed?). Nothing was written; re-read the run and replay.",
-        );
-      }
-      // An acknowledged signal is never lost: a run may not end while inbound events it has not
-      // seen wait in its inbox (they arrived during this activation). The worker re-runs the
-      // activation with them. Continue-as-new is exempt: those events move on to the next run.
-      if (closingForGood && rows[0]!.waiting) {
-        throw new ConflictError(
-          `activation of run ${runId} discarded: it would end the run while new inbound events wait in its inbox. ` +
-            "Nothing was written; re-read the run and replay with them.",
-        );
-      }
-    }
-
-    // 4. Withdrawn work first, so a step cancelled and rescheduled in one activation ends up scheduled.
-    if (req.cancelActivities.length > 0 || req.cancelTimers.length > 0) {
+    if (work !== null && req.timers.length > 0) out.timer = true;
+    const cancels = req.cancelActivities.length > 0 || req.cancelTimers.length > 0;
+    const settleNow = close === undefined && req.children.length === 0 && req.cancelChildren.length === 0;
+    const first = await this.applyBody(tx, req, run.workflow_id, {
+      events: true,
+      work: cancels ? null : work,
+      settle: settleNow && !cancels,
+    });
+    if (cancels) {
       const { rows } = await tx.q<{ task_id: string }>(s.cancelWork, [
         runId,
         req.cancelActivities,
         req.cancelTimers,
       ]);
       for (const r of rows) out.cancelled.push(r.task_id);
-    }
-
-    // 5. New work. A closing activation schedules nothing: the run's outstanding work is withdrawn.
-    const claimedActivities: ClaimedActivityTask[] = [];
-    if (close === undefined && (req.activities.length > 0 || req.timers.length > 0)) {
-      const eager = req.eagerActivities;
-      const cols = {
-        taskId: [] as string[],
-        step: [] as number[],
-        name: [] as string[],
-        input: [] as Uint8Array[],
-        options: [] as Uint8Array[],
-        attempt: [] as number[],
-        fence: [] as number[],
-        visibleAt: [] as number[],
-        owner: [] as (string | null)[],
-        leaseExpiresAt: [] as (number | null)[],
-        timeoutMs: [] as number[],
-        hbMs: [] as number[],
-      };
-      let eagerLeft = eager?.maxTasks ?? 0;
-      for (const a of req.activities) {
-        const taskId = newId();
-        const leased = eager !== undefined && eagerLeft > 0 && eager.activityNames.includes(a.name);
-        const leaseExpiresAt = leased ? now + this.attemptLease(a.timeoutMs, a.heartbeatTimeoutMs) : null;
-        if (leased) {
-          eagerLeft--;
-          claimedActivities.push({
-            taskId,
-            runId,
-            workflowId: run.workflow_id,
-            step: a.step,
-            name: a.name,
-            input: a.input,
-            options: a.options,
-            attempt: 1,
-            fence: 1,
-            timeoutMs: a.timeoutMs,
-            heartbeatTimeoutMs: a.heartbeatTimeoutMs,
-            scheduledAt: now,
-            leaseExpiresAt: leaseExpiresAt!,
-          });
-        } else {
-          out.activityTask = true;
-        }
-        cols.taskId.push(taskId);
-        cols.step.push(a.step);
-        cols.name.push(a.name);
-        cols.input.push(a.input);
-        cols.options.push(a.options);
-        cols.attempt.push(leased ? 1 : 0);
-        cols.fence.push(leased ? 1 : 0);
-        cols.visibleAt.push(leaseExpiresAt ?? now);
-        cols.owner.push(leased ? eager!.workerId : null);
-        cols.leaseExpiresAt.push(leaseExpiresAt);
-        cols.timeoutMs.push(a.timeoutMs);
-        cols.hbMs.push(a.heartbeatTimeoutMs);
+      if (work !== null || settleNow) {
+        const second = await this.applyBody(tx, req, run.workflow_id, {
+          events: false,
+          work,
+          settle: settleNow,
+        });
+        first.visible_at = second.visible_at;
       }
-      await tx.q(s.insertWork, [
-        runId,
-        run.workflow_id,
-        now,
-        cols.taskId,
-        cols.step,
-        cols.name,
-        cols.input,
-        cols.options,
-        cols.attempt,
-        cols.fence,
-        cols.visibleAt,
-        cols.owner,
-        cols.leaseExpiresAt,
-        cols.timeoutMs,
-        cols.hbMs,
-        req.timers.map((t) => t.step),
-        req.timers.map((t) => Math.floor(t.dueAt)),
-      ]);
-      if (req.timers.length > 0) out.timer = true;
+    }
+    if (settleNow && first.visible_at !== null) out.workflowTask = true;
+    // An acknowledged signal is never lost: a run may not end while inbound events it has not seen
+    // wait in its inbox (they arrived during this activation). The worker re-runs the activation
+    // with them. Continue-as-new is exempt: those events move on to the next run.
+    if (close !== undefined && close.continueAsNew === undefined && first.waiting) {
+      throw new ConflictError(
+        `activation of run ${runId} discarded: it would end the run while new inbound events wait in its inbox. ` +
+          "Nothing was written; re-read the run and replay with them.",
+      );
     }
 
-    // 6. Children: a workflow id that already has an open run is reported back to this run as
+    // 3. Children: a workflow id that already has an open run is reported back to this run as
     // ChildStartFailed rather than failing the commit, so the parent learns it deterministically.
     const createdRuns: ActivationResult["createdRuns"] = [];
     for (const c of req.children) {
@@ -1020,7 +929,7 @@ export class PostgresBackend implements Backend {
       await this.deliverToOpen(tx, c.workflowId, undefined, "CancelRequested", c.body, 1, runId);
     }
 
-    // 7. The workflow task: gone with a closed run, else ready or idle depending on the inbox.
+    // 4. The workflow task: gone with a closed run, else ready or idle depending on the inbox.
     if (close !== undefined) {
       const { rows } = await tx.q<{ task_id: string }>(s.closeRunQueues, [runId]);
       for (const r of rows) out.cancelled.push(r.task_id);
@@ -1061,13 +970,18 @@ export class PostgresBackend implements Backend {
           await tx.q(s.copyInboxToRun, [runId, nextRunId]);
         }
         createdRuns.push({ step: null, runId: nextRunId, workflowId: run.workflow_id });
+      } else if (req.children.length > 0) {
+        // A ChildStartFailed added above is all that can be left (the run holds its lock, and the
+        // check before refused to close over anything else): it dies with the run.
+        await tx.q(s.deleteInboxOfRun, [runId]);
       }
       if (close.parentEvent !== undefined && run.parent_run_id !== null) {
         const { type, body } = close.parentEvent;
         await this.deliverTo(tx, run.parent_run_id, type, run.parent_step, body);
       }
       out.closed.push({ runId, workflowId: run.workflow_id });
-    } else {
+    } else if (!settleNow) {
+      // Children may have added ChildStartFailed events to the inbox: settle after them.
       const { rows } = await tx.q<{ visible_at: number | null }>(s.settleWorkflowTask, [
         runId,
         now,
@@ -1077,6 +991,116 @@ export class PostgresBackend implements Backend {
     }
 
     return { lastSeq, claimedActivities, createdRuns };
+  }
+
+  /**
+   * The activity tasks and timers an activation creates, as the column arrays of
+   * applyActivation. The first `eagerActivities.maxTasks` tasks of names the worker runs are
+   * created leased to it (attempt 1, fence 1) and returned in `claimed`.
+   */
+  private newWork(
+    req: ActivationCommit,
+    workflowId: string,
+    now: number,
+    claimed: ClaimedActivityTask[],
+  ): unknown[] {
+    const eager = req.eagerActivities;
+    const cols: unknown[][] = Array.from({ length: 12 }, () => []);
+    let eagerLeft = eager?.maxTasks ?? 0;
+    for (const a of req.activities) {
+      const taskId = newId();
+      const leased = eager !== undefined && eagerLeft > 0 && eager.activityNames.includes(a.name);
+      const leaseExpiresAt = leased ? now + this.attemptLease(a.timeoutMs, a.heartbeatTimeoutMs) : null;
+      if (leased) {
+        eagerLeft--;
+        claimed.push({
+          taskId,
+          runId: req.runId,
+          workflowId,
+          step: a.step,
+          name: a.name,
+          input: a.input,
+          options: a.options,
+          attempt: 1,
+          fence: 1,
+          timeoutMs: a.timeoutMs,
+          heartbeatTimeoutMs: a.heartbeatTimeoutMs,
+          scheduledAt: now,
+          leaseExpiresAt: leaseExpiresAt!,
+        });
+      }
+      const row = [
+        taskId,
+        a.step,
+        a.name,
+        a.input,
+        a.options,
+        leased ? 1 : 0,
+        leased ? 1 : 0,
+        leaseExpiresAt ?? now,
+        leased ? eager!.workerId : null,
+        leaseExpiresAt,
+        a.timeoutMs,
+        a.heartbeatTimeoutMs,
+      ];
+      for (const [i, v] of row.entries()) cols[i]!.push(v);
+    }
+    return [...cols, req.timers.map((t) => t.step), req.timers.map((t) => Math.floor(t.dueAt))];
+  }
+
+  /**
+   * Runs applyActivation: with `events`, the eager completion, the history rows and the consumed
+   * inbox rows; with `work`, the new tasks and timers; with `settle`, the task's settlement.
+   * Rolls the transaction back (by throwing ConflictError) when the completed activity or a
+   * consumed inbox row is gone.
+   */
+  private async applyBody(
+    tx: Tx,
+    req: ActivationCommit,
+    workflowId: string,
+    parts: { events: boolean; work: unknown[] | null; settle: boolean },
+  ): Promise<{ waiting: boolean; visible_at: number | null }> {
+    const e = parts.events ? req.events : [];
+    const consumed = parts.events ? req.consumedInbox : [];
+    const done = parts.events ? req.completedActivity : undefined;
+    const work = parts.work ?? EMPTY_WORK;
+    const { rows } = await tx.q<{
+      finished: number;
+      consumed: number;
+      waiting: boolean;
+      visible_at: number | null;
+    }>(this.stmts.applyActivation, [
+      req.runId,
+      tx.now,
+      done?.taskId ?? null,
+      done?.fence ?? null,
+      e.map((x) => x.seq),
+      e.map((x) => Math.floor(x.ts)),
+      e.map((x) => x.type),
+      e.map((x) => x.step),
+      e.map((x) => x.body),
+      e.map((x) => eventChecksum(x.seq, Math.floor(x.ts), x.type, x.step, x.body)),
+      consumed,
+      workflowId,
+      ...work,
+      parts.settle,
+      req.fence !== undefined,
+    ]);
+    const r = rows[0]!;
+    if (done !== undefined && r.finished !== 1) {
+      throw new ConflictError(
+        `activation of run ${req.runId} discarded: activity task ${done.taskId} with fence ${done.fence} is no ` +
+          "longer current (retried elsewhere, cancelled or already completed). Nothing was written; re-read the " +
+          "run and replay.",
+      );
+    }
+    if (r.consumed !== consumed.length) {
+      throw new ConflictError(
+        `activation of run ${req.runId} discarded: inbox events [${consumed.join(", ")}] are not all in this ` +
+          "run's inbox (already consumed?). Nothing was written; re-read the run and replay.",
+      );
+    }
+    return { waiting: r.waiting, visible_at: r.visible_at };
   }
 
   /** Lease of an attempt: its timeout plus a grace (see attemptLeaseMs in @spool/core). */

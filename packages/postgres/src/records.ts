@@ -3,6 +3,7 @@
  * checks that every event read must pass before it is handed to replay, and the driver's type
  * parsing (bigint columns as numbers).
  */
+
 import type {
   ActivityAttemptRef,
   ClaimedActivityTask,
@@ -12,9 +13,8 @@ import type {
   RunRecord,
   RunStatus,
 } from "@spool/core";
-import { ConflictError, HistoryCorruptError } from "@spool/core";
+import { asBytes, ConflictError, HistoryCorruptError, rowCorruption } from "@spool/core";
 import pg from "pg";
-import { asBytes, corruption } from "./checksum.ts";
 import type { ActivityRow, ClaimRow, HistoryRow, InboxRow, RunRow } from "./statements.ts";
 
 const INT8_OID = 20;
@@ -79,7 +79,7 @@ export function toRawEvents(runId: string, afterSeq: number, rows: HistoryRow[])
         `the event is missing (the next stored event is #${row.seq})`,
       );
     }
-    const problem = corruption(row.seq, row);
+    const problem = rowCorruption(row.seq, row);
     if (problem !== null) throw new HistoryCorruptError(runId, row.seq, problem);
     events[i] = {
       seq: row.seq,
@@ -99,7 +99,7 @@ export function toRawEvents(runId: string, afterSeq: number, rows: HistoryRow[])
  */
 export function toInboxEvents(runId: string, rows: InboxRow[]): InboxEvent[] {
   return rows.map((row) => {
-    const problem = corruption(0, row);
+    const problem = rowCorruption(0, row);
     if (problem !== null) {
       throw new HistoryCorruptError(runId, 0, `inbox event ${row.id} (not yet in history): ${problem}`);
     }

@@ -216,14 +216,67 @@ export function buildStatements(schema: string) {
     ),
 
     // ── history ───────────────────────────────────────────────────────────────────────────
-    /** All events of one activation in one round trip. $1 run_id, then one array per column. */
-    insertEvents: st(
-      "insert_events",
-      `INSERT INTO ${S}.history (run_id, seq, ts, type, step, body, crc)
-       SELECT $1, u.seq, u.ts, u.type, u.step, u.body, u.crc
-       FROM unnest($2::int[], $3::bigint[], $4::text[], $5::int[], $6::bytea[], $7::bigint[])
-         AS u(seq, ts, type, step, body, crc)`,
+    /**
+     * The body of an activation, in one round trip, after commitRun has taken the run's lock (so
+     * this statement's snapshot already sees every delivery that committed before the lock, and
+     * no new one can arrive): the eager completion's task delete, the new history events, the
+     * consumed inbox rows, the new activity tasks (some leased already: eager execution) and
+     * timers, and — when asked — the task's settlement: ready now if inbox events still wait,
+     * idle otherwise, lease released, blocked mark cleared. (CTEs of one statement do not see each
+     * other's writes, hence the explicit exclusion of the consumed ids.) On the eager path (no
+     * fence) a live lease held by another worker is left alone: that worker's commit will fail its
+     * seq guard and it will hand the task back. The caller checks the counts and rolls back on a
+     * mismatch.
+     *
+     * $1 run_id $2 now $3 finish task_id|null $4 finish fence|null; events $5 seq $6 ts $7 type
+     * $8 step $9 body $10 crc; $11 consumed inbox ids; $12 workflow_id; activities $13 task_id
+     * $14 step $15 name $16 input $17 options $18 attempt $19 fence $20 visible_at $21 owner
+     * $22 lease_expires_at $23 timeout_ms $24 heartbeat_timeout_ms; timers $25 step $26 due_at;
+     * $27 settle $28 fenced.
+     */
+    applyActivation: st(
+      "apply_activation",
+      `WITH fin AS (
+         DELETE FROM ${S}.activity_tasks
+         WHERE $3::text IS NOT NULL AND task_id = $3::text AND fence = $4::bigint AND lease_owner IS NOT NULL
+           AND run_id = $1
+         RETURNING 1
+       ), ev AS (
+         INSERT INTO ${S}.history (run_id, seq, ts, type, step, body, crc)
+         SELECT $1, u.seq, u.ts, u.type, u.step, u.body, u.crc
+         FROM unnest($5::int[], $6::bigint[], $7::text[], $8::int[], $9::bytea[], $10::bigint[])
+           AS u(seq, ts, type, step, body, crc)
+       ), con AS (
+         DELETE FROM ${S}.inbox WHERE run_id = $1 AND id = ANY($11::bigint[]) RETURNING id
+       ), act AS (
+         INSERT INTO ${S}.activity_tasks (task_id, run_id, workflow_id, step, name, input, options, attempt, fence,
+           visible_at, lease_owner, lease_expires_at, timeout_ms, heartbeat_timeout_ms, scheduled_at)
+         SELECT u.task_id, $1, $12::text, u.step, u.name, u.input, u.options, u.attempt, u.fence, u.visible_at,
+           u.lease_owner, u.lease_expires_at, u.timeout_ms, u.hb, $2::bigint
+         FROM unnest($13::text[], $14::int[], $15::text[], $16::bytea[], $17::bytea[], $18::int[], $19::bigint[],
+           $20::bigint[], $21::text[], $22::bigint[], $23::bigint[], $24::bigint[])
+           AS u(task_id, step, name, input, options, attempt, fence, visible_at, lease_owner, lease_expires_at,
+             timeout_ms, hb)
+       ), tim AS (
+         INSERT INTO ${S}.timers (run_id, step, due_at)
+         SELECT $1, u.step, u.due_at FROM unnest($25::int[], $26::bigint[]) AS u(step, due_at)
+       ), waiting AS (
+         SELECT EXISTS (SELECT 1 FROM ${S}.inbox i WHERE i.run_id = $1 AND NOT (i.id = ANY($11::bigint[]))) AS w
+       ), st AS (
+         UPDATE ${S}.workflow_tasks t SET blocked = false,
+           visible_at = CASE WHEN $28::boolean OR t.lease_owner IS NULL OR t.lease_expires_at <= $2::bigint
+             THEN (CASE WHEN (SELECT w FROM waiting) THEN $2::bigint ELSE NULL END) ELSE t.visible_at END,
+           lease_owner = CASE WHEN $28::boolean OR t.lease_owner IS NULL OR t.lease_expires_at <= $2::bigint
+             THEN NULL ELSE t.lease_owner END,
+           lease_expires_at = CASE WHEN $28::boolean OR t.lease_owner IS NULL OR t.lease_expires_at <= $2::bigint
+             THEN NULL ELSE t.lease_expires_at END
+         WHERE t.run_id = $1 AND $27::boolean
+         RETURNING t.visible_at
+       )
+       SELECT (SELECT count(*) FROM fin) AS finished, (SELECT count(*) FROM con) AS consumed,
+              (SELECT w FROM waiting) AS waiting, (SELECT visible_at FROM st) AS visible_at`,
     ),
+
     selectHistory: st(
       "select_history",
       `SELECT seq, ts, type, step, body, crc FROM ${S}.history WHERE run_id = $1 AND seq > $2 ORDER BY seq`,
@@ -233,17 +286,6 @@ export function buildStatements(schema: string) {
     selectInbox: st(
       "select_inbox",
       `SELECT id, ts, type, step, body, crc FROM ${S}.inbox WHERE run_id = $1 ORDER BY id`,
-    ),
-    /**
-     * Deletes the consumed inbox rows and says whether other events still wait. The caller holds
-     * the run's lock, so nothing can be delivered concurrently; the CTE's delete is invisible to
-     * the EXISTS, hence the explicit exclusion. $1 run_id $2 ids.
-     */
-    consumeInbox: st(
-      "consume_inbox",
-      `WITH d AS (DELETE FROM ${S}.inbox WHERE run_id = $1 AND id = ANY($2::bigint[]) RETURNING id)
-       SELECT (SELECT count(*) FROM d) AS consumed,
-              EXISTS (SELECT 1 FROM ${S}.inbox WHERE run_id = $1 AND NOT (id = ANY($2::bigint[]))) AS waiting`,
     ),
     /**
      * Puts an inbound event in the open run of a workflow id (optionally a given run, optionally
@@ -279,6 +321,7 @@ export function buildStatements(schema: string) {
        INSERT INTO ${S}.inbox (run_id, ts, type, step, body, crc)
        SELECT run_id, $2::bigint, $3::text, $4::int, $5::bytea, $6::bigint FROM w RETURNING id`,
     ),
+    deleteInboxOfRun: st("delete_inbox", `DELETE FROM ${S}.inbox WHERE run_id = $1`),
     /**
      * Appends inbound events to a run's inbox in the given order (continue-as-new's carried
      * signals). The caller holds the run's lock or created the run. $1 run_id $2 now $3 types
@@ -320,8 +363,10 @@ export function buildStatements(schema: string) {
     // ── workflow tasks ────────────────────────────────────────────────────────────────────
     /**
      * Leases the oldest claimable task of these workflows and returns it with its run and inbox,
-     * in one round trip. SKIP LOCKED: a row another worker is claiming, or a run being written to,
-     * is passed over instead of waited for. $1 offset $2 owner $3 lease_ms $4 names.
+     * in one round trip. The oldest candidate of each name is found by one probe of the claim
+     * index (so ready work of names this worker does not run is never walked), then the oldest of
+     * those is taken. SKIP LOCKED: a row another worker is claiming, or a run being written to, is
+     * passed over instead of waited for. $1 offset $2 owner $3 lease_ms $4 names.
      */
     claimWorkflowTask: st(
       "claim_wf",
@@ -329,9 +374,12 @@ export function buildStatements(schema: string) {
          UPDATE ${S}.workflow_tasks SET lease_owner = $2, lease_expires_at = ${NOW} + $3::bigint,
            visible_at = ${NOW} + $3::bigint, fence = fence + 1
          WHERE run_id = (
-           SELECT run_id FROM ${S}.workflow_tasks
-           WHERE visible_at <= ${NOW} AND workflow_name = ANY($4::text[])
-           ORDER BY visible_at, run_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+           SELECT h.run_id FROM unnest($4::text[]) AS n(name)
+           CROSS JOIN LATERAL (
+             SELECT t.run_id, t.visible_at FROM ${S}.workflow_tasks t
+             WHERE t.workflow_name = n.name AND t.visible_at <= ${NOW}
+             ORDER BY t.visible_at, t.run_id LIMIT 1 FOR UPDATE SKIP LOCKED) h
+           ORDER BY h.visible_at, h.run_id LIMIT 1)
          RETURNING run_id, fence
        )
        SELECT c.fence, ${RUN_COLUMNS.split(",")
@@ -395,28 +443,6 @@ export function buildStatements(schema: string) {
 
     // ── activity tasks ────────────────────────────────────────────────────────────────────
     /**
-     * New activity tasks of one activation (some possibly leased already: the eager path) and its
-     * new timers, in one round trip. $1 run_id $2 workflow_id $3 now, then the activity arrays
-     * ($4..$15), then the timer arrays ($16 steps, $17 due_at).
-     */
-    insertWork: st(
-      "insert_work",
-      `WITH a AS (
-         INSERT INTO ${S}.activity_tasks (task_id, run_id, workflow_id, step, name, input, options, attempt, fence,
-           visible_at, lease_owner, lease_expires_at, timeout_ms, heartbeat_timeout_ms, scheduled_at)
-         SELECT u.task_id, $1, $2, u.step, u.name, u.input, u.options, u.attempt, u.fence, u.visible_at,
-           u.lease_owner, u.lease_expires_at, u.timeout_ms, u.hb, $3::bigint
-         FROM unnest($4::text[], $5::int[], $6::text[], $7::bytea[], $8::bytea[], $9::int[], $10::bigint[],
-           $11::bigint[], $12::text[], $13::bigint[], $14::bigint[], $15::bigint[])
-           AS u(task_id, step, name, input, options, attempt, fence, visible_at, lease_owner, lease_expires_at,
-             timeout_ms, hb)
-       ), t AS (
-         INSERT INTO ${S}.timers (run_id, step, due_at)
-         SELECT $1, u.step, u.due_at FROM unnest($16::int[], $17::bigint[]) AS u(step, due_at)
-       )
-       SELECT 1`,
-    ),
-    /**
      * Withdraws activity tasks and timers of the given steps (cancelled in this activation).
      * Returns the attempts that were running. $1 run_id $2 activity steps $3 timer steps.
      */
@@ -431,7 +457,8 @@ export function buildStatements(schema: string) {
     ),
     /**
      * Leases the oldest claimable activity task of these names (attempt + 1, fence + 1) for the
-     * attempt's lease (see attemptLeaseSql). $1 offset $2 owner $3 names $4 default lease.
+     * attempt's lease (see attemptLeaseSql), probing the claim index once per name as
+     * claimWorkflowTask does. $1 offset $2 owner $3 names $4 default lease.
      */
     claimActivity: st(
       "claim_act",
@@ -439,8 +466,12 @@ export function buildStatements(schema: string) {
          lease_expires_at = ${NOW} + ${attemptLeaseSql("$4::bigint")},
          visible_at       = ${NOW} + ${attemptLeaseSql("$4::bigint")}
        WHERE task_id = (
-         SELECT task_id FROM ${S}.activity_tasks WHERE visible_at <= ${NOW} AND name = ANY($3::text[])
-         ORDER BY visible_at, task_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+         SELECT h.task_id FROM unnest($3::text[]) AS n(name)
+         CROSS JOIN LATERAL (
+           SELECT a.task_id, a.visible_at FROM ${S}.activity_tasks a
+           WHERE a.name = n.name AND a.visible_at <= ${NOW}
+           ORDER BY a.visible_at, a.task_id LIMIT 1 FOR UPDATE SKIP LOCKED) h
+         ORDER BY h.visible_at, h.task_id LIMIT 1)
        RETURNING task_id, run_id, workflow_id, step, name, input, options, attempt, fence, timeout_ms,
          heartbeat_timeout_ms, scheduled_at, lease_expires_at`,
     ),
@@ -475,12 +506,6 @@ export function buildStatements(schema: string) {
          SELECT run_id, $4::bigint, $5::text, $6::int, $7::bytea, $8::bigint FROM d
        )
        SELECT count(*) AS n FROM d`,
-    ),
-    /** Removes a live attempt whose result is committed with the activation (eager completion). */
-    finishActivityInCommit: st(
-      "finish_act",
-      `DELETE FROM ${S}.activity_tasks
-       WHERE task_id = $1 AND fence = $2 AND lease_owner IS NOT NULL AND run_id = $3 RETURNING 1`,
     ),
     /** $1 task_id $2 fence $3 retry_at $4 last_error $5 channel $6 payload. */
     retryActivity: st(

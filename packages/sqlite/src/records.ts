@@ -2,9 +2,9 @@
  * Conversion of SQLite rows into the Backend contract's records, including the integrity checks
  * that every event read must pass before it is handed to replay.
  */
+
 import type { EventType, InboxEvent, RawEvent, RunRecord, RunStatus } from "@spool/core";
-import { HistoryCorruptError } from "@spool/core";
-import { asBytes, corruption } from "./checksum.ts";
+import { asBytes, HistoryCorruptError, rowCorruption } from "@spool/core";
 import type { HistoryRow, InboxRow, RunRow } from "./statements.ts";
 
 /** True for the statuses of an open run (`blocked` is open: it is parked, not finished). */
@@ -54,7 +54,7 @@ export function toRawEvents(runId: string, afterSeq: number, rows: HistoryRow[])
         `the event is missing (the next stored event is #${row.seq})`,
       );
     }
-    const problem = corruption(row.seq, row);
+    const problem = rowCorruption(row.seq, row);
     if (problem !== null) throw new HistoryCorruptError(runId, row.seq, problem);
     events[i] = {
       seq: row.seq,
@@ -74,7 +74,7 @@ export function toRawEvents(runId: string, afterSeq: number, rows: HistoryRow[])
  */
 export function toInboxEvents(runId: string, rows: InboxRow[]): InboxEvent[] {
   return rows.map((row) => {
-    const problem = corruption(0, row);
+    const problem = rowCorruption(0, row);
     if (problem !== null) {
       throw new HistoryCorruptError(runId, 0, `inbox event ${row.id} (not yet in history): ${problem}`);
     }

@@ -8,6 +8,7 @@
  * function, which keeps transactions short (no awaits while a write lock is held) and turns every
  * throw into a rejected promise.
  */
+
 import type {
   ActivationCommit,
   ActivationResult,
@@ -28,9 +29,11 @@ import type {
   StartWorkflowResult,
 } from "@spool/core";
 import {
+  asBytes,
   attemptLeaseMs,
   ConfigurationError,
   ConflictError,
+  eventChecksum,
   HistoryCorruptError,
   newId,
   RunNotFoundError,
@@ -38,7 +41,6 @@ import {
   WorkflowAlreadyStartedError,
 } from "@spool/core";
 import Database from "better-sqlite3";
-import { asBytes, eventChecksum } from "./checksum.ts";
 import { migrate } from "./migrations.ts";
 import { isOpenStatus, toInboxEvents, toRawEvents, toRunRecord } from "./records.ts";
 import { translateSqliteError } from "./sqlite-errors.ts";
