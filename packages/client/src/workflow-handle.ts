@@ -86,8 +86,18 @@ export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
     const deadline = options.timeout === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.timeout;
     let runId = this.runId;
     let delay = options.pollIntervalMs ?? 10;
+    let failures = 0;
     for (;;) {
-      const run = await this.currentRun(runId);
+      let run: RunRecord;
+      try {
+        run = await this.currentRun(runId);
+        failures = 0;
+      } catch (err) {
+        // A lost connection or a restarting database is transient: keep waiting, within reason.
+        if (RunNotFoundError.is(err) || ++failures > 10 || Date.now() >= deadline) throw err;
+        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** failures, 5000)));
+        continue;
+      }
       if (run.status === "continued" && run.continuedToRunId) {
         runId = run.continuedToRunId;
         continue;

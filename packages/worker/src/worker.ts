@@ -8,6 +8,7 @@ import {
   type ActivityDefinition,
   type Backend,
   type BackendNotification,
+  CancelledError,
   type ClaimedActivityTask,
   type ClaimedWorkflowTask,
   ConfigurationError,
@@ -16,6 +17,7 @@ import {
   newId,
   type PayloadCodec,
   StorageFullError,
+  serializeError,
   type WorkflowDefinition,
   type WorkflowExecutor,
 } from "@spool/core";
@@ -49,7 +51,10 @@ export interface WorkerOptions {
   maxCachedRuns?: number;
   /** Lease of a workflow task (default 30 s). */
   workflowTaskLeaseMs?: number;
-  /** Polling back-off bounds for work added by other processes (default 20 ms to 1 s). */
+  /**
+   * Polling back-off bounds for work added by other processes (default 20 ms to 1 s; to 5 s when
+   * the backend's notifications reach every process, as PostgreSQL's do).
+   */
   pollIntervalMs?: { min: number; max: number };
   /** How long shutdown() waits for in-flight work (default 10 s). */
   shutdownGraceMs?: number;
@@ -161,7 +166,11 @@ export class Worker {
       maxConcurrentWorkflowTasks: options.maxConcurrentWorkflowTasks ?? 10,
       maxConcurrentActivities: options.maxConcurrentActivities ?? 100,
       workflowTaskLeaseMs: options.workflowTaskLeaseMs ?? 30_000,
-      pollIntervalMs: options.pollIntervalMs ?? { min: 20, max: 1000 },
+      // With notifications that cross processes (PostgreSQL) polling is only the fallback.
+      pollIntervalMs: options.pollIntervalMs ?? {
+        min: 20,
+        max: options.backend.notifiesAcrossProcesses ? 5000 : 1000,
+      },
       shutdownGraceMs: options.shutdownGraceMs ?? 10_000,
       strictDeterminism: options.strictDeterminism ?? false,
       eagerActivities: options.eagerActivities ?? 10,
@@ -366,7 +375,9 @@ export class Worker {
     let delay = this.pollDelay;
     try {
       const next = await this.backend.nextWakeAt();
-      if (next !== null) delay = Math.min(delay, Math.max(0, next - this.backend.now()));
+      // Never sooner than the minimum poll when this round found nothing: a ready task of a name
+      // this worker does not run (or one another worker is sweeping) would otherwise spin the loop.
+      if (next !== null) delay = Math.min(delay, Math.max(found ? 0 : min, next - this.backend.now()));
     } catch {
       // The next poll will tell.
     }
@@ -413,7 +424,7 @@ export class Worker {
           if (!result) return;
           this.storageOk();
           this.blockedAttempts.delete(task.run.runId);
-          for (const t of result.claimedActivities) this.runActivity(t);
+          return this.runClaimed(result.claimedActivities);
         })
         .catch((err) => {
           this.storageFull(err);
@@ -441,8 +452,33 @@ export class Worker {
   private async completeEagerly(task: ClaimedActivityTask, event: NewInboundEvent): Promise<boolean> {
     const result = await completeEagerly(task, event, this.taskDeps());
     if (!result) return false;
-    for (const t of result.claimedActivities) this.runActivity(t);
+    await this.runClaimed(result.claimedActivities);
     return true;
+  }
+
+  /**
+   * Runs the activity tasks an activation claimed for this worker — unless it is draining: then
+   * they are handed back at once (awaited by the caller, so shutdown waits for it). Started
+   * during a drain, they would be missed by shutdown and left leased, to be re-run elsewhere
+   * only when the lease ran out.
+   */
+  private async runClaimed(tasks: readonly ClaimedActivityTask[]): Promise<void> {
+    if (this.state === "running") {
+      for (const t of tasks) this.runActivity(t);
+      return;
+    }
+    if (tasks.length === 0) return;
+    const reason = await this.dc.encode(
+      serializeError(new CancelledError("the worker shut down before this attempt started")),
+      "activity error",
+    );
+    await Promise.all(
+      tasks.map((t) =>
+        this.backend
+          .retryActivityTask({ taskId: t.taskId, fence: t.fence }, this.backend.now(), reason)
+          .catch(() => undefined),
+      ),
+    );
   }
 
   private taskDeps(): WorkflowTaskDeps {
@@ -454,7 +490,8 @@ export class Worker {
       workflows: this.workflows,
       workerId: this.workerId,
       strict: this.opts.strictDeterminism,
-      eagerActivities: this.activities.size > 0 ? this.eagerSlots() : 0,
+      // A draining worker claims nothing new, eagerly or not.
+      eagerActivities: this.activities.size > 0 && this.state === "running" ? this.eagerSlots() : 0,
       activityNames: [...this.activities.keys()],
       blockedBackoff: (runId) => this.blockedBackoff(runId),
       fault: this.faultHook,

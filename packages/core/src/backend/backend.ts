@@ -350,7 +350,11 @@ export interface Backend {
   // ── Wake-ups ─────────────────────────────────────────────────────────────────────────────
   /** Subscribes to notifications; returns the unsubscribe function. */
   subscribe(listener: (n: BackendNotification) => void): () => void;
-  /** The backend's clock (ms since epoch): leases and due times are measured on it. */
+  /**
+   * The backend's clock (ms since epoch): leases and due times are measured on it. It may be an
+   * estimate (PostgreSQL: the local clock corrected by a measured skew) that never runs ahead of
+   * the store's own clock.
+   */
   now(): number;
   /**
    * True when notifications reach every process that shares this store (PostgreSQL NOTIFY);
