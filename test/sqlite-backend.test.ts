@@ -92,7 +92,8 @@ describe("SqliteBackend (SQLite specifics)", () => {
       const db = connectionOf(full);
       expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
       expect(db.pragma("synchronous", { simple: true })).toBe(2);
-      expect(db.pragma("busy_timeout", { simple: true })).toBe(1234);
+      // The connection waits in short slices; the backend tries again until busyTimeoutMs has passed.
+      expect(db.pragma("busy_timeout", { simple: true })).toBe(2);
       await full.close();
 
       const normal = new SqliteBackend({ path: freshPath(), durability: "normal" });
@@ -242,6 +243,35 @@ describe("SqliteBackend (SQLite specifics)", () => {
       expect((await backend.getHistory(runs[0]!)).map((e) => e.seq)).toEqual([1, 2]);
       expect((await backend.getHistory(runs[1]!)).map((e) => e.seq)).toEqual([1]);
       expect((await backend.getHistory(runs[2]!)).map((e) => e.seq)).toEqual([1, 2]);
+      await backend.close();
+    });
+  });
+
+  describe("lock waits", () => {
+    it("a write waits while another connection holds the lock, without blocking the event loop", async () => {
+      const path = freshPath();
+      const backend = new SqliteBackend({ path, busyTimeoutMs: 5000 });
+      const other = new Database(path);
+      other.exec("BEGIN IMMEDIATE");
+      // Released by a timer: only possible if the waiting write leaves the event loop free.
+      setTimeout(() => other.exec("COMMIT"), 150);
+      const { created } = await backend.startWorkflow(startReq("waited"));
+      expect(created).toBe(true);
+      other.close();
+      await backend.close();
+    });
+
+    it("past the busy timeout the write fails with a typed error and nothing is written", async () => {
+      const path = freshPath();
+      const backend = new SqliteBackend({ path, busyTimeoutMs: 100 });
+      const other = new Database(path);
+      other.exec("BEGIN IMMEDIATE");
+      const err = await rejection(backend.startWorkflow(startReq("never")));
+      other.exec("ROLLBACK");
+      other.close();
+      expect(SpoolError.is(err)).toBe(true);
+      expect((err as Error).message).toMatch(/stayed locked by another connection .* \(100 ms\)/);
+      expect(await backend.inspect.getLatestRun("never")).toBeNull();
       await backend.close();
     });
   });

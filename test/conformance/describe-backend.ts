@@ -36,7 +36,7 @@ export interface TestClock {
    * How far the clock may move by itself between two calls, in ms (default 0: it only moves on
    * `advance`). A database clock (PostgreSQL's) keeps running during a test, so checks just before
    * a lease or due-time boundary stop this much short of it, and exact time comparisons allow this
-   * much drift. Must stay below 80.
+   * much drift. Keep it below 150: the heartbeat test steps back from a 200 ms lease.
    */
   slackMs?: number;
 }

@@ -6,9 +6,11 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { Client, type HistoryEvent, SqliteBackend } from "spool";
 import { afterAll, describe, expect, it } from "vitest";
-import { crashFlow, type EffectLine, expected } from "./fixtures/workflows.ts";
+import { crashFlow, type EffectLine, expected } from "../reliability/fixtures/workflows.ts";
 
-const fixture = join(import.meta.dirname, "fixtures", "worker-process.ts");
+// The worker fixture is shared with the reliability harness (test/reliability), which extends
+// these kills to every fault point, other fault modes and more invariants.
+const fixture = join(import.meta.dirname, "..", "reliability", "fixtures", "worker-process.ts");
 const dirs: string[] = [];
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });

@@ -154,6 +154,25 @@ describe("PostgresBackend (PostgreSQL specifics)", () => {
       );
     });
 
+    it("works without prepared statements and without LISTEN (for transaction-mode poolers)", async () => {
+      const { backend } = open({ preparedStatements: false, listen: false });
+      expect(backend.notifiesAcrossProcesses).toBe(false);
+      const seen: string[] = [];
+      backend.subscribe((n) => seen.push(n.kind));
+      const { runId } = await backend.startWorkflow(startReq("plain"));
+      const task = (await claim(backend))!;
+      await backend.commitActivation(
+        commitOf(runId, 1, {
+          fence: task.fence,
+          events: [{ seq: 2, ts: backend.now(), type: "WorkflowCompleted", step: null, body: bytes(1) }],
+          close: { status: "completed", result: bytes(1) },
+        }),
+      );
+      expect((await backend.inspect.getRun(runId))?.status).toBe("completed");
+      expect(seen).toEqual(["workflow-task", "run-closed"]); // this process's own commits still notify
+      expect(backend.diagnostics.listenConnects).toBe(0);
+    });
+
     it("rejects every call after close(); close() is idempotent and leaves a passed-in pool open", async () => {
       const pool = new pg.Pool({ connectionString: PG_URL, max: 2 });
       const { schema } = open();
@@ -376,6 +395,37 @@ describe("PostgresBackend (PostgreSQL specifics)", () => {
       expect((await backend.inspect.getRun(runId))?.lastSeq).toBe(1);
       expect(await backend.getHistory(runId)).toHaveLength(1);
       expect(await backend.claimActivityTask({ workerId: "w", activityNames: ["act"] })).toBeNull();
+    });
+  });
+
+  describe("closing", () => {
+    it("a closing activation whose child id was taken leaves no inbox row behind", async () => {
+      const { backend, schema } = open();
+      await backend.startWorkflow(startReq("taken", "child-wf"));
+      const { runId } = await backend.startWorkflow(startReq("parent"));
+      const task = (await claim(backend, ["wf"]))!;
+      const res = await backend.commitActivation(
+        commitOf(runId, 1, {
+          fence: task.fence,
+          events: [
+            { seq: 2, ts: backend.now(), type: "ChildStarted", step: 1, body: bytes(1) },
+            { seq: 3, ts: backend.now(), type: "WorkflowCompleted", step: null, body: bytes(2) },
+          ],
+          children: [
+            {
+              step: 1,
+              workflowId: "taken",
+              workflowName: "child-wf",
+              version: null,
+              startedEventBody: bytes(3),
+            },
+          ],
+          close: { status: "completed", result: bytes(2) },
+        }),
+      );
+      expect(res.createdRuns).toEqual([]);
+      expect((await backend.inspect.getRun(runId))?.status).toBe("completed");
+      expect(await sql(`SELECT id FROM "${schema}".inbox`)).toEqual([]);
     });
   });
 

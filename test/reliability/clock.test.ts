@@ -66,7 +66,7 @@ describe("clock jumps", () => {
       },
     });
     console.log(
-      `[reliability] clock-jumps seed=${seed} jumps=${jumps} runs=${r.runs} steps=${r.steps} executions=${r.executions}`,
+      `[reliability] clock-jumps SPOOL_SEED=${baseSeed} jumps=${jumps} runs=${r.runs} steps=${r.steps} executions=${r.executions}`,
     );
     expect(r.runs).toBe(32);
   }, 90_000);
@@ -80,14 +80,21 @@ describe("clock jumps", () => {
     try {
       const a = spawnWorker(db, effects, { SPOOL_LOG: "debug" });
       await a.ready;
-      const h = await client.start(slowFlow, { count: 1, ms: 1200, heartbeat: true, heartbeatTimeout: 300 }, { id: "steal" });
+      const h = await client.start(
+        slowFlow,
+        { count: 1, ms: 1200, heartbeat: true, heartbeatTimeout: 300 },
+        { id: "steal" },
+      );
       await waitFor(() => readEffects(effects).some((l) => l.kind === "effect" && l.pid === a.pid));
       // B's clock is an hour ahead: A's heartbeated lease looks long expired to it.
       const b = spawnWorker(db, effects, { SPOOL_CLOCK_FILE: clockB, SPOOL_LOG: "debug" });
       await waitFor(() => readEffects(effects).some((l) => l.kind === "effect" && l.pid === b.pid));
       // The jump is B's, the lost attempt A's: both count as touched by the fault.
       for (const pid of [a.pid, b.pid]) {
-        appendFileSync(effects, `${JSON.stringify({ kind: "fault", point: "clock", mode: "jump", pid, t: Date.now() })}\n`);
+        appendFileSync(
+          effects,
+          `${JSON.stringify({ kind: "fault", point: "clock", mode: "jump", pid, t: Date.now() })}\n`,
+        );
       }
       writeFileSync(clockB, "0"); // ...and steps back while its attempt runs.
       expect(await h.result({ timeout: 20_000 })).toEqual(["steal#0"]);
@@ -99,7 +106,10 @@ describe("clock jumps", () => {
       const histories = await allHistories(db);
       const events = [...histories.values()][0]!.events;
       const done = events.filter((e) => e.type === "ActivityCompleted") as { attempt: number }[];
-      expect(done.map((e) => e.attempt), "recorded once, by the new holder").toEqual([2]);
+      expect(
+        done.map((e) => e.attempt),
+        "recorded once, by the new holder",
+      ).toEqual([2]);
       executionFigures(effects, histories, 1);
       expectIntact(db);
     } finally {

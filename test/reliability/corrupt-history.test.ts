@@ -2,14 +2,14 @@
 import Database from "better-sqlite3";
 import { Client, HistoryCorruptError, SqliteBackend } from "spool";
 import { afterAll, describe, expect, it } from "vitest";
-import { chaosFlow, go } from "./fixtures/workflows.ts";
+import { type chaosFlow, go } from "./fixtures/workflows.ts";
 import {
   allHistories,
   checkHistory,
   cleanScratch,
   expectIntact,
-  referenceResults,
   Runs,
+  referenceResults,
   rng,
   scratch,
   spawnWorker,
@@ -24,7 +24,9 @@ const DAMAGE = {
   "flipped byte": (raw: Database.Database, runId: string) =>
     raw.prepare("UPDATE history SET body = ? WHERE run_id = ? AND seq = 2").run(
       (() => {
-        const row = raw.prepare("SELECT body FROM history WHERE run_id = ? AND seq = 2").get(runId) as { body: Buffer };
+        const row = raw.prepare("SELECT body FROM history WHERE run_id = ? AND seq = 2").get(runId) as {
+          body: Buffer;
+        };
         const b = Buffer.from(row.body);
         b[b.length - 1] = (b[b.length - 1] ?? 0) ^ 0x20;
         return b;
@@ -32,7 +34,9 @@ const DAMAGE = {
       runId,
     ),
   "truncated body": (raw: Database.Database, runId: string) =>
-    raw.prepare("UPDATE history SET body = substr(body, 1, length(body) / 2) WHERE run_id = ? AND seq = 3").run(runId),
+    raw
+      .prepare("UPDATE history SET body = substr(body, 1, length(body) / 2) WHERE run_id = ? AND seq = 3")
+      .run(runId),
   "missing row": (raw: Database.Database, runId: string) =>
     raw.prepare("DELETE FROM history WHERE run_id = ? AND seq = 4").run(runId),
   "corrupt inbox row": (raw: Database.Database, runId: string) =>
@@ -85,7 +89,9 @@ describe("corrupt or truncated rows with real worker processes", () => {
       await bystanders.signal(8, rng(3));
       const reference = await referenceResults(bystanders.ledger);
       for (const id of bystanders.ledger.starts.keys()) {
-        expect(await client.getHandle<typeof chaosFlow>(id).result({ timeout: 30_000 }), id).toBe(reference.get(id));
+        expect(await client.getHandle<typeof chaosFlow>(id).result({ timeout: 30_000 }), id).toBe(
+          reference.get(id),
+        );
       }
       for (const [i, id] of ids.entries()) {
         const h = client.getHandle(id);
@@ -98,11 +104,15 @@ describe("corrupt or truncated rows with real worker processes", () => {
         expect(HistoryCorruptError.is(d.error)).toBe(true);
       }
       await stop(w2);
-      console.log(`[reliability] corrupt rows: ${names.join(", ")} parked; ${bystanders.ledger.starts.size} bystanders completed`);
+      console.log(
+        `[reliability] corrupt rows: ${names.join(", ")} parked; ${bystanders.ledger.starts.size} bystanders completed`,
+      );
       // Parking wrote nothing to the damaged histories: their last_seq is what it was.
       const rawAfter = new Database(db, { readonly: true });
       for (const id of ids) {
-        const row = rawAfter.prepare("SELECT last_seq FROM runs WHERE workflow_id = ?").get(id) as { last_seq: number };
+        const row = rawAfter.prepare("SELECT last_seq FROM runs WHERE workflow_id = ?").get(id) as {
+          last_seq: number;
+        };
         expect(row.last_seq, `${id}: history untouched`).toBe(lastSeq.get(id));
       }
       rawAfter.close();
@@ -110,7 +120,11 @@ describe("corrupt or truncated rows with real worker processes", () => {
       expect(histories, "reading every history at once fails on the damaged ones").toBeNull();
       for (const id of bystanders.ledger.starts.keys()) {
         const d = await client.getHandle(id).describe();
-        checkHistory(id, await client.getHandle(id).history(), (await backend.inspect.getRun(d.runId))!.lastSeq);
+        checkHistory(
+          id,
+          await client.getHandle(id).history(),
+          (await backend.inspect.getRun(d.runId))!.lastSeq,
+        );
       }
       expectIntact(db);
     } finally {

@@ -4,8 +4,19 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { Client, SqliteBackend } from "spool";
 import { afterAll, describe, expect, it } from "vitest";
-import { chaosFlow } from "./fixtures/workflows.ts";
-import { checkCampaign, cleanScratch, readEffects, Runs, rng, scratch, sleep, spawnWorker, stop, waitFor } from "./harness.ts";
+import type { chaosFlow } from "./fixtures/workflows.ts";
+import {
+  checkCampaign,
+  cleanScratch,
+  Runs,
+  readEffects,
+  rng,
+  scratch,
+  sleep,
+  spawnWorker,
+  stop,
+  waitFor,
+} from "./harness.ts";
 
 afterAll(cleanScratch);
 
@@ -44,7 +55,8 @@ describe("disk full", () => {
       await runs.signal(30, rng(1));
       await runs.start(30);
       await waitFor(
-        () => readEffects(effects).some((l) => l.kind === "log" && /StorageFullError/.test(JSON.stringify(l))),
+        () =>
+          readEffects(effects).some((l) => l.kind === "log" && /StorageFullError/.test(JSON.stringify(l))),
         10_000,
         "a StorageFullError",
       );
@@ -53,7 +65,9 @@ describe("disk full", () => {
       await sleep(2000);
       const lines = readEffects(effects);
       const during = lines.filter((l) => l.kind === "effect").length - before;
-      const errors = lines.filter((l) => l.kind === "log" && (l.level === "error" || l.level === "warn") && (l.t ?? 0) >= fullAt);
+      const errors = lines.filter(
+        (l) => l.kind === "log" && (l.level === "error" || l.level === "warn") && (l.t ?? 0) >= fullAt,
+      );
       console.log(
         `[reliability] disk full for 2 s: ${during} activity executions, ${errors.length} error/warn lines (first: ${errors[0]?.message})`,
       );

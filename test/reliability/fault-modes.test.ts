@@ -1,7 +1,7 @@
 // Guards against faults other than death corrupting or losing work: errors thrown at any fault point, a worker stalled or asleep past its lease (late commits must be fenced off), and a process holding the write lock.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Client, SqliteBackend, SpoolError } from "spool";
+import { Client, SpoolError, SqliteBackend } from "spool";
 import { afterAll, describe, expect, it } from "vitest";
 import { chaosFlow } from "./fixtures/workflows.ts";
 import {
@@ -35,7 +35,7 @@ describe("faults that do not kill", () => {
     const faults = readEffects(r.effects).filter((l) => l.kind === "fault");
     const points = new Set(faults.map((f) => f.point));
     console.log(
-      `[reliability] throw-everywhere seed=${seed} faults=${faults.length} points=${[...points].join(",")} ` +
+      `[reliability] throw-everywhere SPOOL_SEED=${baseSeed} faults=${faults.length} points=${[...points].join(",")} ` +
         `extra/faulted-process={${distribution(r.extraPerFault)}} executions=${r.executions} steps=${r.steps}`,
     );
     expect(faults.length).toBeGreaterThanOrEqual(10);
@@ -117,12 +117,21 @@ describe("faults that do not kill", () => {
       signalUpFront: 2,
       workers: [
         // Asleep inside the commit transaction, holding SQLite's write lock, three times.
-        { SPOOL_FAULT_AT: "sqlite.commit.mid", SPOOL_FAULT_MODE: "sleep", SPOOL_FAULT_MS: "1200", SPOOL_FAULT_RATE: "0.1" },
+        {
+          SPOOL_FAULT_AT: "sqlite.commit.mid",
+          SPOOL_FAULT_MODE: "sleep",
+          SPOOL_FAULT_MS: "1200",
+          SPOOL_FAULT_RATE: "0.1",
+        },
         {},
       ],
       during: async (f) => {
         // Meanwhile clients keep starting and signalling (the fleet's signaller) through the same file.
-        await waitFor(() => readEffects(f.effects).some((l) => l.kind === "fault"), 20_000, "a lock-holding sleep");
+        await waitFor(
+          () => readEffects(f.effects).some((l) => l.kind === "fault"),
+          20_000,
+          "a lock-holding sleep",
+        );
         for (let i = 0; i < 5; i++) await f.runs.start(1).catch((e) => errors.push(e));
       },
     });
@@ -163,7 +172,11 @@ describe("faults that do not kill", () => {
         typed = await (async () => {
           const impatient = new SqliteBackend({ path: f.db, busyTimeoutMs: 300 });
           try {
-            await new Client({ backend: impatient }).start(chaosFlow, { base: 1, steps: 0 }, { id: "stalled" });
+            await new Client({ backend: impatient }).start(
+              chaosFlow,
+              { base: 1, steps: 0 },
+              { id: "stalled" },
+            );
           } finally {
             await impatient.close();
           }
@@ -175,6 +188,8 @@ describe("faults that do not kill", () => {
       },
     });
     expect(SpoolError.is(typed), "a typed SpoolError, not a raw SQLITE_BUSY").toBe(true);
-    expect((typed as Error).message).toMatch(/stayed locked by another connection for longer than the busy timeout/);
+    expect((typed as Error).message).toMatch(
+      /stayed locked by another connection for longer than the busy timeout/,
+    );
   }, 90_000);
 });

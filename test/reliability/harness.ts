@@ -27,6 +27,21 @@ export function rng(seed: number): () => number {
   return mulberry32(seed);
 }
 
+/** Every named fault point, and the moment it stands for. */
+export const KILL_POINTS = [
+  "activity.start", // an attempt claimed, its function not yet called
+  "activity.mid", // the side effect happened, the function has not returned
+  "activity.before-complete", // the attempt finished, its completion not yet written
+  "workflow.after-claim", // between steps: a workflow task claimed, nothing decided
+  "workflow.before-commit", // the activation computed, not committed
+  "sqlite.commit.mid", // inside the commit transaction, after the history rows
+  "sqlite.commit.end", // inside the commit transaction, after every statement
+  "sqlite.commit.after", // committed, before the worker heard of it (the ack)
+  "workflow.after-commit", // committed, eager activities claimed but not started
+  "sqlite.write.end", // inside any other write (claim, completion, timer, release)
+  "sqlite.write.after", // any other write committed, before its caller heard
+] as const;
+
 // ── Files ──────────────────────────────────────────────────────────────────────────────────
 
 const dirs: string[] = [];
@@ -98,7 +113,10 @@ export function spawnWorker(db: string, effects: string, env: Record<string, str
 }
 
 /** SIGTERM (graceful drain) and wait; SIGKILL if it has not exited after `ms`. */
-export async function stop(p: Proc, ms = 15_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+export async function stop(
+  p: Proc,
+  ms = 15_000,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGTERM");
   const t = setTimeout(() => p.child.kill("SIGKILL"), ms);
   const r = await p.exit;
@@ -111,7 +129,11 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls `cond` until it holds (a wait, not a timing assertion). */
-export async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs = 20_000, what = "condition") {
+export async function waitFor(
+  cond: () => Promise<boolean> | boolean,
+  timeoutMs = 20_000,
+  what = "condition",
+) {
   const end = Date.now() + timeoutMs;
   while (!(await cond())) {
     if (Date.now() > end) throw new Error(`${what} not met within ${timeoutMs} ms`);
@@ -214,11 +236,19 @@ export interface Figures {
   extraPerFault: number[];
   /** Kill → the dead worker's orphaned work recorded elsewhere, ms (kills that orphaned some). */
   recoveryMs: number[];
+  /** Kill → another process started the orphaned work again (a run: moved on), ms. */
+  takeoverMs: number[];
   faults: number;
+  /** Acknowledged starts or signals not found completed/recorded (must be 0). */
+  lost?: number;
+  /** Seqs doubled or skipped, outcomes recorded twice (must be 0). */
+  duplicates?: number;
 }
 
 /** Decoded histories of every run in the database, by run id. */
-export async function allHistories(db: string): Promise<Map<string, { row: RunRowLite; events: HistoryEvent[] }>> {
+export async function allHistories(
+  db: string,
+): Promise<Map<string, { row: RunRowLite; events: HistoryEvent[] }>> {
   const raw = new Database(db, { readonly: true });
   const rows = raw
     .prepare("SELECT run_id, workflow_id, workflow_name, status, last_seq FROM runs")
@@ -260,13 +290,34 @@ export function expectIntact(db: string): void {
 export function leasedRows(db: string): { workflow: number; activity: number } {
   const raw = new Database(db, { readonly: true });
   try {
-    const wf = raw.prepare("SELECT count(*) AS n FROM workflow_tasks WHERE lease_owner IS NOT NULL").get() as {
+    const wf = raw
+      .prepare("SELECT count(*) AS n FROM workflow_tasks WHERE lease_owner IS NOT NULL")
+      .get() as {
       n: number;
     };
-    const act = raw.prepare("SELECT count(*) AS n FROM activity_tasks WHERE lease_owner IS NOT NULL").get() as {
+    const act = raw
+      .prepare("SELECT count(*) AS n FROM activity_tasks WHERE lease_owner IS NOT NULL")
+      .get() as {
       n: number;
     };
     return { workflow: wf.n, activity: act.n };
+  } finally {
+    raw.close();
+  }
+}
+
+/** Workflow and activity tasks ready to be claimed now (the queue a recovering worker joins). */
+export function readyBacklog(db: string): number {
+  const raw = new Database(db, { readonly: true });
+  try {
+    const now = Date.now();
+    const r = raw
+      .prepare(
+        `SELECT (SELECT count(*) FROM workflow_tasks WHERE visible_at <= ?)
+              + (SELECT count(*) FROM activity_tasks WHERE visible_at <= ?) AS n`,
+      )
+      .get(now, now) as { n: number };
+    return r.n;
   } finally {
     raw.close();
   }
@@ -291,9 +342,10 @@ export function checkHistory(label: string, events: HistoryEvent[], lastSeq: num
       .filter((e) => types.includes(e.type))
       .map((e) => (e as { step: number }).step)
       .sort((a, b) => a - b);
-  expect(steps("ActivityCompleted", "ActivityFailed", "ActivityCancelled"), `${label}: activities resolved once`).toEqual(
-    steps("ActivityScheduled"),
-  );
+  expect(
+    steps("ActivityCompleted", "ActivityFailed", "ActivityCancelled"),
+    `${label}: activities resolved once`,
+  ).toEqual(steps("ActivityScheduled"));
   expect(steps("TimerFired", "TimerCancelled"), `${label}: each timer fired or cancelled once`).toEqual(
     steps("TimerStarted"),
   );
@@ -320,12 +372,38 @@ export async function checkCampaign(opts: {
   const { db, ledger, client } = opts;
   expectIntact(db);
   const reference = await referenceResults(ledger);
+  const histories = await allHistories(db);
+  // Counted first (for the report), then asserted one by one (for the message).
+  let lost = 0;
+  let duplicates = 0;
+  const results = new Map<string, unknown>();
   for (const [id] of ledger.starts) {
-    const result = await client.getHandle<typeof chaosFlow>(id).result({ timeout: 1000 });
-    expect(result, `${id}: result equals the reference run`).toBe(reference.get(id));
+    const result = await client
+      .getHandle<typeof chaosFlow>(id)
+      .result({ timeout: 1000 })
+      .catch((e: unknown) => e);
+    results.set(id, result);
+    if (result !== reference.get(id)) lost++;
+  }
+  const signalsOf = new Map<string, number[]>();
+  for (const { row, events } of histories.values()) {
+    duplicates += countDuplicates(events);
+    signalsOf.set(
+      row.workflow_id,
+      events
+        .filter((e) => e.type === "SignalReceived")
+        .map((e) => (e as { payload: { n: number } }).payload.n),
+    );
+  }
+  for (const { id, n } of ledger.signals) {
+    const got = signalsOf.get(id) ?? [];
+    if (!got.includes(n)) lost++;
+    if (got.length > 1) duplicates += got.length - 1;
+  }
+  for (const [id] of ledger.starts) {
+    expect(results.get(id), `${id}: result equals the reference run`).toBe(reference.get(id));
   }
 
-  const histories = await allHistories(db);
   const byWorkflow = new Map<string, HistoryEvent[]>();
   for (const { row, events } of histories.values()) {
     checkHistory(`${row.workflow_id} (${row.run_id})`, events, row.last_seq);
@@ -351,7 +429,26 @@ export async function checkCampaign(opts: {
   raw.close();
   expect(leftovers.n, "closed runs leave no tasks, timers or inbox rows").toBe(0);
 
-  return executionFigures(opts.effects, histories, opts.maxExtraPerFault);
+  expect({ lost, duplicates }).toEqual({ lost: 0, duplicates: 0 });
+  return { ...executionFigures(opts.effects, histories, opts.maxExtraPerFault), lost, duplicates };
+}
+
+/** Seqs recorded twice or skipped, and step outcomes recorded more than once, in one history. */
+export function countDuplicates(events: HistoryEvent[]): number {
+  let n = 0;
+  const seqs = new Set<number>();
+  for (const [i, e] of events.entries()) {
+    if (seqs.has(e.seq) || e.seq !== i + 1) n++;
+    seqs.add(e.seq);
+  }
+  const seen = new Set<string>();
+  for (const e of events) {
+    if (!("step" in e)) continue;
+    const key = `${e.type}/${e.step}`;
+    if (seen.has(key)) n++;
+    seen.add(key);
+  }
+  return n;
 }
 
 /** The at-least-once check over the effects log, and the figures it yields. */
@@ -395,14 +492,16 @@ export function executionFigures(
         faulted.has(l.pid),
         `${key}: attempt ${l.attempt} ran in ${l.pid}, a process that was never faulted, and was not recorded`,
       ).toBe(true);
-      expect(l.attempt!, `${key}: attempt ${l.attempt} ran after attempt ${rec.attempt} was recorded`).toBeLessThan(
-        rec.attempt,
-      );
+      expect(
+        l.attempt!,
+        `${key}: attempt ${l.attempt} ran after attempt ${rec.attempt} was recorded`,
+      ).toBeLessThan(rec.attempt);
       extraByPid.set(l.pid, [...(extraByPid.get(l.pid) ?? []), l]);
     }
   }
   const extraPerFault: number[] = [];
   const recoveryMs: number[] = [];
+  const takeoverMs: number[] = [];
   const faultsByPid = new Map<number, number>();
   for (const f of faults) faultsByPid.set(f.pid, (faultsByPid.get(f.pid) ?? 0) + 1);
   for (const [pid, n] of faultsByPid) {
@@ -413,19 +512,52 @@ export function executionFigures(
     );
     extraPerFault.push(n === 1 ? extras : extras / n);
   }
-  for (const f of faults) {
-    const extras = extraByPid.get(f.pid) ?? [];
-    if (f.mode !== "kill" || f.t === undefined) continue;
-    // Recovery: from the kill until the work the dead worker held was recorded by someone else —
-    // each orphaned attempt's step, and the run it was activating.
-    let end = 0;
-    for (const x of extras) end = Math.max(end, recorded.get(`${x.workflowId}/${x.step}`)?.ts ?? 0);
-    const runId = f.info?.runId as string | undefined;
-    if (runId) {
-      const next = (runEvents.get(runId) ?? []).find((e) => e.ts > f.t!);
-      if (next) end = Math.max(end, next.ts);
+  const recordedAt = new Map<string, number>();
+  for (const { row, events } of histories.values()) {
+    for (const e of events) {
+      if (e.type === "ActivityCompleted" || e.type === "ActivityFailed")
+        recordedAt.set(`${row.run_id}/${e.step}`, e.ts);
     }
-    if (end > 0) recoveryMs.push(Math.max(0, end - f.t));
+  }
+  for (const f of faults) {
+    if (f.mode !== "kill" || f.t === undefined) continue;
+    const t = f.t;
+    // The work the dead worker held: attempts it ran but never recorded, and the step or run the
+    // fault point names. Takeover: until another process started that work again (or, for a run,
+    // until it moved on). Recovery: until all of it was recorded.
+    const orphans = new Set((extraByPid.get(f.pid) ?? []).map((x) => `${x.runId}/${x.step}`));
+    const runId = f.info?.runId as string | undefined;
+    const step = f.info?.step as number | undefined;
+    if (runId && step !== undefined) orphans.add(`${runId}/${step}`);
+    if (runId && step === undefined) {
+      // A workflow or commit point: steps of that run scheduled before the kill and first run
+      // after it (by another process) were waiting on the dead worker (leased to it eagerly) or
+      // behind it.
+      for (const e of runEvents.get(runId) ?? []) {
+        if (e.type !== "ActivityScheduled" || e.ts > t) continue;
+        const first = execs.find((l) => l.runId === runId && l.step === e.step);
+        if (first && (first.t ?? 0) >= t && first.pid !== f.pid) orphans.add(`${runId}/${e.step}`);
+      }
+    }
+    let takeover = 0;
+    let done = 0;
+    for (const key of orphans) {
+      const rec = recordedAt.get(key);
+      if (rec === undefined) continue;
+      const again = execs.find((l) => `${l.runId}/${l.step}` === key && l.pid !== f.pid && (l.t ?? 0) >= t);
+      takeover = Math.max(takeover, again?.t ?? rec);
+      done = Math.max(done, rec);
+    }
+    const committed = f.point === "sqlite.commit.after" || f.point === "workflow.after-commit";
+    if (orphans.size === 0 && runId && !committed) {
+      // The activation died uncommitted: recovered when another worker redid it.
+      const next = (runEvents.get(runId) ?? []).find((e) => e.ts > t);
+      if (next) takeover = done = next.ts;
+    }
+    if (done > 0) {
+      recoveryMs.push(Math.max(0, done - t));
+      takeoverMs.push(Math.max(0, takeover - t));
+    }
   }
   return {
     runs: histories.size,
@@ -433,6 +565,7 @@ export function executionFigures(
     steps: byStep.size,
     extraPerFault,
     recoveryMs,
+    takeoverMs,
     faults: faults.length,
   };
 }
@@ -443,6 +576,14 @@ export interface CampaignOptions {
   name: string;
   /** Fault point(s) armed in every faulted worker (comma-separated, or `*`). */
   point: string;
+  /** Instead: each faulted worker is armed at one of these, picked at random. */
+  points?: readonly string[];
+  /** Signals sent after each fault, or worker that missed its hit (default 1 to 3). */
+  signalsPerFault?: number;
+  /** Signals sent up front (default a third of the initial runs). */
+  initialSignals?: number;
+  /** No runs started or signalled after a fault while this many tasks are ready (default 12). */
+  maxBacklog?: number;
   mode?: "kill" | "throw" | "stall" | "sleep";
   /** Faults to inject (kill mode: SIGKILLs observed) before letting a clean worker finish. */
   faults: number;
@@ -463,10 +604,17 @@ export interface CampaignOptions {
   /** How long the clean workers get to finish everything (default 60 s). */
   finishTimeoutMs?: number;
   cleanWorkers?: number;
+  /**
+   * Fault-free workers running alongside the whole time (default 0), as in a fleet where one
+   * process keeps crashing: they take over what the dead ones held, which is what recovery measures.
+   */
+  healthy?: number;
 }
 
 export interface CampaignResult extends Figures {
   name: string;
+  /** Acknowledged starts. */
+  started: number;
   point: string;
   seed: number;
   injected: number;
@@ -477,8 +625,22 @@ export interface CampaignResult extends Figures {
   drainMs: number;
 }
 
+/** Prefixes a failure with what reproduces it. */
+async function reproducible<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof Error) err.message = `[${name}; reproduce with SPOOL_SEED=${baseSeed}] ${err.message}`;
+    throw err;
+  }
+}
+
 /** Runs a campaign on a fresh database and checks every invariant afterwards. */
-export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
+export function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
+  return reproducible(o.name, () => campaignRun(o));
+}
+
+async function campaignRun(o: CampaignOptions): Promise<CampaignResult> {
   const t0 = Date.now();
   const mode = o.mode ?? "kill";
   const { db, effects } = scratch();
@@ -493,7 +655,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
   const roundTimeout = o.roundTimeoutMs ?? 6000;
   const faultEnv = (): Record<string, string> => ({
     ...o.workerEnv,
-    SPOOL_FAULT_AT: o.point,
+    SPOOL_FAULT_AT: o.points ? o.points[Math.floor(random() * o.points.length)]! : o.point,
     SPOOL_FAULT_MODE: mode,
     SPOOL_SEED: String(o.seed + spawned),
     ...(o.rate !== undefined
@@ -501,9 +663,19 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       : { SPOOL_FAULT_HIT: String(1 + Math.floor(random() * o.hitMax)) }),
   });
   const firedIn = (pid: number) => readEffects(effects).some((l) => l.kind === "fault" && l.pid === pid);
+  // The healthy worker is kept small (one activation, two attempts at a time) so the armed workers
+  // still find work to reach their fault points with.
+  const healthy = Array.from({ length: o.healthy ?? 0 }, () =>
+    spawnWorker(db, effects, {
+      SPOOL_MAX_WF_TASKS: "1",
+      SPOOL_MAX_ACTIVITIES: "2",
+      SPOOL_EAGER: "0",
+      ...o.workerEnv,
+    }),
+  );
   try {
     await runs.start(o.initialRuns);
-    await runs.signal(Math.ceil(o.initialRuns / 3), random);
+    await runs.signal(o.initialSignals ?? Math.ceil(o.initialRuns / 3), random);
     while (injected < o.faults) {
       while (live.size < o.concurrency) {
         const p = spawnWorker(db, effects, faultEnv());
@@ -520,17 +692,22 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
           live.delete(p);
           const r = await p.exit;
           if (r.signal === "SIGKILL" && firedIn(p.pid)) injected++;
-          else if (r.code !== 0) throw new Error(`worker ${p.pid} died unexpectedly (${r.code ?? r.signal}): ${p.stderr()}`);
-          await runs.start(Math.min(o.runsPerFault, o.maxRuns - runs.started));
-          await runs.signal(1 + Math.floor(random() * 3), random);
+          else if (r.code !== 0)
+            throw new Error(`worker ${p.pid} died unexpectedly (${r.code ?? r.signal}): ${p.stderr()}`);
+          // Feed work only while the queue is short: a growing backlog would turn the recovery
+          // figures into queueing delay.
+          if (readyBacklog(db) < (o.maxBacklog ?? 12)) {
+            await runs.start(Math.min(o.runsPerFault, o.maxRuns - runs.started));
+            await runs.signal(o.signalsPerFault ?? 1 + Math.floor(random() * 3), random);
+          }
         } else if (Date.now() - p.startedAt > roundTimeout) {
           live.delete(p);
           await stop(p);
           if (firedIn(p.pid)) injected++;
           else missed++;
-          // No work left to reach the point with: feed more.
-          await runs.start(Math.min(o.runsPerFault, o.maxRuns - runs.started));
-          await runs.signal(2, random);
+          // No work left to reach the point with: feed more (beyond maxRuns if need be).
+          await runs.start(Math.max(2, o.runsPerFault));
+          await runs.signal(Math.max(2, o.signalsPerFault ?? 0), random);
           if (missed > o.faults * 3) throw new Error(`${o.name}: point ${o.point} is not being reached`);
         }
       }
@@ -541,7 +718,12 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     }
     const lastFault = Date.now();
     await runs.signal(runs.pendingSignals, random);
-    const clean = Array.from({ length: o.cleanWorkers ?? 1 }, () => spawnWorker(db, effects, o.workerEnv));
+    const clean = [
+      ...healthy,
+      ...Array.from({ length: Math.max(0, (o.cleanWorkers ?? 1) - healthy.length) }, () =>
+        spawnWorker(db, effects, o.workerEnv),
+      ),
+    ];
     for (const p of live) {
       const r = await stop(p);
       if (r.signal === "SIGKILL" && firedIn(p.pid) && mode === "kill") injected++;
@@ -561,7 +743,8 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       effects,
       ledger: runs.ledger,
       client,
-      maxExtraPerFault: Number(o.workerEnv?.SPOOL_MAX_ACTIVITIES ?? 8) + Number(o.workerEnv?.SPOOL_EAGER ?? 10),
+      maxExtraPerFault:
+        Number(o.workerEnv?.SPOOL_MAX_ACTIVITIES ?? 8) + Number(o.workerEnv?.SPOOL_EAGER ?? 10),
     });
     expect(figures.executions, "every step of every run executed at least once").toBeGreaterThanOrEqual(
       runs.ledger.starts.size * activitiesOf(o.steps),
@@ -569,6 +752,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     return {
       ...figures,
       name: o.name,
+      started: runs.ledger.starts.size,
       point: o.point,
       seed: o.seed,
       injected,
@@ -578,7 +762,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       drainMs,
     };
   } finally {
-    for (const p of live) p.child.kill("SIGKILL");
+    for (const p of [...live, ...healthy]) if (p.child.exitCode === null) p.child.kill("SIGKILL");
     await backend.close();
   }
 }
@@ -604,8 +788,9 @@ export function distribution(values: number[]): string {
 /** One line per campaign for the test output. */
 export function summary(r: CampaignResult): string {
   return (
-    `[reliability] ${r.name} seed=${r.seed} point=${r.point} injected=${r.injected} missed=${r.missed} ` +
+    `[reliability] ${r.name} SPOOL_SEED=${baseSeed} point=${r.point} injected=${r.injected} missed=${r.missed} ` +
     `runs=${r.runs} steps=${r.steps} executions=${r.executions} extra/fault={${distribution(r.extraPerFault)}} ` +
+    `takeover p50=${percentile(r.takeoverMs, 50)}ms p95=${percentile(r.takeoverMs, 95)}ms ` +
     `recovery p50=${percentile(r.recoveryMs, 50)}ms p95=${percentile(r.recoveryMs, 95)}ms ` +
     `took=${r.durationMs}ms`
   );
@@ -654,7 +839,11 @@ export interface FleetResult extends Figures {
 }
 
 /** Runs `runs` chaosFlows through the worker processes described, then checks every invariant. */
-export async function runFleet(o: FleetOptions): Promise<FleetResult> {
+export function runFleet(o: FleetOptions): Promise<FleetResult> {
+  return reproducible(o.name, () => fleetRun(o));
+}
+
+async function fleetRun(o: FleetOptions): Promise<FleetResult> {
   const { db, effects } = scratch();
   const backend = new SqliteBackend({ path: db });
   const client = new Client({ backend });
@@ -716,7 +905,8 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
       effects,
     };
   } finally {
-    for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL");
+    for (const p of procs)
+      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL");
     await backend.close();
   }
 }

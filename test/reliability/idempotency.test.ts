@@ -2,7 +2,16 @@
 import { Client, SqliteBackend } from "spool";
 import { afterAll, describe, expect, it } from "vitest";
 import { quickFlow } from "./fixtures/workflows.ts";
-import { allHistories, cleanScratch, executionFigures, expectIntact, readEffects, scratch, spawnWorker, stop } from "./harness.ts";
+import {
+  allHistories,
+  cleanScratch,
+  executionFigures,
+  expectIntact,
+  readEffects,
+  scratch,
+  spawnWorker,
+  stop,
+} from "./harness.ts";
 
 afterAll(cleanScratch);
 
@@ -14,7 +23,10 @@ describe("crash after the side effect, before the completion is recorded", () =>
       const client = new Client({ backend });
       try {
         const handles = [];
-        for (let i = 0; i < 3; i++) handles.push(await client.start(quickFlow, { base: i + 1, steps: 3 }, { id: `idem-${point}-${i}` }));
+        for (let i = 0; i < 3; i++)
+          handles.push(
+            await client.start(quickFlow, { base: i + 1, steps: 3 }, { id: `idem-${point}-${i}` }),
+          );
         // One activity at a time, so exactly one side effect is orphaned by the kill.
         const doomed = spawnWorker(db, effects, {
           SPOOL_FAULT_AT: point,
@@ -24,13 +36,17 @@ describe("crash after the side effect, before the completion is recorded", () =>
         });
         expect((await doomed.exit).signal).toBe("SIGKILL");
         const fault = readEffects(effects).find((l) => l.kind === "fault")!;
-        const orphan = readEffects(effects).filter((l) => l.kind === "effect" && l.pid === doomed.pid).at(-1)!;
+        const orphan = readEffects(effects)
+          .filter((l) => l.kind === "effect" && l.pid === doomed.pid)
+          .at(-1)!;
         expect(orphan.step, "the fault hit the step that just ran its side effect").toBe(fault.info?.step);
 
         const fresh = spawnWorker(db, effects);
         try {
           for (const [i, h] of handles.entries()) {
-            expect(await h.result({ timeout: 20_000 })).toBe([0, 1, 2].reduce((s, k) => s + (i + 1) * 1000 + k, 0));
+            expect(await h.result({ timeout: 20_000 })).toBe(
+              [0, 1, 2].reduce((s, k) => s + (i + 1) * 1000 + k, 0),
+            );
           }
         } finally {
           await stop(fresh);
@@ -49,7 +65,10 @@ describe("crash after the side effect, before the completion is recorded", () =>
         const recorded = run.events.filter(
           (e) => e.type === "ActivityCompleted" && e.step === orphan.step,
         ) as { attempt: number }[];
-        expect(recorded.map((e) => e.attempt), "its result recorded once, from the re-run").toEqual([2]);
+        expect(
+          recorded.map((e) => e.attempt),
+          "its result recorded once, from the re-run",
+        ).toEqual([2]);
         const figures = executionFigures(effects, histories, 1);
         expect(figures.extraPerFault).toEqual([1]);
         expectIntact(db);

@@ -3,7 +3,7 @@ import { fork } from "node:child_process";
 import { join } from "node:path";
 import { Client, SqliteBackend } from "spool";
 import { afterAll, describe, expect, it } from "vitest";
-import { chaosFlow } from "./fixtures/workflows.ts";
+import type { chaosFlow } from "./fixtures/workflows.ts";
 import {
   allHistories,
   baseSeed,
@@ -11,9 +11,9 @@ import {
   cleanScratch,
   expectIntact,
   type FleetResult,
+  Ledger,
   readEffects,
   referenceResults,
-  Ledger,
   runFleet,
   scratch,
   spawnWorker,
@@ -41,7 +41,8 @@ describe("several worker processes on one SQLite file", () => {
       expect(r.executions, "each step executed exactly once").toBe(r.steps);
       throughput.push({ workers, r });
       const perWorker = new Map<number, number>();
-      for (const l of readEffects(r.effects)) if (l.kind === "effect") perWorker.set(l.pid, (perWorker.get(l.pid) ?? 0) + 1);
+      for (const l of readEffects(r.effects))
+        if (l.kind === "effect") perWorker.set(l.pid, (perWorker.get(l.pid) ?? 0) + 1);
       console.log(
         `[reliability] throughput workers=${workers} runs=40x(5+3 steps) ${r.runsPerSecond} runs/s ${r.stepsPerSecond} steps/s ` +
           `elapsed=${r.elapsedMs}ms steps per worker=${[...perWorker.values()].join("/")} (reported, not asserted)`,
@@ -54,7 +55,12 @@ describe("several worker processes on one SQLite file", () => {
     const hammers = Array.from({ length: 4 }, (_, i) =>
       fork(join(import.meta.dirname, "fixtures", "client-process.ts"), [db], {
         execArgv: ["--import", "tsx"],
-        env: { ...process.env, SPOOL_EFFECTS: effects, SPOOL_HAMMER_MS: "2500", SPOOL_HAMMER_PREFIX: `h${i}` },
+        env: {
+          ...process.env,
+          SPOOL_EFFECTS: effects,
+          SPOOL_HAMMER_MS: "1200",
+          SPOOL_HAMMER_PREFIX: `h${i}`,
+        },
         stdio: ["ignore", "ignore", "inherit", "ipc"],
       }),
     );

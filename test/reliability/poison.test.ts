@@ -48,8 +48,10 @@ describe("a poison workflow", () => {
       const d = await h.describe();
       expect(d.blockedReason).toMatch(/^TypeError: .*retries/);
       const others = [];
-      for (let i = 0; i < 5; i++) others.push(await client.start(quickFlow, { base: i, steps: 3 }, { id: `bystander-${i}` }));
-      for (const [i, o] of others.entries()) expect(await o.result({ timeout: 20_000 })).toBe(3 * i * 1000 + 3);
+      for (let i = 0; i < 5; i++)
+        others.push(await client.start(quickFlow, { base: i, steps: 3 }, { id: `bystander-${i}` }));
+      for (const [i, o] of others.entries())
+        expect(await o.result({ timeout: 20_000 })).toBe(3 * i * 1000 + 3);
       await expectBackoff(effects, bad.pid, "poison-typeerror", "typeerror");
       expect((await h.describe()).status).toBe("blocked");
 
@@ -79,7 +81,9 @@ describe("a poison workflow", () => {
       await waitFor(async () => (await h.describe()).status === "blocked", 20_000, "parked");
       const d = await h.describe();
       expect(NonDeterminismError.is(d.error)).toBe(true);
-      expect(d.blockedReason).toMatch(/history recorded activity "rel\.step".*but the code now produced activity "rel\.other"/);
+      expect(d.blockedReason).toMatch(
+        /history recorded activity "rel\.step".*but the code now produced activity "rel\.other"/,
+      );
       const historyBefore = (await h.history()).length;
       await expectBackoff(effects, bad.pid, "poison-diverge", "diverge");
       expect((await h.history()).length, "parking leaves the history untouched").toBe(historyBefore);

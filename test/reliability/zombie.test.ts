@@ -38,11 +38,17 @@ async function zombie(opts: { heartbeat: boolean; ms: number; heartbeatTimeout: 
     await waitFor(() => readEffects(effects).some((l) => l.kind === "effect" && l.pid === z.pid), 10_000);
     z.child.kill("SIGSTOP");
     // The harness counts a paused process as faulted: its unrecorded attempt is an allowed extra.
-    appendFileSync(effects, `${JSON.stringify({ kind: "fault", point: "sigstop", mode: "stop", pid: z.pid, t: Date.now() })}\n`);
+    appendFileSync(
+      effects,
+      `${JSON.stringify({ kind: "fault", point: "sigstop", mode: "stop", pid: z.pid, t: Date.now() })}\n`,
+    );
     const b = spawnWorker(db, effects, { SPOOL_LOG: "debug", SPOOL_WORKER_ID: "successor" });
     const result = await h.result({ timeout: 20_000 });
     const taken = readEffects(effects).filter((l) => l.kind === "effect");
-    expect(taken.map((l) => l.pid), "the successor ran the step while the zombie was paused").toContain(b.pid);
+    expect(
+      taken.map((l) => l.pid),
+      "the successor ran the step while the zombie was paused",
+    ).toContain(b.pid);
     z.child.kill("SIGCONT");
     // The zombie wakes: its heartbeat or its completion meets the fence and it aborts the attempt.
     await waitFor(
@@ -59,7 +65,9 @@ async function zombie(opts: { heartbeat: boolean; ms: number; heartbeatTimeout: 
     const events = [...histories.values()][0]!.events;
     const completed = events.filter((e) => e.type === "ActivityCompleted");
     expect(completed.length, "the step recorded once").toBe(1);
-    expect((completed[0] as { attempt: number }).attempt, "the successor's attempt is the one recorded").toBe(2);
+    expect((completed[0] as { attempt: number }).attempt, "the successor's attempt is the one recorded").toBe(
+      2,
+    );
     expect(result).toEqual([`zombie-${opts.heartbeat ? "hb" : "nohb"}#0`]);
     executionFigures(effects, histories, 1);
     expectIntact(db);

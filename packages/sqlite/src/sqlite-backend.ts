@@ -157,6 +157,8 @@ export class SqliteBackend implements Backend {
   /** One reusable transaction wrapper: creating a wrapper per call would allocate on every write. */
   private readonly txn: Database.Transaction<(fn: () => unknown) => unknown>;
   private closed = false;
+  /** When the write batch at the head of the queue first found the lock held (see retryWhenBusy). */
+  private busySince: number | undefined;
 
   constructor(options: SqliteBackendOptions) {
     const durability = options.durability ?? "full";
@@ -183,6 +185,8 @@ export class SqliteBackend implements Backend {
       if (options.path !== ":memory:") db.pragma("journal_mode = WAL");
       db.pragma(`synchronous = ${durability === "full" ? "FULL" : "NORMAL"}`);
       migrate(db, this.clock());
+      // Lock waits are sliced from here on; see retryWhenBusy.
+      if (this.busyTimeoutMs > BUSY_SLICE_MS) db.pragma(`busy_timeout = ${BUSY_SLICE_MS}`);
     } catch (err) {
       db.close();
       throw translateSqliteError(err, options.path, this.busyTimeoutMs);
@@ -208,6 +212,7 @@ export class SqliteBackend implements Backend {
     if (this.closed) return;
     // Writes already accepted are committed (and their callers answered) before the file closes.
     this.flushWrites();
+    while (this.writeQueue.length > 0) this.flushWrites(); // the lock was held: try again, in slices
     this.closed = true;
     this.listeners.clear();
     this.db.close();
@@ -388,11 +393,13 @@ export class SqliteBackend implements Backend {
       });
     } catch (err) {
       if (!(err instanceof RollbackOnly)) {
+        if (this.retryWhenBusy(err, batch)) return;
         const error = translateSqliteError(err, this.path, this.busyTimeoutMs);
         for (const item of batch) item.reject(error);
         return;
       }
     }
+    this.busySince = undefined;
     for (const [i, item] of batch.entries()) {
       const r = results[i];
       if (!r) continue;
@@ -556,9 +563,43 @@ export class SqliteBackend implements Backend {
   private read<T>(fn: () => T): T {
     this.assertOpen();
     try {
-      return fn();
+      return this.whenUnlocked(fn);
     } catch (err) {
       throw translateSqliteError(err, this.path, this.busyTimeoutMs);
+    }
+  }
+
+  /**
+   * Lock waits are sliced. The connection's busy timeout is only BUSY_SLICE_MS: SQLite's busy
+   * handler sleeps longer and longer between tries (up to 100 ms), and a process polling that
+   * slowly almost never finds the lock free while another process commits back to back — in the
+   * reliability soak a live worker starved that way for longer than an activity lease, and its
+   * attempts were taken over and run again. A batch that meets a held lock goes back to the head of
+   * the queue and is tried again on the next turn of the event loop (which keeps running meanwhile),
+   * until the busy timeout has passed since its first try.
+   */
+  private retryWhenBusy(err: unknown, batch: typeof this.writeQueue): boolean {
+    const busy = err instanceof Database.SqliteError && err.code.startsWith("SQLITE_BUSY");
+    this.busySince ??= Date.now();
+    if (!busy || this.closed || Date.now() - this.busySince >= this.busyTimeoutMs) {
+      this.busySince = undefined;
+      return false;
+    }
+    this.writeQueue.unshift(...batch);
+    setImmediate(() => this.flushWrites());
+    return true;
+  }
+
+  /** Runs a read, trying again in slices while the lock is held (see retryWhenBusy). */
+  private whenUnlocked<T>(fn: () => T): T {
+    const deadline = Date.now() + this.busyTimeoutMs;
+    for (;;) {
+      try {
+        return fn();
+      } catch (err) {
+        const busy = err instanceof Database.SqliteError && err.code.startsWith("SQLITE_BUSY");
+        if (!busy || Date.now() >= deadline) throw err;
+      }
     }
   }
 
@@ -1023,6 +1064,9 @@ function positiveInt(value: number | undefined, fallback: number, name: string, 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+/** How long one try waits for a lock before the backend tries again (see retryWhenBusy). */
+const BUSY_SLICE_MS = 2;
 
 /** SQLite errors after which the engine may have rolled back the whole transaction. */
 function abortsTransaction(err: unknown): boolean {

@@ -91,6 +91,15 @@ export async function processWorkflowTask(
   try {
     if (task.inboxError) throw task.inboxError;
     if (!ex || ex.seq !== run.lastSeq) ex = await rebuildExecutor(run, def, deps);
+    if (ex.seq !== run.lastSeq) {
+      // The run moved on after this task was claimed (an eager completion commits without the
+      // task's fence): history is ahead of the claimed run record. Committing would send events
+      // the backend rejects as malformed (a ConfigurationError, which parked the run as blocked);
+      // hand the task back to be claimed afresh instead.
+      throw new ConflictError(
+        `run ${run.runId} advanced to seq ${ex.seq} after it was claimed at seq ${run.lastSeq}`,
+      );
+    }
     const inbound: NewInboundEvent[] = [];
     for (const raw of task.inbox)
       inbound.push((await decodeInboxEvent(raw, deps.dc, run.runId)) as NewInboundEvent);
