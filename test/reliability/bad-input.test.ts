@@ -173,12 +173,19 @@ describe("bad input leaves the store intact", () => {
     const h = await env.client.start(retrying, {}, { id: "backing-off" });
     // Attempt 1 failed; attempt 2 is 20 s away.
     await waitFor(() => failures === 1);
-    const raw = new Database(env.path, { readonly: true });
-    const task = raw.prepare("SELECT visible_at, lease_owner FROM activity_tasks").get() as {
-      visible_at: number;
-      lease_owner: string | null;
+    const taskRow = () => {
+      const raw = new Database(env!.path, { readonly: true });
+      try {
+        return raw.prepare("SELECT visible_at, lease_owner FROM activity_tasks").get() as {
+          visible_at: number;
+          lease_owner: string | null;
+        };
+      } finally {
+        raw.close();
+      }
     };
-    raw.close();
+    await waitFor(() => taskRow().lease_owner === null); // the worker recorded the retry
+    const task = taskRow();
     expect(task.lease_owner, "waiting out its back-off, unleased").toBeNull();
     expect(task.visible_at).toBeGreaterThan(Date.now() + 10_000);
 

@@ -238,6 +238,8 @@ export interface Figures {
   recoveryMs: number[];
   /** Kill → another process started the orphaned work again (a run: moved on), ms. */
   takeoverMs: number[];
+  /** Extra executions by live, unfaulted workers whose lease ran out (starved) — told lease-lost. */
+  leaseLost: number;
   faults: number;
   /** Acknowledged starts or signals not found completed/recorded (must be 0). */
   lost?: number;
@@ -477,6 +479,14 @@ export function executionFigures(
     byStep.set(key, [...(byStep.get(key) ?? []), l]);
   }
   const extraByPid = new Map<number, EffectLine[]>();
+  // Attempts of live workers whose lease ran out before they reported (a starved process): the
+  // fence rejected the late completion and the worker aborted the attempt as lease-lost.
+  const leaseLostAt = new Set(
+    lines
+      .filter((l) => l.kind === "abort" && /lease was lost/.test(l.reason ?? ""))
+      .map((l) => `${l.pid}/${l.runId}/${l.step}/${l.attempt}`),
+  );
+  let leaseLost = 0;
   for (const [key, list] of byStep) {
     const rec = recorded.get(key);
     expect(rec, `${key} executed but never recorded`).toBeDefined();
@@ -489,13 +499,18 @@ export function executionFigures(
       expect(l.key, `${key}: every attempt carries the same idempotency key`).toBe(key);
       if (l.attempt === rec.attempt) continue;
       expect(
-        faulted.has(l.pid),
-        `${key}: attempt ${l.attempt} ran in ${l.pid}, a process that was never faulted, and was not recorded`,
-      ).toBe(true);
-      expect(
         l.attempt!,
         `${key}: attempt ${l.attempt} ran after attempt ${rec.attempt} was recorded`,
       ).toBeLessThan(rec.attempt);
+      if (!faulted.has(l.pid) && leaseLostAt.has(`${l.pid}/${l.runId}/${l.step}/${l.attempt}`)) {
+        leaseLost++;
+        continue;
+      }
+      expect(
+        faulted.has(l.pid),
+        `${key}: attempt ${l.attempt} ran in ${l.pid}, a process that was never faulted, was not recorded, ` +
+          "and was never told its lease was lost",
+      ).toBe(true);
       extraByPid.set(l.pid, [...(extraByPid.get(l.pid) ?? []), l]);
     }
   }
@@ -566,6 +581,7 @@ export function executionFigures(
     extraPerFault,
     recoveryMs,
     takeoverMs,
+    leaseLost,
     faults: faults.length,
   };
 }
@@ -790,6 +806,7 @@ export function summary(r: CampaignResult): string {
   return (
     `[reliability] ${r.name} SPOOL_SEED=${baseSeed} point=${r.point} injected=${r.injected} missed=${r.missed} ` +
     `runs=${r.runs} steps=${r.steps} executions=${r.executions} extra/fault={${distribution(r.extraPerFault)}} ` +
+    `lease-lost=${r.leaseLost} ` +
     `takeover p50=${percentile(r.takeoverMs, 50)}ms p95=${percentile(r.takeoverMs, 95)}ms ` +
     `recovery p50=${percentile(r.recoveryMs, 50)}ms p95=${percentile(r.recoveryMs, 95)}ms ` +
     `took=${r.durationMs}ms`

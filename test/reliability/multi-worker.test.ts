@@ -38,14 +38,17 @@ describe("several worker processes on one SQLite file", () => {
         maxExtraPerFault: 0,
       });
       expect(r.extraPerFault, "no process was faulted").toEqual([]);
-      expect(r.executions, "each step executed exactly once").toBe(r.steps);
+      // Each step ran once — or, if a starved worker's lease ran out, again elsewhere with the first
+      // attempt fenced off and told so (checked per attempt by the harness): never two live claims.
+      expect(r.executions, "each step executed once, bar leases that ran out").toBe(r.steps + r.leaseLost);
       throughput.push({ workers, r });
       const perWorker = new Map<number, number>();
       for (const l of readEffects(r.effects))
         if (l.kind === "effect") perWorker.set(l.pid, (perWorker.get(l.pid) ?? 0) + 1);
       console.log(
         `[reliability] throughput workers=${workers} runs=40x(5+3 steps) ${r.runsPerSecond} runs/s ${r.stepsPerSecond} steps/s ` +
-          `elapsed=${r.elapsedMs}ms steps per worker=${[...perWorker.values()].join("/")} (reported, not asserted)`,
+          `elapsed=${r.elapsedMs}ms steps per worker=${[...perWorker.values()].join("/")} lease-lost=${r.leaseLost} ` +
+          "(reported, not asserted)",
       );
     }, 90_000);
   }

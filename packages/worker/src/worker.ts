@@ -411,6 +411,7 @@ export class Worker {
       for (const task of tasks) await this.startWorkflowTask(task);
       if (tasks.length > 0) any = true;
       if (tasks.length < free) break;
+      if (this.storageBackoffMs > 0) break; // storage full: a probe claims one task, not a batch
       batch = Math.min(CLAIM_BATCH, batch * 2);
     }
     return any;
@@ -531,6 +532,7 @@ export class Worker {
       }
       if (n > 0) any = true;
       if (n < free) break;
+      if (this.storageBackoffMs > 0) break; // storage full: a probe claims one task, not a batch
     }
     return any;
   }

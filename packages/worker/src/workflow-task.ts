@@ -53,7 +53,12 @@ export async function rebuildExecutor(
   deps: Pick<WorkflowTaskDeps, "backend" | "dc" | "log" | "strict" | "historyLimits">,
 ): Promise<WorkflowExecutor> {
   const raws = await deps.backend.getHistory(run.runId);
-  const events = await decodeHistory(raws, deps.dc, run.runId);
+  // Replay the history as of `run`: an eager completion (which commits without the workflow task's
+  // fence) may have appended events since the task was claimed. Replaying those too put the
+  // executor ahead of the seq the activation is guarded by, so the commit was malformed (a
+  // ConfigurationError that parked the run as blocked); this way the seq guard rejects it as a
+  // plain conflict and the task is re-offered.
+  const events = await decodeHistory(raws.slice(0, run.lastSeq), deps.dc, run.runId);
   const ex = new WorkflowExecutor(def, {
     workflowId: run.workflowId,
     runId: run.runId,
@@ -91,15 +96,6 @@ export async function processWorkflowTask(
   try {
     if (task.inboxError) throw task.inboxError;
     if (!ex || ex.seq !== run.lastSeq) ex = await rebuildExecutor(run, def, deps);
-    if (ex.seq !== run.lastSeq) {
-      // The run moved on after this task was claimed (an eager completion commits without the
-      // task's fence): history is ahead of the claimed run record. Committing would send events
-      // the backend rejects as malformed (a ConfigurationError, which parked the run as blocked);
-      // hand the task back to be claimed afresh instead.
-      throw new ConflictError(
-        `run ${run.runId} advanced to seq ${ex.seq} after it was claimed at seq ${run.lastSeq}`,
-      );
-    }
     const inbound: NewInboundEvent[] = [];
     for (const raw of task.inbox)
       inbound.push((await decodeInboxEvent(raw, deps.dc, run.runId)) as NewInboundEvent);
