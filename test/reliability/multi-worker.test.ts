@@ -61,7 +61,8 @@ describe("several worker processes on one SQLite file", () => {
         env: {
           ...process.env,
           SPOOL_EFFECTS: effects,
-          SPOOL_HAMMER_MS: "1200",
+          SPOOL_HAMMER_MS: "1500",
+          SPOOL_HAMMER_MAX: "150",
           SPOOL_HAMMER_PREFIX: `h${i}`,
         },
         stdio: ["ignore", "ignore", "inherit", "ipc"],
