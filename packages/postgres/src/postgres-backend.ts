@@ -39,9 +39,13 @@ import {
   ConflictError,
   eventChecksum,
   HistoryCorruptError,
+  isOpenStatus,
   newId,
   RunNotFoundError,
   SpoolError,
+  toInboxEvents,
+  toRawEvents,
+  toRunRecord,
   WorkflowAlreadyStartedError,
 } from "@spool/core";
 import pg from "pg";
@@ -50,16 +54,7 @@ import { ADVISORY_LOCK_CLASS, advisoryLockKey, migrate } from "./migrations.ts";
 import { Notifier, Outbox } from "./notifier.ts";
 import { isConnectionFailure, isRetryableConflict, translatePgError } from "./pg-errors.ts";
 import { PostgresInspector } from "./postgres-inspector.ts";
-import {
-  isOpenStatus,
-  splitClaimRows,
-  staleAttempt,
-  TYPES,
-  toClaimedActivity,
-  toInboxEvents,
-  toRawEvents,
-  toRunRecord,
-} from "./records.ts";
+import { splitClaimRows, staleAttempt, TYPES, toClaimedActivity } from "./records.ts";
 import {
   type ActivityRow,
   buildStatements,

@@ -12,9 +12,8 @@ import type {
   RunStatus,
   WaitingWork,
 } from "@spool/core";
-import { ConfigurationError } from "@spool/core";
+import { ConfigurationError, toRawEvents, toRunRecord } from "@spool/core";
 import type pg from "pg";
-import { toRawEvents, toRunRecord } from "./records.ts";
 import { type HistoryRow, RUN_COLUMNS, type RunRow, type Statement, type Statements } from "./statements.ts";
 
 /** What the inspector borrows from its backend: statements and a way to run one. */

@@ -35,14 +35,17 @@ import {
   ConflictError,
   eventChecksum,
   HistoryCorruptError,
+  isOpenStatus,
   newId,
   RunNotFoundError,
   SpoolError,
+  toInboxEvents,
+  toRawEvents,
+  toRunRecord,
   WorkflowAlreadyStartedError,
 } from "@spool/core";
 import Database from "better-sqlite3";
 import { migrate } from "./migrations.ts";
-import { isOpenStatus, toInboxEvents, toRawEvents, toRunRecord } from "./records.ts";
 import { translateSqliteError } from "./sqlite-errors.ts";
 import { SqliteInspector } from "./sqlite-inspector.ts";
 import { type ActivityRow, prepareStatements, type Statements } from "./statements.ts";

@@ -12,9 +12,8 @@ import type {
   RunStatus,
   WaitingWork,
 } from "@spool/core";
-import { ConfigurationError } from "@spool/core";
+import { ConfigurationError, toRawEvents, toRunRecord } from "@spool/core";
 import type Database from "better-sqlite3";
-import { toRawEvents, toRunRecord } from "./records.ts";
 import { RUN_COLUMNS, type RunRow, type Statements } from "./statements.ts";
 
 /** What the inspector borrows from its backend: the connection, its statements, error handling. */

@@ -1,11 +1,43 @@
 /**
- * Conversion of SQLite rows into the Backend contract's records, including the integrity checks
- * that every event read must pass before it is handed to replay.
+ * Conversion of stored rows (any SQL backend with Spool's column names) into the Backend
+ * contract's records, with the integrity checks every event read must pass before it is handed to
+ * replay: each row's checksum, and gapless positions.
  */
+import { HistoryCorruptError } from "../errors.ts";
+import type { EventType } from "../history/events.ts";
+import type { InboxEvent, RawEvent, RunRecord, RunStatus } from "./backend.ts";
+import { asBytes, rowCorruption, type StoredEventRow } from "./row-checksum.ts";
 
-import type { EventType, InboxEvent, RawEvent, RunRecord, RunStatus } from "@spool/core";
-import { asBytes, HistoryCorruptError, rowCorruption } from "@spool/core";
-import type { HistoryRow, InboxRow, RunRow } from "./statements.ts";
+/** A `runs` row as a driver returns it. */
+export interface StoredRunRow {
+  run_id: string;
+  workflow_id: string;
+  workflow_name: string;
+  status: string;
+  version: string | null;
+  created_at: number;
+  updated_at: number;
+  closed_at: number | null;
+  last_seq: number;
+  parent_run_id: string | null;
+  parent_workflow_id: string | null;
+  parent_step: number | null;
+  continued_from: string | null;
+  continued_to: string | null;
+  result: Uint8Array | null;
+  error: Uint8Array | null;
+  blocked_reason: string | null;
+}
+
+/** A `history` row, unchecked. */
+export interface StoredHistoryRow extends StoredEventRow {
+  seq: number;
+}
+
+/** An `inbox` row, unchecked. */
+export interface StoredInboxRow extends StoredEventRow {
+  id: number;
+}
 
 /** True for the statuses of an open run (`blocked` is open: it is parked, not finished). */
 export function isOpenStatus(status: string): boolean {
@@ -13,7 +45,7 @@ export function isOpenStatus(status: string): boolean {
 }
 
 /** A `runs` row as the contract's {@link RunRecord}. */
-export function toRunRecord(row: RunRow): RunRecord {
+export function toRunRecord(row: StoredRunRow): RunRecord {
   return {
     runId: row.run_id,
     workflowId: row.workflow_id,
@@ -42,7 +74,7 @@ export function toRunRecord(row: RunRow): RunRecord {
  *
  * @throws HistoryCorruptError naming the first bad event.
  */
-export function toRawEvents(runId: string, afterSeq: number, rows: HistoryRow[]): RawEvent[] {
+export function toRawEvents(runId: string, afterSeq: number, rows: StoredHistoryRow[]): RawEvent[] {
   const events: RawEvent[] = new Array(rows.length);
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i]!;
@@ -72,7 +104,7 @@ export function toRawEvents(runId: string, afterSeq: number, rows: HistoryRow[])
  * (it has no history position yet) with the inbox id in the reason, since it would become history
  * as soon as an activation consumed it.
  */
-export function toInboxEvents(runId: string, rows: InboxRow[]): InboxEvent[] {
+export function toInboxEvents(runId: string, rows: StoredInboxRow[]): InboxEvent[] {
   return rows.map((row) => {
     const problem = rowCorruption(0, row);
     if (problem !== null) {
