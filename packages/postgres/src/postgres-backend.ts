@@ -43,6 +43,8 @@ import {
   newId,
   RunNotFoundError,
   SpoolError,
+  staleAttempt,
+  toClaimedActivity,
   toInboxEvents,
   toRawEvents,
   toRunRecord,
@@ -54,7 +56,7 @@ import { ADVISORY_LOCK_CLASS, advisoryLockKey, migrate } from "./migrations.ts";
 import { Notifier, Outbox } from "./notifier.ts";
 import { isConnectionFailure, isRetryableConflict, translatePgError } from "./pg-errors.ts";
 import { PostgresInspector } from "./postgres-inspector.ts";
-import { splitClaimRows, staleAttempt, TYPES, toClaimedActivity } from "./records.ts";
+import { splitClaimRows, TYPES } from "./records.ts";
 import {
   type ActivityRow,
   buildStatements,

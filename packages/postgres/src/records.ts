@@ -4,10 +4,8 @@
  * parsing (bigint columns as numbers).
  */
 
-import type { ActivityAttemptRef, ClaimedActivityTask } from "@spool/core";
-import { asBytes, ConflictError } from "@spool/core";
 import pg from "pg";
-import type { ActivityRow, ClaimRow, InboxRow, RunRow } from "./statements.ts";
+import type { ClaimRow, InboxRow, RunRow } from "./statements.ts";
 
 const INT8_OID = 20;
 
@@ -33,32 +31,4 @@ export function splitClaimRows(rows: ClaimRow[]): { run: RunRow; fence: number; 
     inbox.push({ id: r.i_id, ts: r.i_ts, type: r.i_type, step: r.i_step, body: r.i_body, crc: r.i_crc });
   }
   return { run: first, fence: first.fence, inbox };
-}
-
-/** An `activity_tasks` row as the contract's {@link ClaimedActivityTask}. */
-export function toClaimedActivity(row: ActivityRow): ClaimedActivityTask {
-  return {
-    taskId: row.task_id,
-    runId: row.run_id,
-    workflowId: row.workflow_id,
-    step: row.step,
-    name: row.name,
-    input: asBytes(row.input),
-    options: asBytes(row.options),
-    attempt: row.attempt,
-    fence: row.fence,
-    timeoutMs: row.timeout_ms,
-    heartbeatTimeoutMs: row.heartbeat_timeout_ms,
-    scheduledAt: row.scheduled_at,
-    leaseExpiresAt: row.lease_expires_at,
-  };
-}
-
-/** The ConflictError of a heartbeat, completion or retry from an attempt that no longer holds its task. */
-export function staleAttempt(what: string, ref: ActivityAttemptRef): ConflictError {
-  return new ConflictError(
-    `activity ${what} rejected: task ${ref.taskId} has no live attempt with fence ${ref.fence} (a stale attempt ` +
-      "whose lease was taken over, an attempt already completed or retried, or the activity was cancelled). " +
-      "Nothing was written; stop this attempt.",
-  );
 }

@@ -29,7 +29,6 @@ import type {
   StartWorkflowResult,
 } from "@spool/core";
 import {
-  asBytes,
   attemptLeaseMs,
   ConfigurationError,
   ConflictError,
@@ -39,6 +38,8 @@ import {
   newId,
   RunNotFoundError,
   SpoolError,
+  staleAttempt,
+  toClaimedActivity,
   toInboxEvents,
   toRawEvents,
   toRunRecord,
@@ -48,7 +49,7 @@ import Database from "better-sqlite3";
 import { migrate } from "./migrations.ts";
 import { translateSqliteError } from "./sqlite-errors.ts";
 import { SqliteInspector } from "./sqlite-inspector.ts";
-import { type ActivityRow, prepareStatements, type Statements } from "./statements.ts";
+import { prepareStatements, type Statements } from "./statements.ts";
 
 /** Options of {@link SqliteBackend}. */
 export interface SqliteBackendOptions {
@@ -1008,32 +1009,6 @@ export class SqliteBackend implements Backend {
       `${op} of run ${runId} with fence ${fence} rejected: ${why}. Nothing was changed.`,
     );
   }
-}
-
-function toClaimedActivity(row: ActivityRow): ClaimedActivityTask {
-  return {
-    taskId: row.task_id,
-    runId: row.run_id,
-    workflowId: row.workflow_id,
-    step: row.step,
-    name: row.name,
-    input: asBytes(row.input),
-    options: asBytes(row.options),
-    attempt: row.attempt,
-    fence: row.fence,
-    timeoutMs: row.timeout_ms,
-    heartbeatTimeoutMs: row.heartbeat_timeout_ms,
-    scheduledAt: row.scheduled_at,
-    leaseExpiresAt: row.lease_expires_at,
-  };
-}
-
-function staleAttempt(what: string, ref: ActivityAttemptRef): ConflictError {
-  return new ConflictError(
-    `activity ${what} rejected: task ${ref.taskId} has no live attempt with fence ${ref.fence} (a stale attempt ` +
-      "whose lease was taken over, an attempt already completed or retried, or the activity was cancelled). " +
-      "Nothing was written; stop this attempt.",
-  );
 }
 
 /** Checks the shape of an activation before any lock is taken: a malformed one is a worker bug. */

@@ -9,8 +9,15 @@
  * one statement.
  */
 
+import type { StoredActivityRow, StoredHistoryRow, StoredInboxRow, StoredRunRow } from "@spool/core";
 import { attemptLeaseSql } from "@spool/core";
 import type Database from "better-sqlite3";
+
+/** Row shapes shared with every SQL backend (see stored-rows.ts in @spool/core). */
+export type RunRow = StoredRunRow;
+export type HistoryRow = StoredHistoryRow;
+export type InboxRow = StoredInboxRow;
+export type ActivityRow = StoredActivityRow;
 
 /** Statuses of an open run, as a SQL list. Kept in one place so every query agrees. */
 const OPEN = "('running', 'blocked')";
@@ -19,64 +26,6 @@ const OPEN = "('running', 'blocked')";
 export const RUN_COLUMNS = `run_id, workflow_id, workflow_name, status, version, created_at, updated_at, closed_at,
   last_seq, parent_run_id, parent_workflow_id, parent_step, continued_from, continued_to, result, error,
   blocked_reason`;
-
-/** A `runs` row as SQLite returns it. */
-export interface RunRow {
-  run_id: string;
-  workflow_id: string;
-  workflow_name: string;
-  status: string;
-  version: string | null;
-  created_at: number;
-  updated_at: number;
-  closed_at: number | null;
-  last_seq: number;
-  parent_run_id: string | null;
-  parent_workflow_id: string | null;
-  parent_step: number | null;
-  continued_from: string | null;
-  continued_to: string | null;
-  result: Uint8Array | null;
-  error: Uint8Array | null;
-  blocked_reason: string | null;
-}
-
-/** A `history` row, unchecked (see checksum.ts). */
-export interface HistoryRow {
-  seq: number;
-  ts: unknown;
-  type: unknown;
-  step: unknown;
-  body: unknown;
-  crc: unknown;
-}
-
-/** An `inbox` row, unchecked. */
-export interface InboxRow {
-  id: number;
-  ts: unknown;
-  type: unknown;
-  step: unknown;
-  body: unknown;
-  crc: unknown;
-}
-
-/** An `activity_tasks` row as a claim returns it. */
-export interface ActivityRow {
-  task_id: string;
-  run_id: string;
-  workflow_id: string;
-  step: number;
-  name: string;
-  input: Uint8Array;
-  options: Uint8Array;
-  attempt: number;
-  fence: number;
-  timeout_ms: number;
-  heartbeat_timeout_ms: number;
-  scheduled_at: number;
-  lease_expires_at: number;
-}
 
 /** Statements whose `IN (?, ?, ...)` list has a caller-chosen length, prepared once per length. */
 export class ByArity<P extends unknown[], R> {

@@ -3,9 +3,16 @@
  * contract's records, with the integrity checks every event read must pass before it is handed to
  * replay: each row's checksum, and gapless positions.
  */
-import { HistoryCorruptError } from "../errors.ts";
+import { ConflictError, HistoryCorruptError } from "../errors.ts";
 import type { EventType } from "../history/events.ts";
-import type { InboxEvent, RawEvent, RunRecord, RunStatus } from "./backend.ts";
+import type {
+  ActivityAttemptRef,
+  ClaimedActivityTask,
+  InboxEvent,
+  RawEvent,
+  RunRecord,
+  RunStatus,
+} from "./backend.ts";
 import { asBytes, rowCorruption, type StoredEventRow } from "./row-checksum.ts";
 
 /** A `runs` row as a driver returns it. */
@@ -37,6 +44,23 @@ export interface StoredHistoryRow extends StoredEventRow {
 /** An `inbox` row, unchecked. */
 export interface StoredInboxRow extends StoredEventRow {
   id: number;
+}
+
+/** An `activity_tasks` row as a claim returns it. */
+export interface StoredActivityRow {
+  task_id: string;
+  run_id: string;
+  workflow_id: string;
+  step: number;
+  name: string;
+  input: Uint8Array;
+  options: Uint8Array;
+  attempt: number;
+  fence: number;
+  timeout_ms: number;
+  heartbeat_timeout_ms: number;
+  scheduled_at: number;
+  lease_expires_at: number;
 }
 
 /** True for the statuses of an open run (`blocked` is open: it is parked, not finished). */
@@ -118,4 +142,32 @@ export function toInboxEvents(runId: string, rows: StoredInboxRow[]): InboxEvent
       body: asBytes(row.body as Uint8Array | null),
     };
   });
+}
+
+/** An `activity_tasks` row as the contract's {@link ClaimedActivityTask}. */
+export function toClaimedActivity(row: StoredActivityRow): ClaimedActivityTask {
+  return {
+    taskId: row.task_id,
+    runId: row.run_id,
+    workflowId: row.workflow_id,
+    step: row.step,
+    name: row.name,
+    input: asBytes(row.input),
+    options: asBytes(row.options),
+    attempt: row.attempt,
+    fence: row.fence,
+    timeoutMs: row.timeout_ms,
+    heartbeatTimeoutMs: row.heartbeat_timeout_ms,
+    scheduledAt: row.scheduled_at,
+    leaseExpiresAt: row.lease_expires_at,
+  };
+}
+
+/** The ConflictError of a heartbeat, completion or retry from an attempt that no longer holds its task. */
+export function staleAttempt(what: string, ref: ActivityAttemptRef): ConflictError {
+  return new ConflictError(
+    `activity ${what} rejected: task ${ref.taskId} has no live attempt with fence ${ref.fence} (a stale attempt ` +
+      "whose lease was taken over, an attempt already completed or retried, or the activity was cancelled). " +
+      "Nothing was written; stop this attempt.",
+  );
 }
