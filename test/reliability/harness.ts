@@ -936,3 +936,23 @@ export function cpuMs(pid: number): number {
   const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
   return ticks * 10; // CLK_TCK is 100 on Linux
 }
+
+/**
+ * At most `n` of the functions passed to the returned runner at once: lets independent campaigns
+ * of one file (declared `it.concurrent`) share the two CPUs without oversubscribing them.
+ */
+export function lanes(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let free = n;
+  const waiting: (() => void)[] = [];
+  return async (fn) => {
+    if (free > 0) free--;
+    else await new Promise<void>((r) => waiting.push(r));
+    try {
+      return await fn();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else free++;
+    }
+  };
+}

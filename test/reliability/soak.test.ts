@@ -1,6 +1,6 @@
 // Guards against rare losses and duplicates that only thousands of kills expose; the soak tier (SPOOL_SOAK=1) kills workers at every fault point again and again, measures throughput with 1, 2 and 4 processes and runs 2,000 workflows under random kills, then writes REPORT.md.
 import { writeFileSync } from "node:fs";
-import { availableParallelism, cpus } from "node:os";
+import { availableParallelism, cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
@@ -26,6 +26,7 @@ describe.skipIf(!SOAK)("soak tier (SPOOL_SOAK=1)", () => {
     `kills workers ${KILLS_PER_POINT}x at each of ${KILL_POINTS.length} fault points, races 1/2/4 workers, runs ${LOAD_RUNS} workflows under kills; writes REPORT.md`,
     async () => {
       const started = Date.now();
+      const load0 = loadavg()[0] ?? 0;
       const campaigns: CampaignResult[] = [];
       for (const [i, point] of KILL_POINTS.entries()) {
         const r = await runCampaign({
@@ -89,7 +90,8 @@ describe.skipIf(!SOAK)("soak tier (SPOOL_SOAK=1)", () => {
       console.log(summary(load));
       cleanScratch();
 
-      writeFileSync(REPORT, report(campaigns, throughput, load, Date.now() - started));
+      const loads = `${load0.toFixed(1)} at the start, ${(loadavg()[0] ?? 0).toFixed(1)} at the end`;
+      writeFileSync(REPORT, report(campaigns, throughput, load, Date.now() - started, loads));
       const kills = campaigns.reduce((s, c) => s + c.injected, 0) + load.injected;
       expect(kills).toBeGreaterThanOrEqual(1000);
     },
@@ -106,6 +108,7 @@ function report(
   throughput: { workers: number; r: FleetResult }[],
   load: CampaignResult,
   tookMs: number,
+  loads: string,
 ): string {
   const all = [...campaigns, load];
   const kills = all.reduce((s, c) => s + c.injected, 0);
@@ -120,7 +123,8 @@ function report(
 
 Produced by \`SPOOL_SOAK=1 npx vitest run test/reliability/soak.test.ts\` (test/reliability/soak.test.ts);
 do not edit by hand. Seed \`SPOOL_SEED=${baseSeed}\`; ${new Date().toISOString().slice(0, 10)}; Node ${process.version};
-${availableParallelism()} CPU(s) (${cpus()[0]?.model.trim() ?? "unknown"}), shared with other work; took ${Math.round(tookMs / 60_000)} min.
+${availableParallelism()} CPU(s) (${cpus()[0]?.model.trim() ?? "unknown"}), shared with other work (1-minute load
+average ${loads}: timings are inflated accordingly); took ${Math.round(tookMs / 60_000)} min.
 
 **${kills} SIGKILLs** of real worker processes; **runs lost: ${all.reduce((s, c) => s + (c.lost ?? 0), 0)}**;
 **duplicate recordings: ${all.reduce((s, c) => s + (c.duplicates ?? 0), 0)}**; every database passed \`PRAGMA integrity_check\`.
@@ -136,8 +140,9 @@ started and more signals sent. After the last kill a clean worker finishes every
 harness checks: every acknowledged start completed with the result of a
 fault-free reference run; every acknowledged signal is in its history exactly once; histories are
 gapless with no outcome recorded twice; no task, timer or inbox row is left; per step, the recorded
-attempt was executed, every other execution happened in a killed process, was an earlier attempt and
-carried the same idempotency key; \`integrity_check\` is ok.
+attempt was executed, and every other execution was an earlier attempt with the same idempotency
+key, run in a killed process (at most 18 per kill) or by a live worker whose lease had run out and
+that was told so; \`integrity_check\` is ok.
 
 Leases in these runs: workflow task 400 ms; activity attempt 600 ms timeout + 300 ms grace.
 
@@ -160,7 +165,8 @@ on the work the dead worker held: each attempt it had executed but not recorded,
 run its fault point names. *Takeover* ends when another process started that work again (for a run,
 when the run moved on); *recovery* ends when all of it was recorded. Both include the lease running
 out (workflow task 400 ms, attempt 900 ms) and a replacement process starting (~0.5 s); recovery also
-includes the replacement dying in turn (it is armed too) and queueing behind other ready work.
+includes the replacement dying in turn (it is armed too) and queueing behind other ready work — in
+the load campaign, behind a backlog of thousands of runs started at once.
 Kills that orphaned no identifiable work (a claim that found nothing, a timer sweep) are not sampled.
 All kills: takeover p50 ${ms(percentile(takeover, 50))} ms, p95 ${ms(percentile(takeover, 95))} ms;
 recovery p50 ${ms(percentile(recovery, 50))} ms, p95 ${ms(percentile(recovery, 95))} ms (${recovery.length} samples).
