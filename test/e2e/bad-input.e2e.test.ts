@@ -57,6 +57,39 @@ const hugeActivityInput = defineWorkflow(
   },
 );
 
+/** An error whose stack and fields alone are far over a 1 KiB payload limit. */
+function bulkyError(message: string): Error {
+  const err = Object.assign(new Error(message), { code: "E_UPSTREAM", dump: "d".repeat(4000) });
+  err.name = "UpstreamError";
+  err.stack = `UpstreamError: ${message}\n${"    at handler (/srv/app/node_modules/some/deep/path.js:1:1)\n".repeat(80)}`;
+  return err;
+}
+const bulkyFailure = defineActivity(
+  { name: "bad.bulky", input: z.object({}), output: z.any(), retry: { maxAttempts: 1 } },
+  async () => {
+    throw bulkyError("upstream said no");
+  },
+);
+const catchesBulky = defineWorkflow(
+  { name: "bad.catches-bulky", input: z.object({}), output: z.any() },
+  async function* () {
+    try {
+      yield* bulkyFailure({});
+      return "unexpected";
+    } catch (err) {
+      const cause = (err as { cause?: Error & { code?: string; dump?: string } }).cause;
+      return { name: cause?.name, message: cause?.message, code: cause?.code, dump: cause?.dump };
+    }
+  },
+);
+const failsBulky = defineWorkflow(
+  { name: "bad.fails-bulky", input: z.object({}), output: z.any() },
+  async function* () {
+    yield* echo({ v: 1 });
+    throw bulkyError("the workflow gave up");
+  },
+);
+
 function capture(): { logger: Logger; warnings: string[] } {
   const warnings: string[] = [];
   const noop = () => undefined;
@@ -106,6 +139,38 @@ describe("bad input and bad state", () => {
     expect(d.blockedReason).toMatch(/PayloadTooLargeError/);
     expect(PayloadTooLargeError.is(d.error)).toBe(true);
     expect((await bad.history()).map((e) => e.type)).toEqual(["WorkflowStarted"]);
+  });
+
+  it.each([
+    ["cached (eager completion)", undefined],
+    ["evicted (claimed workflow task)", 0],
+  ])("errors over the payload limit are recorded smaller, never lost: %s", async (_, maxCachedRuns) => {
+    env = await e2e({
+      workflows: [catchesBulky, failsBulky],
+      activities: [bulkyFailure, echo],
+      maxPayloadBytes: 1024,
+      ...(maxCachedRuns === undefined ? {} : { maxCachedRuns }),
+    });
+    const caught = await env.client.start(catchesBulky, {}, { id: "catches" });
+    // The workflow saw the error as stored: name, message and short fields kept, the 4 KB field dropped.
+    expect(await caught.result({ timeout: 10_000 })).toStrictEqual({
+      name: "UpstreamError",
+      message: "upstream said no",
+      code: "E_UPSTREAM",
+      dump: undefined,
+    });
+    const failing = await env.client.start(failsBulky, {}, { id: "fails" });
+    const err = await failing.result({ timeout: 10_000 }).catch((e) => e);
+    expect(WorkflowFailedError.is(err)).toBe(true);
+    expect(err.cause.name).toBe("UpstreamError");
+    expect(err.cause.message).toBe("the workflow gave up");
+    expect(err.cause.stack).toBeUndefined();
+    expect((await failing.history()).map((e) => e.type)).toEqual([
+      "WorkflowStarted",
+      "ActivityScheduled",
+      "ActivityCompleted",
+      "WorkflowFailed",
+    ]);
   });
 
   it("a corrupt history row parks that run with the position and reason; other runs complete", async () => {

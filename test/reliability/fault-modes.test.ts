@@ -72,7 +72,7 @@ describe("faults that do not kill", () => {
             {
               SPOOL_FAULT_AT: "workflow.before-commit",
               SPOOL_FAULT_MODE: "sleep",
-              SPOOL_FAULT_MS: "1500",
+              SPOOL_FAULT_MS: "5000", // well past the 1 s lease, so the takeover has happened even on a loaded machine
               SPOOL_FAULT_HIT: "2",
               SPOOL_LOG: "debug",
               // No cached runs: every activation goes through a claimed, fenced workflow task.
@@ -116,7 +116,7 @@ describe("faults that do not kill", () => {
             {
               SPOOL_FAULT_AT: "activity.before-complete",
               SPOOL_FAULT_MODE: "sleep",
-              SPOOL_FAULT_MS: "2000",
+              SPOOL_FAULT_MS: "4000", // far past the 900 ms lease (600 ms timeout + grace), even on a loaded machine
               SPOOL_FAULT_HIT: "1",
               SPOOL_LOG: "debug",
             },

@@ -283,7 +283,7 @@ export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
           })),
           close: {
             status: "cancelled",
-            error: await dc.encode(error, "termination reason"),
+            error: (await dc.encodeError(error, (e) => e, "termination reason")).bytes,
             ...(run.parentRunId
               ? {
                   parentEvent: {

@@ -1,7 +1,12 @@
 // Guards against payload corruption: values that do not come back as stored (undefined, -0, BigInt, Map, errors...), unstorable data accepted silently, and tampered encrypted payloads accepted.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { deserializeError, serializeError } from "../src/codec/error-serialization.ts";
+import {
+  deserializeError,
+  type SerializedError,
+  serializeError,
+  shrinkSerializedError,
+} from "../src/codec/error-serialization.ts";
 import { decodeValue, encodeValue } from "../src/codec/msgpack-codec.ts";
 import { aesGcmCodec, DataConverter, type PayloadCodec } from "../src/codec/payload-codec.ts";
 import {
@@ -314,6 +319,62 @@ describe("DataConverter", () => {
     expect(err).toBeInstanceOf(ConfigurationError);
     expect(err.message).toContain('payload codec "aes-256-gcm" is asynchronous');
     expect(thrown(() => converter.decodeSync(new Uint8Array(40)))).toBeInstanceOf(ConfigurationError);
+  });
+
+  it("records an error too large for the limit in a smaller form instead of failing", async () => {
+    const converter = new DataConverter({ maxPayloadBytes: 1024 });
+    const root = Object.assign(new Error("socket hang up"), { code: "ECONNRESET", blob: "b".repeat(3000) });
+    root.stack = `Error: socket hang up\n${"    at deep (/a/very/long/path/file.ts:1:1)\n".repeat(60)}`;
+    const err = new NonRetryableError("payments.charge failed", { cause: root });
+    err.stack = `NonRetryableError\n${"    at x (/y.ts:1:1)\n".repeat(40)}`;
+    const full = serializeError(err);
+    expect(() => converter.encodeSync(full, "e")).toThrow(PayloadTooLargeError);
+
+    const { bytes, error } = await converter.encodeError(full, (e) => ({ error: e, attempt: 3 }), "e");
+    expect(bytes.byteLength).toBeLessThanOrEqual(1024);
+    expect(decodeValue(bytes)).toStrictEqual({ error, attempt: 3 });
+    // Stacks went first, then the long detail; the name, message, cause and short details stay.
+    expect(error.stack).toBeUndefined();
+    const back = deserializeError(error);
+    expect(NonRetryableError.is(back)).toBe(true);
+    expect(back.message).toBe("payments.charge failed");
+    const cause = back.cause as Error & { code?: string; blob?: string };
+    expect(cause.message).toBe("socket hang up");
+    expect(cause.code).toBe("ECONNRESET");
+    expect(cause.blob).toBeUndefined();
+    expect(cause.stack).toBeUndefined();
+  });
+
+  it("cuts a huge message as a last resort, saying so, and keeps an error that fits as it is", async () => {
+    const converter = new DataConverter({ maxPayloadBytes: 512 });
+    const huge = serializeError(new NonRetryableError("z".repeat(5000)));
+    const { error } = await converter.encodeError(huge, (e) => e, "e");
+    expect(error.name).toBe("NonRetryableError");
+    expect(error.message).toMatch(/^z{200}… \[cut from 5000 characters to fit maxPayloadBytes\]$/);
+
+    const small = serializeError(new Error("fine"));
+    expect((await converter.encodeError(small, (e) => e, "e")).error).toBe(small);
+
+    const tiny = new DataConverter({ maxPayloadBytes: 16 });
+    const left = await rejected(tiny.encodeError(huge, (e) => e, "error of step 1"));
+    expect(PayloadTooLargeError.is(left)).toBe(true);
+    expect(left.message).toContain("error of step 1");
+  });
+
+  it("shrinks in three levels: stacks, then long details and deep causes, then all but name and message", () => {
+    const inner = Object.assign(new Error("inner"), { n: 1 });
+    const mid = new Error("mid", { cause: inner });
+    const top = Object.assign(new Error("top", { cause: mid }), { ok: true, list: [1, 2, 3] });
+    const s = serializeError(top);
+    const one = shrinkSerializedError(s, 1);
+    expect(JSON.stringify(one)).not.toContain('"stack"');
+    expect(one.details).toStrictEqual({ ok: true, list: [1, 2, 3] });
+    expect(((one.cause as SerializedError).cause as SerializedError).details).toStrictEqual({ n: 1 });
+    const two = shrinkSerializedError(s, 2);
+    expect(two.details).toStrictEqual({ ok: true });
+    expect((two.cause as SerializedError).message).toBe("mid");
+    expect(((two.cause as SerializedError).cause as SerializedError).message).toMatch(/cause omitted/);
+    expect(shrinkSerializedError(s, 3)).toStrictEqual({ name: "Error", message: "top" });
   });
 
   it("rejects invalid limits", () => {

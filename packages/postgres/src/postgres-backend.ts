@@ -194,6 +194,12 @@ export class PostgresBackend implements Backend {
   private readonly prepared: boolean;
   private readonly onConnectionError: (err: Error) => void;
   private readonly poolErrorListener = (err: Error) => this.onConnectionError(err);
+  private readonly guarded = new WeakSet<pg.PoolClient>();
+  private readonly guardConnection = (client: pg.PoolClient) => {
+    if (this.guarded.has(client)) return;
+    this.guarded.add(client);
+    client.on("error", ignoreStrayError);
+  };
   private initializing: Promise<void> | null = null;
   private initialized = false;
   private closed = false;
@@ -227,6 +233,14 @@ export class PostgresBackend implements Backend {
     }
     // An idle connection that drops emits "error" on the pool; unhandled, it would crash the process.
     this.pool.on("error", this.poolErrorListener);
+    // A checked-out connection has no pool listener. When PostgreSQL ends a session right after a
+    // query (pg_terminate_backend, a restart), the query's last message and the FATAL error can
+    // arrive in one TCP read: the pool hands the connection to the next waiter while that read is
+    // still being parsed, before the waiter can add a listener, and the FATAL becomes an "error"
+    // event nobody handles — a crash. So every connection gets a listener the moment it is
+    // handed out; the error itself reaches whoever uses the connection next (its query fails as a
+    // lost connection, which is retried).
+    this.pool.on("acquire", this.guardConnection);
     this.stmts = buildStatements(schema);
     this.clock = new DbClock(options.clock);
     this.timerLockKey = advisoryLockKey(schema, "timers");
@@ -298,6 +312,7 @@ export class PostgresBackend implements Backend {
     await this.notifier.close();
     if (this.ownsPool) await this.pool.end().catch(() => undefined);
     this.pool.off("error", this.poolErrorListener);
+    this.pool.off("acquire", this.guardConnection);
   }
 
   // ── Client side ──────────────────────────────────────────────────────────────────────────
@@ -614,7 +629,7 @@ export class PostgresBackend implements Backend {
 
   // ── Running statements ───────────────────────────────────────────────────────────────────
 
-  /** A pool connection whose stray errors (between queries) cannot crash the process. */
+  /** A pool connection (already guarded against stray errors: see `guardConnection`). */
   private async connect(): Promise<pg.PoolClient> {
     let client: pg.PoolClient;
     try {
@@ -659,11 +674,8 @@ export class PostgresBackend implements Backend {
   private async tx<T>(fn: (tx: Tx) => Promise<T>, opts: { leader?: boolean } = {}): Promise<T> {
     this.assertOpen();
     if (!this.initialized) await this.init();
-    const swallow = () => undefined;
     for (let attempt = 1; ; attempt++) {
       const client = await this.connect();
-      // Between queries nobody is waiting on this connection: a drop would otherwise be unhandled.
-      client.on("error", swallow);
       const out = new Outbox();
       let result: T;
       try {
@@ -698,7 +710,6 @@ export class PostgresBackend implements Backend {
             broken = e;
           });
         }
-        client.off("error", swallow);
         client.release(broken);
         if (isRetryableConflict(err) && attempt < MAX_ATTEMPTS) {
           await pause(attempt);
@@ -706,7 +717,6 @@ export class PostgresBackend implements Backend {
         }
         throw translatePgError(err, this.schema);
       }
-      client.off("error", swallow);
       client.release();
       this.notifier.emit(out.notifications());
       return result;
@@ -1176,3 +1186,6 @@ function cmp(a: string, b: string): number {
 function pause(attempt: number): Promise<void> {
   return new Promise((r) => setTimeout(r, Math.random() * 5 * attempt));
 }
+
+/** See `guardConnection`: the failure is seen by the connection's next query. */
+function ignoreStrayError(): void {}

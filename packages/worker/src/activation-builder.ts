@@ -110,7 +110,7 @@ export async function buildActivation(c: ActivationContext): Promise<ActivationC
       case "WorkflowCancelled":
         commit.close = {
           status: e.type === "WorkflowFailed" ? "failed" : "cancelled",
-          error: await dc.encode(e.error, "workflow error"),
+          error: (await dc.encodeError(e.error, (err) => err, "workflow error")).bytes,
           ...(await parentEvent(run, dc, { type: "ChildFailed", error: e.error })),
         };
         break;

@@ -265,7 +265,7 @@ async function reportDurably(
 }
 
 async function encodeError(dc: DataConverter, err: unknown): Promise<Uint8Array> {
-  return dc.encode(serializeError(err), "activity error");
+  return (await dc.encodeError(serializeError(err), (e) => e, "activity error")).bytes;
 }
 
 async function report(
@@ -281,6 +281,17 @@ async function report(
 ): Promise<boolean> {
   const { backend, dc, log } = deps;
   const ref = { taskId: task.taskId, fence: task.fence };
+  // The error as it will be stored (shrunk to fit the payload limit when it must be): the eager
+  // path keeps the event in the cached executor, which must hold what a replay would read.
+  const error = outcome.ok
+    ? undefined
+    : (
+        await dc.encodeError(
+          serializeError(outcome.error),
+          (e) => ({ error: e, attempt: task.attempt, reason: outcome.reason }),
+          `error of activity "${task.name}"`,
+        )
+      ).error;
   if (deps.completeEagerly) {
     const ts = backend.now();
     const event: NewInboundEvent = outcome.ok
@@ -289,7 +300,7 @@ async function report(
           type: "ActivityFailed",
           step: task.step,
           ts,
-          error: serializeError(outcome.error),
+          error: error!,
           attempt: task.attempt,
           reason: outcome.reason,
         };
@@ -308,7 +319,7 @@ async function report(
     } else {
       type = "ActivityFailed";
       body = (await encodeEventBody(
-        { type, error: serializeError(outcome.error), attempt: task.attempt, reason: outcome.reason },
+        { type, error: error!, attempt: task.attempt, reason: outcome.reason },
         dc,
       )) as Uint8Array;
     }

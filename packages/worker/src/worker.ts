@@ -469,8 +469,9 @@ export class Worker {
       return;
     }
     if (tasks.length === 0) return;
-    const reason = await this.dc.encode(
+    const { bytes: reason } = await this.dc.encodeError(
       serializeError(new CancelledError("the worker shut down before this attempt started")),
+      (e) => e,
       "activity error",
     );
     await Promise.all(

@@ -166,7 +166,7 @@ async function park(task: ClaimedWorkflowTask, err: unknown, deps: WorkflowTaskD
       runId: task.run.runId,
       fence: task.fence,
       reason: reason.split("\n")[0]?.slice(0, 500) ?? reason,
-      error: await deps.dc.encode(serializeError(err), "block reason"),
+      error: (await deps.dc.encodeError(serializeError(err), (e) => e, "block reason")).bytes,
       retryAt: deps.backend.now() + deps.blockedBackoff(task.run.runId),
     });
   } catch (e) {

@@ -189,3 +189,60 @@ export function isSerializedError(x: unknown): x is SerializedError {
     typeof (x as SerializedError).message === "string"
   );
 }
+
+/** How many ever smaller forms {@link shrinkSerializedError} has. */
+export const ERROR_SHRINK_LEVELS = 3;
+
+/** Longest message kept at shrink level 2 and 3. */
+const SHRUNK_MESSAGE_CHARS = [Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY, 1000, 200] as const;
+
+/**
+ * A smaller form of a recorded error, for when the whole of it does not fit under
+ * `maxPayloadBytes`. An error must always be recordable: a run that cannot store why its step
+ * failed can neither fail that step nor be parked, so it would be stuck for good.
+ *
+ * - level 1: every stack in the cause chain is dropped (names, messages, details and causes kept);
+ * - level 2: also details other than short primitives (string ≤ 200 chars, number, boolean) are
+ *   dropped, messages are cut to 1,000 characters and the cause chain to one level;
+ * - level 3: only name and the first 200 characters of the message are left.
+ *
+ * A message that was cut ends with a note saying so.
+ */
+export function shrinkSerializedError(s: SerializedError, level: number): SerializedError {
+  return shrinkAt(s, Math.min(Math.max(level, 1), ERROR_SHRINK_LEVELS), 0);
+}
+
+function shrinkAt(s: SerializedError, level: number, depth: number): SerializedError {
+  const max = SHRUNK_MESSAGE_CHARS[level] ?? 200;
+  const message =
+    s.message.length > max
+      ? `${s.message.slice(0, max)}… [cut from ${s.message.length} characters to fit maxPayloadBytes]`
+      : s.message;
+  const out: SerializedError = { name: s.name, message };
+  if (level >= 3) return out;
+  if (Object.hasOwn(s, "cause")) {
+    if (!isSerializedError(s.cause)) {
+      if (level === 1) out.cause = s.cause;
+    } else if (level === 1 || depth === 0) {
+      out.cause = shrinkAt(s.cause, level, depth + 1);
+    } else {
+      out.cause = truncated("cut to fit maxPayloadBytes");
+    }
+  }
+  if (s.details !== undefined) {
+    if (level === 1) out.details = s.details;
+    else {
+      const kept: Record<string, unknown> = {};
+      let any = false;
+      for (const key of Object.keys(s.details)) {
+        const v = s.details[key];
+        if ((typeof v === "string" && v.length <= 200) || typeof v === "number" || typeof v === "boolean") {
+          defineValue(kept, key, v);
+          any = true;
+        }
+      }
+      if (any) out.details = kept;
+    }
+  }
+  return out;
+}

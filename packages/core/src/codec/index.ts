@@ -5,9 +5,11 @@
 
 export {
   deserializeError,
+  ERROR_SHRINK_LEVELS,
   isSerializedError,
   type SerializedError,
   serializeError,
+  shrinkSerializedError,
 } from "./error-serialization.ts";
 export { decodeValue, encodeValue } from "./msgpack-codec.ts";
 export {

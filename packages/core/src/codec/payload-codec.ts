@@ -5,6 +5,7 @@
  */
 
 import { ConfigurationError, PayloadTooLargeError, ValidationError } from "../errors.ts";
+import { ERROR_SHRINK_LEVELS, type SerializedError, shrinkSerializedError } from "./error-serialization.ts";
 import { decodeValue, encodeValue } from "./msgpack-codec.ts";
 
 /**
@@ -111,6 +112,35 @@ export class DataConverter {
   decodeSync(bytes: Uint8Array): unknown {
     if (this.codec === undefined) return decodeValue(bytes);
     return decodeValue(syncResult(this.codec.decode(bytes), this.codec, "decode"));
+  }
+
+  /**
+   * Encodes a payload that records an error, made to fit: when `wrap(error)` is over
+   * `maxPayloadBytes`, the error is recorded in ever smaller forms (see `shrinkSerializedError`:
+   * stacks first, then long details and deep causes, then all but name and message head).
+   * Returns the bytes and the error as stored, so a caller that keeps the value in memory keeps
+   * the same one replay will read.
+   *
+   * @param wrap - builds the stored value around the error, e.g. `(e) => ({ error: e, attempt })`.
+   * @throws {@link PayloadTooLargeError} only when even the smallest form does not fit (a limit of a
+   *   few hundred bytes); everything else `encode` throws.
+   */
+  async encodeError(
+    error: SerializedError,
+    wrap: (error: SerializedError) => unknown,
+    what: string,
+  ): Promise<{ bytes: Uint8Array; error: SerializedError }> {
+    let current = error;
+    for (let level = 1; ; level++) {
+      try {
+        const value = wrap(current);
+        const bytes = this.isSync ? this.encodeSync(value, what) : await this.encode(value, what);
+        return { bytes, error: current };
+      } catch (err) {
+        if (!PayloadTooLargeError.is(err) || level > ERROR_SHRINK_LEVELS) throw err;
+        current = shrinkSerializedError(error, level);
+      }
+    }
   }
 
   private checkSize(bytes: Uint8Array, what: string): Uint8Array {
