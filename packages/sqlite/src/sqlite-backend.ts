@@ -724,19 +724,23 @@ export class SqliteBackend implements Backend {
     const lastSeq = req.expectedLastSeq + req.events.length;
     const nextRunId = close?.continueAsNew !== undefined ? newId() : null;
 
-    // 1. Guards and the run row, in one statement.
-    const run = s.commitRun.get({
-      runId,
-      expectedLastSeq: req.expectedLastSeq,
-      fence: req.fence ?? null,
-      lastSeq,
-      status: close?.status ?? "running",
-      now,
-      closedAt: close !== undefined ? now : null,
-      result: close?.result ?? null,
-      error: close?.error ?? null,
-      continuedTo: nextRunId,
-    });
+    // 1. Guards and the run row, in one statement (the lean one when the run stays running).
+    const fence = req.fence ?? null;
+    const expectedLastSeq = req.expectedLastSeq;
+    const run =
+      (close === undefined ? s.advanceRun.get({ runId, expectedLastSeq, fence, lastSeq, now }) : undefined) ??
+      s.commitRun.get({
+        runId,
+        expectedLastSeq,
+        fence,
+        lastSeq,
+        status: close?.status ?? "running",
+        now,
+        closedAt: close !== undefined ? now : null,
+        result: close?.result ?? null,
+        error: close?.error ?? null,
+        continuedTo: nextRunId,
+      });
     if (run === undefined) throw this.commitConflict(req);
 
     // 2. Eager completion: the activity whose result is among the events must still be ours.

@@ -110,6 +110,26 @@ export function prepareStatements(db: Database.Database) {
          AND (@fence IS NULL OR EXISTS (SELECT 1 FROM workflow_tasks t WHERE t.run_id = @runId AND t.fence = @fence))
        RETURNING workflow_id, parent_run_id, parent_workflow_id, parent_step`,
     ),
+    /**
+     * `commitRun` for the common case, an activation that leaves a running run running. It sets
+     * only columns no index covers: setting `status`, even to the value it has, makes SQLite
+     * rewrite the entries of the two indexes that filter on it — two more pages written per step.
+     * No row returned = not this case (blocked, closed, or a guard failed): use `commitRun`.
+     */
+    advanceRun: p<
+      { runId: string; expectedLastSeq: number; fence: number | null; lastSeq: number; now: number },
+      {
+        workflow_id: string;
+        parent_run_id: string | null;
+        parent_workflow_id: string | null;
+        parent_step: number | null;
+      }
+    >(
+      `UPDATE runs SET last_seq = @lastSeq, updated_at = @now
+       WHERE run_id = @runId AND last_seq = @expectedLastSeq AND status = 'running'
+         AND (@fence IS NULL OR EXISTS (SELECT 1 FROM workflow_tasks t WHERE t.run_id = @runId AND t.fence = @fence))
+       RETURNING workflow_id, parent_run_id, parent_workflow_id, parent_step`,
+    ),
     blockRun: p<[error: Uint8Array, reason: string, now: number, runId: string]>(
       `UPDATE runs SET status = 'blocked', error = ?, blocked_reason = ?, updated_at = ?
        WHERE run_id = ? AND status IN ${OPEN}`,
@@ -166,13 +186,17 @@ export function prepareStatements(db: Database.Database) {
     /**
      * After an activation: ready now if events are still waiting in the inbox, idle otherwise;
      * the lease is released. On the eager path (no fence) a live lease held by another worker is
-     * left alone: that worker's commit will fail its seq guard and it will re-read.
+     * left alone: that worker's commit will fail its seq guard and it will re-read. A task that is
+     * already idle, unleased, with an empty inbox (every eager step) is not written at all: an
+     * unchanged row still costs its page, and the visible_at index's page, in the WAL.
+     * No row returned = idle (or leased elsewhere).
      */
     settleWorkflowTask: p<{ runId: string; now: number; fenced: number }, { visible_at: number | null }>(
       `UPDATE workflow_tasks
          SET visible_at = CASE WHEN EXISTS (SELECT 1 FROM inbox i WHERE i.run_id = @runId) THEN @now ELSE NULL END,
              lease_owner = NULL, lease_expires_at = NULL
        WHERE run_id = @runId AND (@fenced = 1 OR lease_owner IS NULL OR lease_expires_at <= @now)
+         AND (lease_owner IS NOT NULL OR visible_at IS NOT NULL OR EXISTS (SELECT 1 FROM inbox i WHERE i.run_id = @runId))
        RETURNING visible_at`,
     ),
     deleteWorkflowTask: p<[runId: string]>("DELETE FROM workflow_tasks WHERE run_id = ?"),
