@@ -247,6 +247,30 @@ describe("SqliteBackend (SQLite specifics)", () => {
     });
   });
 
+  it("a write of a batch that fails after writing part of its rows leaves none of them; the others commit", async () => {
+    const { backend } = open({ path: freshPath() });
+    const runs = [];
+    for (const id of ["p", "q", "r"]) runs.push((await backend.startWorkflow(startReq(id))).runId);
+    const event = (seq: number) => ({ seq, ts: T0, type: "SideEffect" as const, step: 1, body: bytes(seq) });
+    const outcomes = await Promise.allSettled([
+      backend.commitActivation(commitOf(runs[0]!, 1, { events: [event(2)] })),
+      // Its run row and event are written before the unknown inbox id is found: all undone.
+      backend.commitActivation(
+        commitOf(runs[1]!, 1, { events: [event(2), event(3)], consumedInbox: [987_654] }),
+      ),
+      backend.commitActivation(commitOf(runs[2]!, 1, { events: [event(2)] })),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect(String((outcomes[1] as PromiseRejectedResult).reason)).toMatch(
+      /inbox event 987654 is not in this run's inbox/,
+    );
+    expect((await backend.getHistory(runs[0]!)).map((e) => e.seq)).toEqual([1, 2]);
+    expect((await backend.getHistory(runs[1]!)).map((e) => e.seq)).toEqual([1]);
+    expect((await backend.inspect.getRun(runs[1]!))?.lastSeq).toBe(1);
+    expect((await backend.getHistory(runs[2]!)).map((e) => e.seq)).toEqual([1, 2]);
+    await backend.close();
+  });
+
   describe("lock waits", () => {
     it("a write waits while another connection holds the lock, without blocking the event loop", async () => {
       const path = freshPath();

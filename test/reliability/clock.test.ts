@@ -25,6 +25,12 @@ afterAll(cleanScratch);
 const HOUR = 3_600_000;
 const OFFSETS = [-HOUR, -3000, 0, 3000, HOUR];
 const LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+if (!existsSync(LIBFAKETIME)) {
+  console.warn(
+    `[reliability] ${LIBFAKETIME} is missing: the process-clock-jump test is skipped. ` +
+      "Install it with `apt-get install libfaketime` (.ci/run does).",
+  );
+}
 
 /** Marks a jump in the effects log: the harness then allows that process extra (at-least-once) executions. */
 function jumped(f: Fleet, pid: number, offset: number): void {

@@ -351,8 +351,11 @@ export class SqliteBackend implements Backend {
     const batch = this.writeQueue.splice(0);
     if (batch.length === 0) return;
     const results: ({ ok: true; value: unknown; out: Outbox } | { ok: false; error: unknown })[] = [];
-    try {
-      this.assertOpen();
+    // First without savepoints: a SAVEPOINT and RELEASE per write cost about as much as one of an
+    // activation's statements, and writes almost never fail. When one does, the whole transaction
+    // is rolled back (nothing was written) and the batch runs again, each write in its savepoint,
+    // so the others still commit.
+    const runBatch = (isolated: boolean) =>
       this.txn.immediate(() => {
         results.length = 0;
         if (batch.length === 1) {
@@ -367,6 +370,20 @@ export class SqliteBackend implements Backend {
             if (!this.db.inTransaction || abortsTransaction(error)) throw error;
             results.push({ ok: false, error });
             throw new RollbackOnly();
+          }
+          return;
+        }
+        if (!isolated) {
+          for (const item of batch) {
+            const out = new Outbox();
+            try {
+              const value = item.fn(out);
+              this.faultHook?.("sqlite.write.end", item.runId ? { runId: item.runId } : undefined);
+              results.push({ ok: true, value, out });
+            } catch (error) {
+              if (!this.db.inTransaction || abortsTransaction(error)) throw error;
+              throw new IsolateWrites();
+            }
           }
           return;
         }
@@ -395,6 +412,14 @@ export class SqliteBackend implements Backend {
           }
         }
       });
+    try {
+      this.assertOpen();
+      try {
+        runBatch(false);
+      } catch (err) {
+        if (!(err instanceof IsolateWrites)) throw err;
+        runBatch(true);
+      }
     } catch (err) {
       if (!(err instanceof RollbackOnly)) {
         if (this.retryWhenBusy(err, batch)) return;
@@ -755,17 +780,22 @@ export class SqliteBackend implements Backend {
       }
     }
 
-    // 3. History and the inbox rows it consumed.
-    for (const e of req.events) {
-      s.insertEvent.run(
-        runId,
-        e.seq,
-        e.ts,
-        e.type,
-        e.step,
-        e.body,
-        eventChecksum(e.seq, e.ts, e.type, e.step, e.body),
-      );
+    // 3. History (in statements of up to EVENTS_PER_INSERT rows) and the inbox rows it consumed.
+    for (let from = 0; from < req.events.length; from += EVENTS_PER_INSERT) {
+      const chunk = req.events.slice(from, from + EVENTS_PER_INSERT);
+      const values: unknown[] = [];
+      for (const e of chunk) {
+        values.push(
+          runId,
+          e.seq,
+          e.ts,
+          e.type,
+          e.step,
+          e.body,
+          eventChecksum(e.seq, e.ts, e.type, e.step, e.body),
+        );
+      }
+      s.insertEvents.get(chunk.length).run(...values);
     }
     this.faultHook?.("sqlite.commit.mid", { runId });
     for (const id of req.consumedInbox) {
@@ -968,8 +998,14 @@ export class SqliteBackend implements Backend {
     } else {
       // Events still in the inbox (arrived during the activation, or a ChildStartFailed added above)
       // leave the task ready; otherwise it goes idle until something arrives.
-      const task = s.settleWorkflowTask.get({ runId, now, fenced: req.fence !== undefined ? 1 : 0 });
-      if (task !== undefined && task.visible_at !== null) out.workflowTask = true;
+      // Spared when the task was idle with an empty inbox and this activation added nothing to it
+      // (a child start that failed would have): the settle would change nothing.
+      const idle =
+        "settled" in run && run.settled === 1 && req.children.length === 0 && req.consumedInbox.length === 0;
+      if (!idle) {
+        const task = s.settleWorkflowTask.get({ runId, now, fenced: req.fence !== undefined ? 1 : 0 });
+        if (task !== undefined && task.visible_at !== null) out.workflowTask = true;
+      }
     }
 
     this.faultHook?.("sqlite.commit.end", { runId });
@@ -1050,6 +1086,9 @@ function cmp(a: string, b: string): number {
 /** How long one try waits for a lock before the backend tries again (see retryWhenBusy). */
 const BUSY_SLICE_MS = 2;
 
+/** Rows per multi-row history INSERT (7 parameters each; one prepared statement per size). */
+const EVENTS_PER_INSERT = 64;
+
 /** SQLite errors after which the engine may have rolled back the whole transaction. */
 function abortsTransaction(err: unknown): boolean {
   if (!(err instanceof Database.SqliteError)) return false;
@@ -1058,3 +1097,6 @@ function abortsTransaction(err: unknown): boolean {
 
 /** Thrown inside a one-write batch to roll it back after recording the write's own error. */
 class RollbackOnly extends Error {}
+
+/** Thrown when a write of a batch run without savepoints fails: roll back, run it isolated. */
+class IsolateWrites extends Error {}

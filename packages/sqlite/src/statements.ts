@@ -32,14 +32,14 @@ export class ByArity<P extends unknown[], R> {
   private readonly cache = new Map<number, Database.Statement<P, R>>();
   constructor(
     private readonly db: Database.Database,
-    private readonly sql: (placeholders: string) => string,
+    private readonly sql: (placeholders: string, n: number) => string,
   ) {}
 
   /** The statement for a list of `n` values (n >= 1). */
   get(n: number): Database.Statement<P, R> {
     let stmt = this.cache.get(n);
     if (stmt === undefined) {
-      stmt = this.db.prepare<P, R>(this.sql(Array.from({ length: n }, () => "?").join(", ")));
+      stmt = this.db.prepare<P, R>(this.sql(Array.from({ length: n }, () => "?").join(", "), n));
       this.cache.set(n, stmt);
     }
     return stmt;
@@ -115,6 +115,7 @@ export function prepareStatements(db: Database.Database) {
      * only columns no index covers: setting `status`, even to the value it has, makes SQLite
      * rewrite the entries of the two indexes that filter on it — two more pages written per step.
      * No row returned = not this case (blocked, closed, or a guard failed): use `commitRun`.
+     * `settled` spares the settle statement on the eager path, where the task stays idle.
      */
     advanceRun: p<
       { runId: string; expectedLastSeq: number; fence: number | null; lastSeq: number; now: number },
@@ -123,12 +124,17 @@ export function prepareStatements(db: Database.Database) {
         parent_run_id: string | null;
         parent_workflow_id: string | null;
         parent_step: number | null;
+        /** 1 when the task is idle, unleased, with an empty inbox: nothing for the settle to do. */
+        settled: number | null;
       }
     >(
       `UPDATE runs SET last_seq = @lastSeq, updated_at = @now
        WHERE run_id = @runId AND last_seq = @expectedLastSeq AND status = 'running'
          AND (@fence IS NULL OR EXISTS (SELECT 1 FROM workflow_tasks t WHERE t.run_id = @runId AND t.fence = @fence))
-       RETURNING workflow_id, parent_run_id, parent_workflow_id, parent_step`,
+       RETURNING workflow_id, parent_run_id, parent_workflow_id, parent_step,
+         (SELECT t.lease_owner IS NULL AND t.visible_at IS NULL
+                 AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.run_id = @runId)
+            FROM workflow_tasks t WHERE t.run_id = @runId) AS settled`,
     ),
     blockRun: p<[error: Uint8Array, reason: string, now: number, runId: string]>(
       `UPDATE runs SET status = 'blocked', error = ?, blocked_reason = ?, updated_at = ?
@@ -147,6 +153,18 @@ export function prepareStatements(db: Database.Database) {
         crc: number,
       ]
     >("INSERT INTO history (run_id, seq, ts, type, step, body, crc) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+    /**
+     * Several events in one statement (an eager step records two: the activity's result and what
+     * the workflow did next): each statement call has a fixed cost of its own.
+     */
+    insertEvents: new ByArity<unknown[], unknown>(
+      db,
+      (_, n) =>
+        `INSERT INTO history (run_id, seq, ts, type, step, body, crc) VALUES ${Array.from(
+          { length: n },
+          () => "(?, ?, ?, ?, ?, ?, ?)",
+        ).join(", ")}`,
+    ),
     selectHistory: p<[runId: string, afterSeq: number], HistoryRow>(
       "SELECT seq, ts, type, step, body, crc FROM history WHERE run_id = ? AND seq > ? ORDER BY seq",
     ),
