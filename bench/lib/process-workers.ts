@@ -2,7 +2,9 @@
  * Throughput with real worker processes: the parent starts `count` workflows of `steps` steps
  * through a Client (before any worker runs), forks `processes` workers
  * (bench/children/worker-process.ts), tells them all to go at once, and polls the backend's run
- * counts until every run has closed. Figures are from "go" to the last run closing.
+ * counts until every run has closed. Figures are from "go" to the last run closing. With `warmup`,
+ * each child first runs that many workflows on storage of its own (see worker-process.ts), so the
+ * figures measure warm processes rather than V8 compiling the same code once per process.
  */
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -26,6 +28,8 @@ export async function measureWithProcesses(opts: {
   count: number;
   steps: number;
   settings: Omit<WorkerOptions, "backend" | "workflows" | "activities">;
+  /** Workflows each child runs on its own storage before "ready" (default 0: measured cold). */
+  warmup?: number;
   timeoutMs?: number;
 }): Promise<ProcessRunResult> {
   const backend = await openBackend(opts.spec);
@@ -40,9 +44,9 @@ export async function measureWithProcesses(opts: {
         ),
       );
     }
-    const arg = JSON.stringify({ spec: opts.spec, settings: opts.settings });
+    const arg = JSON.stringify({ spec: opts.spec, settings: opts.settings, warmup: opts.warmup ?? 0 });
     for (let p = 0; p < opts.processes; p++) children.push(startChild(workerScript, [arg]));
-    await Promise.all(children.map((c) => c.next("ready", 60_000)));
+    await Promise.all(children.map((c) => c.next("ready", 120_000)));
 
     const t0 = performance.now();
     for (const c of children) c.send({ type: "go" });

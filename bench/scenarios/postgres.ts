@@ -3,6 +3,11 @@
  * `PostgresBackend` (@spool/postgres). Every measurement uses a fresh schema on the server
  * (default postgres://postgres@127.0.0.1:5432/test, `--pg-url` or SPOOL_PG_URL to change) and
  * drops it afterwards. Unavailable, with the reason, when the package or the server is not there.
+ *
+ * Each worker process first runs WARMUP workflows on a schema of its own: on a 2-core machine one
+ * process and the server already use both cores, and cold processes each spent their first
+ * seconds in V8 warm-up (0.4-0.5 ms more worker CPU per step with 2 processes than with 1, none
+ * once warm), which made more processes look slower for reasons unrelated to the backend.
  */
 import pg from "pg";
 import { loadPostgresBackend } from "../lib/backends.ts";
@@ -12,6 +17,8 @@ import { perSecond } from "../lib/stats.ts";
 import { concurrentWorkerSettings } from "./concurrent.ts";
 
 const STEPS = 10;
+/** Workflows each worker process runs on its own schema before the measurement. */
+const WARMUP = 100;
 
 /** The server's version, or the reason it cannot be reached. */
 async function serverVersion(url: string): Promise<{ version: string } | { unavailable: string }> {
@@ -54,6 +61,7 @@ async function run(ctx: ScenarioContext): Promise<void> {
   ctx.setting("steps per workflow", STEPS);
   ctx.setting("worker processes", processCounts);
   ctx.setting("worker (per process)", settings);
+  ctx.setting("warm-up per process (own schema, before the clock starts)", `${WARMUP} workflows`);
   ctx.setting(
     "backend",
     "PostgresBackend defaults (pool of 10 per process, LISTEN/NOTIFY on) and a fresh schema",
@@ -75,6 +83,7 @@ async function run(ctx: ScenarioContext): Promise<void> {
           count,
           steps: STEPS,
           settings,
+          warmup: WARMUP,
         }),
       );
       const label = `${processes} worker process${processes === 1 ? "" : "es"}`;
