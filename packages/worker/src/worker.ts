@@ -31,7 +31,10 @@ import {
   type WorkflowTaskDeps,
 } from "./workflow-task.ts";
 
-/** Claims issued at once per round (they share one transaction on a group-committing backend). */
+/**
+ * Workflow-task claims issued at once per round (they share one transaction on a group-committing
+ * backend). Activity claims are not capped by it: see claimActivityTasks.
+ */
 const CLAIM_BATCH = 16;
 
 /** Options of a Worker. */
@@ -512,6 +515,11 @@ export class Worker {
     if (this.activities.size === 0) return false;
     let any = false;
     const names = [...this.activities.keys()];
+    // One claim first; while every claim finds work the round doubles, up to the free slots. Not
+    // capped at CLAIM_BATCH: one activation can make hundreds of tasks ready (a fan-out), and with
+    // 16 claims per round the loop waited for a group commit (an fsync at full durability) per 16
+    // tasks while slots sat free. Doubling bounds the claims that find nothing by those that found
+    // something.
     let batch = 1;
     while (this.state === "running") {
       const free = Math.min(batch, this.opts.maxConcurrentActivities - this.running.size);
@@ -519,7 +527,7 @@ export class Worker {
         this.starved = true;
         break;
       }
-      batch = Math.min(CLAIM_BATCH, batch * 2);
+      batch = Math.min(this.opts.maxConcurrentActivities, batch * 2);
       const claimed = await Promise.all(
         Array.from({ length: free }, () =>
           this.backend.claimActivityTask({ workerId: this.workerId, activityNames: names }),

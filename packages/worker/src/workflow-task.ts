@@ -28,6 +28,12 @@ import { buildActivation } from "./activation-builder.ts";
 import type { Logger } from "./logger.ts";
 import type { RunCache } from "./run-cache.ts";
 
+/**
+ * How long a workflow task waits for an eager completion of its run that holds the executor
+ * (normally one commit, a few ms) before replaying from history instead.
+ */
+const EAGER_WAIT_MS = 1000;
+
 /** What processing needs from the worker. */
 export interface WorkflowTaskDeps {
   backend: Backend;
@@ -80,7 +86,7 @@ export async function processWorkflowTask(
   task: ClaimedWorkflowTask,
   deps: WorkflowTaskDeps,
 ): Promise<ActivationResult | null> {
-  const { run } = task;
+  let { run } = task;
   const def = deps.workflows.get(run.workflowName);
   if (!def) {
     // The claim asks only for registered names; this is a registry bug, not the run's fault.
@@ -91,8 +97,18 @@ export async function processWorkflowTask(
     });
     return null;
   }
-  const cached = deps.cache.take(run.runId);
+  // An eager completion of this run on this worker may hold the executor right now: it commits
+  // without the task's fence, so it can land between this claim and this activation. Wait for it
+  // and continue from its executor, rather than replay the whole history only to lose the seq
+  // guard to that commit and do it all again.
+  const cached = await deps.cache.takeOrWait(run.runId, EAGER_WAIT_MS);
   let ex = cached?.executor;
+  // The executor is then ahead of the claimed run record by that commit: it is the image of the
+  // history up to the seq it committed, and the activation is guarded at that seq (a commit by
+  // anyone else since then fails the guard, as before).
+  if (cached && ex?.seq === cached.run.lastSeq && cached.run.lastSeq > run.lastSeq) {
+    run = { ...run, lastSeq: cached.run.lastSeq };
+  }
   try {
     if (task.inboxError) throw task.inboxError;
     if (!ex || ex.seq !== run.lastSeq) ex = await rebuildExecutor(run, def, deps);
@@ -122,6 +138,7 @@ export async function processWorkflowTask(
     await deps.fault?.("workflow.after-commit", { runId: run.runId, lastSeq: result.lastSeq });
     if (!ex.isClosed)
       deps.cache.put({ executor: ex, run: { ...run, lastSeq: result.lastSeq, status: "running" } });
+    else deps.cache.delete(run.runId);
     return result;
   } catch (err) {
     deps.cache.delete(run.runId);
@@ -218,9 +235,11 @@ export async function completeEagerly(
     const result = await deps.backend.commitActivation(commit);
     await deps.fault?.("workflow.after-commit", { runId: run.runId, lastSeq: result.lastSeq, eager: true });
     if (!ex.isClosed) deps.cache.put({ executor: ex, run: { ...run, lastSeq: result.lastSeq } });
+    else deps.cache.delete(run.runId);
     return result;
   } catch (err) {
     // The executor may have moved past what is stored: it is no longer trustworthy.
+    deps.cache.delete(run.runId);
     if (ConflictError.is(err) || isParkable(err)) return null;
     throw err;
   }
