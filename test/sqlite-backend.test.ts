@@ -124,6 +124,28 @@ describe("SqliteBackend (SQLite specifics)", () => {
       await second.close();
     });
 
+    it("upgrades a file written at schema version 1 in place: its runs are kept and take signal request ids", async () => {
+      const path = freshPath();
+      const old = new SqliteBackend({ path });
+      const { runId } = await old.startWorkflow(startReq("from-v1"));
+      await old.close();
+      // What version 1 left on disk: no signal_requests table, one migration recorded.
+      const raw = new Database(path);
+      raw.exec("DROP TABLE signal_requests; DELETE FROM spool_migrations WHERE version > 1");
+      raw.close();
+
+      const upgraded = new SqliteBackend({ path });
+      const versions = connectionOf(upgraded)
+        .prepare("SELECT version FROM spool_migrations ORDER BY version")
+        .all();
+      expect(versions).toEqual(MIGRATIONS.map((m) => ({ version: m.version })));
+      for (let i = 0; i < 2; i++) {
+        await upgraded.signalWorkflow({ workflowId: "from-v1", body: bytes(7), requestId: "once" });
+      }
+      expect(await upgraded.getInbox(runId)).toHaveLength(1);
+      await upgraded.close();
+    });
+
     it("refuses a database migrated by a newer release", async () => {
       const path = freshPath();
       await new SqliteBackend({ path }).close();

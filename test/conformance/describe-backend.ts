@@ -428,6 +428,55 @@ export function describeBackend(name: string, makeBackend: () => Promise<Backend
       });
     });
 
+    describe("signal request ids", () => {
+      it("a signal repeated with the same request id is delivered once, even after it was consumed", async () => {
+        const { runId } = await start("order-1");
+        const send = (requestId: string, b: number) =>
+          backend.signalWorkflow({ workflowId: "order-1", body: bytes(b), requestId });
+        expect(await send("approve-1", 1)).toEqual({ runId });
+        expect(await send("approve-1", 1)).toEqual({ runId });
+        expect(await send("approve-2", 2)).toEqual({ runId });
+        expect((await backend.getInbox(runId)).map((e) => Array.from(e.body!))).toEqual([[1], [2]]);
+
+        // Consumed into history: a late retry still does not deliver it again.
+        await activate(await claimOrFail());
+        expect(await send("approve-1", 1)).toEqual({ runId });
+        expect(await backend.getInbox(runId)).toEqual([]);
+        // Without an id, signals are not de-duplicated.
+        await backend.signalWorkflow({ workflowId: "order-1", body: bytes(3) });
+        await backend.signalWorkflow({ workflowId: "order-1", body: bytes(3) });
+        expect(await backend.getInbox(runId)).toHaveLength(2);
+      });
+
+      it("keys belong to one run: a new run of the workflow id accepts them again", async () => {
+        const first = await start("order-1");
+        await backend.signalWorkflow({ workflowId: "order-1", body: bytes(1), requestId: "k" });
+        await complete(first.runId);
+        expect(
+          await rejection(backend.signalWorkflow({ workflowId: "order-1", body: bytes(1), requestId: "k" })),
+        ).toBeInstanceOf(RunNotFoundError);
+        const second = await start("order-1", { onConflict: "startNewIfClosed" });
+        expect(second.runId).not.toBe(first.runId);
+        await backend.signalWorkflow({ workflowId: "order-1", body: bytes(2), requestId: "k" });
+        expect((await backend.getInbox(second.runId)).map((e) => Array.from(e.body!))).toEqual([[2]]);
+      });
+
+      it("signalWithStart with a request id starts once and signals once", async () => {
+        const startReq = {
+          workflowId: "order-1",
+          workflowName: "wf",
+          version: null,
+          startedEventBody: bytes(1),
+          onConflict: "fail" as const,
+        };
+        const first = await backend.signalWithStart(startReq, bytes(10), { requestId: "go" });
+        const again = await backend.signalWithStart(startReq, bytes(10), { requestId: "go" });
+        expect(again).toEqual({ runId: first.runId, created: false, workflowName: "wf" });
+        await backend.signalWorkflow({ workflowId: "order-1", body: bytes(10), requestId: "go" });
+        expect((await backend.getInbox(first.runId)).map((e) => Array.from(e.body!))).toEqual([[10]]);
+      });
+    });
+
     describe("closing with unseen inbox events", () => {
       it("refuses to end a run while inbound events it has not consumed wait (an acknowledged signal is never lost)", async () => {
         const runId = await startIdle("order-1");

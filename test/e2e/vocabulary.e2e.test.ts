@@ -127,6 +127,42 @@ describe("signals and queries", () => {
     expect(await h1.result({ timeout: 10_000 })).toBe(5);
   });
 
+  it("a signal retried with its request id is delivered once, whether or not the run has consumed it", async () => {
+    env = await e2e({ workflows: [accumulator] });
+    const h = await env.client.start(accumulator, { until: 10 }, { id: "dedupe" });
+    // A caller that lost the acknowledgement sends the same request again, before and after the
+    // workflow has seen the first one.
+    await h.signal(add, { n: 3 }, { requestId: "order-42/add-3" });
+    await h.signal(add, { n: 3 }, { requestId: "order-42/add-3" });
+    await waitFor(async () => (await h.query(total)).count === 1);
+    await h.signal(add, { n: 3 }, { requestId: "order-42/add-3" });
+    await h.signal(add, { n: 7 }, { requestId: "order-42/add-7" });
+    expect(await h.result({ timeout: 10_000 })).toBe(10);
+    const received = (await h.history()).filter((e) => e.type === "SignalReceived");
+    expect(received.map((e) => (e as { payload: { n: number } }).payload.n)).toEqual([3, 7]);
+
+    const again = await env.client.signalWithStart(
+      accumulator,
+      { until: 4 },
+      { id: "dedupe-sws", signal: add, payload: { n: 2 }, signalRequestId: "start-2" },
+    );
+    await env.client.signalWithStart(
+      accumulator,
+      { until: 4 },
+      { id: "dedupe-sws", signal: add, payload: { n: 2 }, signalRequestId: "start-2" },
+    );
+    await again.signal(add, { n: 2 }, { requestId: "start-2" });
+    await waitFor(async () => (await again.query(total)).count === 1);
+    await again.signal(add, { n: 2 });
+    expect(await again.result({ timeout: 10_000 })).toBe(4);
+
+    for (const bad of ["", "x".repeat(201), 42]) {
+      const err = await h.signal(add, { n: 1 }, { requestId: bad as string }).catch((e) => e);
+      expect(ConfigurationError.is(err)).toBe(true);
+      expect(err.message).toMatch(/request id must be a string of 1 to 200 characters/);
+    }
+  });
+
   it("a query with no registered code is a clear error", async () => {
     env = await e2e({ workflows: [accumulator] });
     await env.client.start(accumulator, { until: 5 }, { id: "q-unknown" });

@@ -122,6 +122,7 @@ describe("PostgresBackend (PostgreSQL specifics)", () => {
         "history",
         "inbox",
         "runs",
+        "signal_requests",
         "spool_migrations",
         "timers",
         "workflow_tasks",

@@ -21,7 +21,13 @@ import {
   workflowStartedFields,
 } from "@spool/core";
 import type { z } from "zod";
-import { describeRun, type QueryResponder, type RunDescription, WorkflowHandle } from "./workflow-handle.ts";
+import {
+  checkRequestId,
+  describeRun,
+  type QueryResponder,
+  type RunDescription,
+  WorkflowHandle,
+} from "./workflow-handle.ts";
 
 /** Options of a Client. */
 export interface ClientOptions {
@@ -101,8 +107,15 @@ export class Client {
   async signalWithStart<W extends WorkflowDefinition, S extends Schema>(
     workflow: W,
     input: WorkflowInput<W>,
-    options: StartOptions & { id: string; signal: SignalDefinition<S>; payload: z.input<S> },
+    options: StartOptions & {
+      id: string;
+      signal: SignalDefinition<S>;
+      payload: z.input<S>;
+      /** Makes the call safe to repeat: the run delivers a signal with this id once (see `handle.signal`). */
+      signalRequestId?: string;
+    },
   ): Promise<WorkflowHandle<W>> {
+    checkRequestId(options.signalRequestId);
     await this.init();
     const req = await this.startRequest(workflow, input, { ...options, onConflict: "startNewIfClosed" });
     const sig = options.signal;
@@ -115,7 +128,11 @@ export class Client {
       this.dc,
       `payload of signal "${sig.name}"`,
     )) as Uint8Array;
-    const r = await this.backend.signalWithStart(req, body);
+    const r = await this.backend.signalWithStart(
+      req,
+      body,
+      options.signalRequestId !== undefined ? { requestId: options.signalRequestId } : {},
+    );
     this.checkSameWorkflow(req, r);
     return new WorkflowHandle<W>(req.workflowId, r.runId, this.handleDeps(workflow));
   }

@@ -156,10 +156,25 @@ export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
 
   /**
    * Sends a signal to the open run. The payload is checked against the signal's schema first.
+   *
+   * Give `requestId` to make the call safe to repeat: a run delivers each request id once, so a
+   * retry after a lost acknowledgement (a dropped connection, a timeout, a crash of the caller)
+   * cannot deliver the signal twice.
+   *
+   * @example
+   * ```ts
+   * await handle.signal(approve, { by: "ana" }, { requestId: `approval-${ticketId}` });
+   * ```
    * @throws ValidationError (nothing recorded) for a bad payload or a signal the workflow does not
-   * declare; RunNotFoundError if there is no open run.
+   * declare; ConfigurationError for a request id that is not a string of 1–200 characters;
+   * RunNotFoundError if there is no open run.
    */
-  async signal<S extends Schema>(signal: SignalDefinition<S>, payload: z.input<S>): Promise<void> {
+  async signal<S extends Schema>(
+    signal: SignalDefinition<S>,
+    payload: z.input<S>,
+    options: { requestId?: string } = {},
+  ): Promise<void> {
+    checkRequestId(options.requestId);
     const parsed = parseWith(signal.schema, payload, `payload of signal "${signal.name}"`);
     await this.checkSignalDeclared(signal.name);
     const body = (await encodeEventBody(
@@ -167,7 +182,11 @@ export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
       this.deps.dc,
       `payload of signal "${signal.name}"`,
     )) as Uint8Array;
-    await this.deps.backend.signalWorkflow({ workflowId: this.workflowId, body });
+    await this.deps.backend.signalWorkflow({
+      workflowId: this.workflowId,
+      body,
+      ...(options.requestId !== undefined ? { requestId: options.requestId } : {}),
+    });
   }
 
   private async checkSignalDeclared(name: string): Promise<void> {
@@ -345,4 +364,17 @@ export async function describeRun(run: RunRecord, dc: DataConverter): Promise<Ru
     error,
     blockedReason: run.blockedReason,
   };
+}
+
+/**
+ * Checks a signal's de-duplication key.
+ * @throws ConfigurationError unless it is undefined or a string of 1–200 characters.
+ */
+export function checkRequestId(requestId: unknown): void {
+  if (requestId === undefined) return;
+  if (typeof requestId !== "string" || requestId.length === 0 || requestId.length > 200) {
+    throw new ConfigurationError(
+      `a signal request id must be a string of 1 to 200 characters, got ${typeof requestId === "string" ? `${requestId.length} characters` : typeof requestId}. Use a key that names this one request, e.g. "approval-<ticket id>".`,
+    );
+  }
 }

@@ -142,6 +142,19 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX timers_by_due_at ON ${s}.timers (due_at);
     `,
   },
+  {
+    version: 2,
+    name: "signal request ids",
+    // The de-duplication keys of signals a run received (SignalRequest.requestId), deleted with
+    // the run's queues when it closes.
+    sql: (s) => `
+      CREATE TABLE ${s}.signal_requests (
+        run_id     text COLLATE "C" NOT NULL,
+        request_id text NOT NULL,
+        PRIMARY KEY (run_id, request_id)
+      );
+    `,
+  },
 ];
 
 /** The schema version this code writes. */

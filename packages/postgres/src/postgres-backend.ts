@@ -325,6 +325,19 @@ export class PostgresBackend implements Backend {
   /** Puts a SignalReceived event in the open run's inbox. @throws RunNotFoundError */
   async signalWorkflow(req: SignalRequest): Promise<{ runId: string }> {
     return this.tx(async (tx) => {
+      if (req.requestId !== undefined) {
+        const { rows } = await tx.q<{ run_id: string }>(this.stmts.openRunId, [
+          req.workflowId,
+          req.runId ?? null,
+        ]);
+        const runId = rows[0]?.run_id;
+        if (runId === undefined) throw new RunNotFoundError(req.workflowId, req.runId, "open run");
+        if (!(await this.firstSignal(tx, runId, req.requestId))) return { runId };
+        if (!(await this.deliverTo(tx, runId, "SignalReceived", null, req.body))) {
+          throw new RunNotFoundError(req.workflowId, req.runId, "open run");
+        }
+        return { runId };
+      }
       const delivered = await this.deliverToOpen(tx, req.workflowId, req.runId, "SignalReceived", req.body);
       if (delivered === null) throw new RunNotFoundError(req.workflowId, req.runId, "open run");
       return { runId: delivered.runId };
@@ -332,10 +345,20 @@ export class PostgresBackend implements Backend {
   }
 
   /** Starts a run unless one is open (closed runs never block it), then signals it; one transaction. */
-  async signalWithStart(start: StartWorkflowRequest, signalBody: Uint8Array): Promise<StartWorkflowResult> {
+  async signalWithStart(
+    start: StartWorkflowRequest,
+    signalBody: Uint8Array,
+    options: { requestId?: string } = {},
+  ): Promise<StartWorkflowResult> {
     return this.tx(async (tx) => {
       for (let i = 0; i < 3; i++) {
         const started = await this.startIn(tx, start, "startNewIfClosed");
+        if (
+          options.requestId !== undefined &&
+          !(await this.firstSignal(tx, started.runId, options.requestId))
+        ) {
+          return started;
+        }
         // The run we attached to may have closed since we looked; then the next round starts one.
         if (await this.deliverTo(tx, started.runId, "SignalReceived", null, signalBody)) return started;
       }
@@ -817,6 +840,11 @@ export class PostgresBackend implements Backend {
       }
     }
     return null;
+  }
+
+  /** True when the signal is to be delivered: this run has not received its request id yet. */
+  private async firstSignal(tx: Tx, runId: string, requestId: string): Promise<boolean> {
+    return (await tx.q(this.stmts.rememberSignal, [runId, requestId])).rows.length === 1;
   }
 
   /** Delivers an inbound event to a run if it is open; false when it is not. */

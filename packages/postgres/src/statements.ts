@@ -271,6 +271,18 @@ export function buildStatements(schema: string) {
        INSERT INTO ${S}.inbox (run_id, ts, type, step, body, crc)
        SELECT run_id, $2::bigint, $3::text, $4::int, $5::bytea, $6::bigint FROM w RETURNING id`,
     ),
+    /** The open run a signal goes to. $1 workflow_id $2 run_id|null. */
+    openRunId: st(
+      "open_run_id",
+      `SELECT run_id FROM ${S}.runs
+       WHERE workflow_id = $1 AND status IN ${OPEN} AND ($2::text IS NULL OR run_id = $2::text)`,
+    ),
+    /** Records a signal's de-duplication key; no row = the run already received it. $1 run_id $2 key. */
+    rememberSignal: st(
+      "remember_signal",
+      `INSERT INTO ${S}.signal_requests (run_id, request_id) VALUES ($1, $2)
+       ON CONFLICT DO NOTHING RETURNING run_id`,
+    ),
     deleteInboxOfRun: st("delete_inbox", `DELETE FROM ${S}.inbox WHERE run_id = $1`),
     /**
      * Appends inbound events to a run's inbox in the given order (continue-as-new's carried
@@ -367,7 +379,8 @@ export function buildStatements(schema: string) {
       "close_queues",
       `WITH w AS (DELETE FROM ${S}.workflow_tasks WHERE run_id = $1),
             a AS (DELETE FROM ${S}.activity_tasks WHERE run_id = $1 RETURNING task_id, lease_owner),
-            t AS (DELETE FROM ${S}.timers WHERE run_id = $1)
+            t AS (DELETE FROM ${S}.timers WHERE run_id = $1),
+            r AS (DELETE FROM ${S}.signal_requests WHERE run_id = $1)
        SELECT task_id FROM a WHERE lease_owner IS NOT NULL`,
     ),
     /** Fenced release: no row = stale fence. $1 offset $2 run_id $3 fence $4 at|null $5 channel $6 payload. */

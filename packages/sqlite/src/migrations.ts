@@ -121,6 +121,19 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX timers_by_due_at ON timers (due_at);
     `,
   },
+  {
+    version: 2,
+    name: "signal request ids",
+    // The de-duplication keys of signals a run received (SignalRequest.requestId), deleted with
+    // the run's other open-run state when it closes.
+    sql: `
+      CREATE TABLE signal_requests (
+        run_id     TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        PRIMARY KEY (run_id, request_id)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** The schema version this code writes. */

@@ -234,19 +234,32 @@ export class SqliteBackend implements Backend {
     return this.write((out) => {
       const now = this.clock();
       const runId = this.openRunFor(req.workflowId, req.runId);
-      this.deliver(runId, now, "SignalReceived", null, req.body, out);
+      if (this.firstSignal(runId, req.requestId))
+        this.deliver(runId, now, "SignalReceived", null, req.body, out);
       return { runId };
     });
   }
 
   /** Starts a run unless one is open (closed runs never block it), then signals it; one transaction. */
-  async signalWithStart(start: StartWorkflowRequest, signalBody: Uint8Array): Promise<StartWorkflowResult> {
+  async signalWithStart(
+    start: StartWorkflowRequest,
+    signalBody: Uint8Array,
+    options: { requestId?: string } = {},
+  ): Promise<StartWorkflowResult> {
     return this.write((out) => {
       const now = this.clock();
       const started = this.startIn(start, "startNewIfClosed", now, out);
-      this.deliver(started.runId, now, "SignalReceived", null, signalBody, out);
+      if (this.firstSignal(started.runId, options.requestId)) {
+        this.deliver(started.runId, now, "SignalReceived", null, signalBody, out);
+      }
       return started;
     });
+  }
+
+  /** True when the signal is to be delivered: it has no request id, or one this run has not seen. */
+  private firstSignal(runId: string, requestId: string | undefined): boolean {
+    if (requestId === undefined) return true;
+    return this.stmts.rememberSignal.run(runId, requestId).changes === 1;
   }
 
   /** Puts CancelRequested in the open run's inbox, or reports the closed run's status. */
@@ -943,6 +956,7 @@ export class SqliteBackend implements Backend {
       for (const t of s.deleteActivitiesOfRun.all(runId))
         if (t.lease_owner !== null) out.cancelled.push(t.task_id);
       s.deleteTimersOfRun.run(runId);
+      s.forgetSignalsOfRun.run(runId);
       if (close.continueAsNew !== undefined && nextRunId !== null) {
         // Inherits the parent link: the chain as a whole is the parent's child.
         this.createRun(

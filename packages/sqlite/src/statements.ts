@@ -176,6 +176,11 @@ export function prepareStatements(db: Database.Database) {
     selectInbox: p<[runId: string], InboxRow>(
       "SELECT id, ts, type, step, body, crc FROM inbox WHERE run_id = ? ORDER BY id",
     ),
+    /** Records a signal's de-duplication key; no row changed = the run already received it. */
+    rememberSignal: p<[runId: string, requestId: string]>(
+      "INSERT OR IGNORE INTO signal_requests (run_id, request_id) VALUES (?, ?)",
+    ),
+    forgetSignalsOfRun: p<[runId: string]>("DELETE FROM signal_requests WHERE run_id = ?"),
     consumeInbox: p<[id: number, runId: string]>("DELETE FROM inbox WHERE id = ? AND run_id = ?"),
     deleteInboxOfRun: p<[runId: string]>("DELETE FROM inbox WHERE run_id = ?"),
     /**

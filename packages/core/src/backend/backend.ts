@@ -107,6 +107,12 @@ export interface SignalRequest {
   runId?: string;
   /** Encoded body of the SignalReceived event (name and payload). */
   body: Uint8Array;
+  /**
+   * De-duplication key. A signal whose key the run has already received is not delivered again:
+   * the call succeeds with that run's id and writes nothing. Keys are kept for the run's lifetime
+   * (a run continued as new starts with none).
+   */
+  requestId?: string;
 }
 
 /** A request to cancel a run. */
@@ -301,10 +307,20 @@ export interface Backend {
   // ── Client side ──────────────────────────────────────────────────────────────────────────
   /** Creates a run with its WorkflowStarted event and a ready workflow task, or attaches per policy. */
   startWorkflow(req: StartWorkflowRequest): Promise<StartWorkflowResult>;
-  /** Appends a SignalReceived event to the open run's inbox and readies its workflow task. */
+  /**
+   * Appends a SignalReceived event to the open run's inbox and readies its workflow task; with a
+   * `requestId` the run already received, does nothing and returns the run's id.
+   */
   signalWorkflow(req: SignalRequest): Promise<{ runId: string }>;
-  /** Starts the run if no open run has this id, then signals it, in one transaction. */
-  signalWithStart(start: StartWorkflowRequest, signalBody: Uint8Array): Promise<StartWorkflowResult>;
+  /**
+   * Starts the run if no open run has this id, then signals it, in one transaction (with a
+   * `requestId` that run already received, the signal is not delivered again).
+   */
+  signalWithStart(
+    start: StartWorkflowRequest,
+    signalBody: Uint8Array,
+    options?: { requestId?: string },
+  ): Promise<StartWorkflowResult>;
   /** Appends CancelRequested to the open run's inbox; a no-op that says so for a closed run. */
   requestCancel(req: CancelRequest): Promise<CancelResult>;
 
