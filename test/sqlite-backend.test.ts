@@ -146,6 +146,21 @@ describe("SqliteBackend (SQLite specifics)", () => {
       await upgraded.close();
     });
 
+    it("opens a file that is already migrated without waiting for the write lock", async () => {
+      const path = freshPath();
+      await new SqliteBackend({ path }).close();
+      const writer = new Database(path);
+      writer.exec("BEGIN IMMEDIATE"); // another process mid-transaction
+      try {
+        const opened = new SqliteBackend({ path, busyTimeoutMs: 100 });
+        expect(await opened.inspect.getLatestRun("nobody")).toBeNull();
+        await opened.close();
+      } finally {
+        writer.exec("ROLLBACK");
+        writer.close();
+      }
+    });
+
     it("refuses a database migrated by a newer release", async () => {
       const path = freshPath();
       await new SqliteBackend({ path }).close();

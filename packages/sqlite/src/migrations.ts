@@ -148,6 +148,9 @@ export const SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.version
  *   migration's name differs from this list (the file was written by a diverging build).
  */
 export function migrate(db: Database.Database, now: number): { applied: number[] } {
+  // The common case, a file this build already migrated, takes no write lock: opening a backend
+  // must not wait behind (or stall) the processes already writing to the file.
+  if (isCurrent(db)) return { applied: [] };
   const run = db.transaction(() => {
     db.exec(
       `CREATE TABLE IF NOT EXISTS spool_migrations (
@@ -189,4 +192,20 @@ export function migrate(db: Database.Database, now: number): { applied: number[]
     return { applied };
   });
   return run.immediate();
+}
+
+/** True when the file records exactly this build's migrations (read only, no lock taken). */
+function isCurrent(db: Database.Database): boolean {
+  const table = db
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'spool_migrations'")
+    .get();
+  if (table === undefined) return false;
+  const rows = db.prepare("SELECT version, name FROM spool_migrations ORDER BY version").all() as {
+    version: number;
+    name: string;
+  }[];
+  return (
+    rows.length === MIGRATIONS.length &&
+    rows.every((r, i) => r.version === MIGRATIONS[i]?.version && r.name === MIGRATIONS[i]?.name)
+  );
 }
