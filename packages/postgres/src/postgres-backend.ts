@@ -147,6 +147,21 @@ interface NewRun {
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,47}$/;
 
+/** Which parts of an activation's body a statement writes (see `bodyValues`). */
+interface BodyParts {
+  events: boolean;
+  work: unknown[] | null;
+  settle: boolean;
+}
+
+/** What applyActivation (and commitActivation) report about the body they wrote. */
+interface BodyRow {
+  finished: number;
+  consumed: number;
+  waiting: boolean;
+  visible_at: number | null;
+}
+
 /** The activity and timer columns of applyActivation when an activation creates no work. */
 const EMPTY_WORK: readonly unknown[][] = Array.from({ length: 14 }, () => []);
 
@@ -875,19 +890,33 @@ export class PostgresBackend implements Backend {
     const lastSeq = req.expectedLastSeq + req.events.length;
     const nextRunId = close?.continueAsNew !== undefined ? newId() : null;
 
-    // 1. The run's lock, the guards and the run row, in one statement.
-    const guarded = await tx.q<{
-      workflow_id: string;
-      parent_run_id: string | null;
-      parent_workflow_id: string | null;
-      parent_step: number | null;
-    }>(s.commitRun, [
-      runId,
-      req.expectedLastSeq,
+    // 1. The run's lock, the guards, the run row and the body of the activation, in one
+    // statement: eager completion, history, consumed inbox, new work, and (when nothing below can
+    // add to the inbox) the task's settlement. Withdrawn work goes first, so a step cancelled and
+    // rescheduled in one activation ends up scheduled; then the body runs in two parts around it,
+    // as in SQLite's order of writes.
+    const claimedActivities: ClaimedActivityTask[] = [];
+    const work = close === undefined ? this.newWork(req, now, claimedActivities) : null;
+    if (work !== null && req.activities.some((a) => !claimedActivities.some((c) => c.step === a.step))) {
+      out.activityTask = true;
+    }
+    if (work !== null && req.timers.length > 0) out.timer = true;
+    const cancels = req.cancelActivities.length > 0 || req.cancelTimers.length > 0;
+    const settleNow = close === undefined && req.children.length === 0 && req.cancelChildren.length === 0;
+    const firstParts = { events: true, work: cancels ? null : work, settle: settleNow && !cancels };
+    const guarded = await tx.q<
+      BodyRow & {
+        workflow_id: string;
+        parent_run_id: string | null;
+        parent_workflow_id: string | null;
+        parent_step: number | null;
+        applied: boolean;
+      }
+    >(s.commitActivation, [
+      ...this.bodyValues(tx, req, req.expectedLastSeq, firstParts),
       req.fence ?? null,
       lastSeq,
       close?.status ?? "running",
-      now,
       close !== undefined ? now : null,
       close?.result ?? null,
       close?.error ?? null,
@@ -895,24 +924,12 @@ export class PostgresBackend implements Backend {
     ]);
     const run = guarded.rows[0];
     if (run === undefined) throw await this.commitConflict(tx, req);
-
-    // 2. The body of the activation, in one statement: eager completion, history, consumed inbox,
-    // new work, and (when nothing below can add to the inbox) the task's settlement. Withdrawn
-    // work goes first, so a step cancelled and rescheduled in one activation ends up scheduled;
-    // then the body runs in two parts around it, as in SQLite's order of writes.
-    const claimedActivities: ClaimedActivityTask[] = [];
-    const work = close === undefined ? this.newWork(req, run.workflow_id, now, claimedActivities) : null;
-    if (work !== null && req.activities.some((a) => !claimedActivities.some((c) => c.step === a.step))) {
-      out.activityTask = true;
-    }
-    if (work !== null && req.timers.length > 0) out.timer = true;
-    const cancels = req.cancelActivities.length > 0 || req.cancelTimers.length > 0;
-    const settleNow = close === undefined && req.children.length === 0 && req.cancelChildren.length === 0;
-    const first = await this.applyBody(tx, req, run.workflow_id, {
-      events: true,
-      work: cancels ? null : work,
-      settle: settleNow && !cancels,
-    });
+    for (const c of claimedActivities) c.workflowId = run.workflow_id;
+    // A delivery committed while the statement waited for the lock, so its snapshot missed it and
+    // it wrote no body (see commitActivation): the body follows as a statement of its own.
+    const first = run.applied
+      ? this.checkBody(req, true, run)
+      : await this.applyBody(tx, req, run.workflow_id, firstParts);
     if (cancels) {
       const { rows } = await tx.q<{ task_id: string }>(s.cancelWork, [
         runId,
@@ -1031,14 +1048,10 @@ export class PostgresBackend implements Backend {
   /**
    * The activity tasks and timers an activation creates, as the column arrays of
    * applyActivation. The first `eagerActivities.maxTasks` tasks of names the worker runs are
-   * created leased to it (attempt 1, fence 1) and returned in `claimed`.
+   * created leased to it (attempt 1, fence 1) and returned in `claimed` (the caller sets their
+   * `workflowId`).
    */
-  private newWork(
-    req: ActivationCommit,
-    workflowId: string,
-    now: number,
-    claimed: ClaimedActivityTask[],
-  ): unknown[] {
+  private newWork(req: ActivationCommit, now: number, claimed: ClaimedActivityTask[]): unknown[] {
     const eager = req.eagerActivities;
     const cols: unknown[][] = Array.from({ length: 12 }, () => []);
     let eagerLeft = eager?.maxTasks ?? 0;
@@ -1051,7 +1064,7 @@ export class PostgresBackend implements Backend {
         claimed.push({
           taskId,
           runId: req.runId,
-          workflowId,
+          workflowId: "", // set once the commit's guard statement has returned the run
           step: a.step,
           name: a.name,
           input: a.input,
@@ -1084,27 +1097,15 @@ export class PostgresBackend implements Backend {
   }
 
   /**
-   * Runs applyActivation: with `events`, the eager completion, the history rows and the consumed
-   * inbox rows; with `work`, the new tasks and timers; with `settle`, the task's settlement.
-   * Rolls the transaction back (by throwing ConflictError) when the completed activity or a
-   * consumed inbox row is gone.
+   * The values of applyActivation (`slot12` = the workflow id) and of the first 28 parameters of
+   * commitActivation (`slot12` = the expected last seq): with `events`, the eager completion, the
+   * history rows and the consumed inbox rows; with `work`, the new tasks and timers; with
+   * `settle`, the task's settlement.
    */
-  private async applyBody(
-    tx: Tx,
-    req: ActivationCommit,
-    workflowId: string,
-    parts: { events: boolean; work: unknown[] | null; settle: boolean },
-  ): Promise<{ waiting: boolean; visible_at: number | null }> {
+  private bodyValues(tx: Tx, req: ActivationCommit, slot12: unknown, parts: BodyParts): unknown[] {
     const e = parts.events ? req.events : [];
-    const consumed = parts.events ? req.consumedInbox : [];
     const done = parts.events ? req.completedActivity : undefined;
-    const work = parts.work ?? EMPTY_WORK;
-    const { rows } = await tx.q<{
-      finished: number;
-      consumed: number;
-      waiting: boolean;
-      visible_at: number | null;
-    }>(this.stmts.applyActivation, [
+    return [
       req.runId,
       tx.now,
       done?.taskId ?? null,
@@ -1115,13 +1116,39 @@ export class PostgresBackend implements Backend {
       e.map((x) => x.step),
       e.map((x) => x.body),
       e.map((x) => eventChecksum(x.seq, Math.floor(x.ts), x.type, x.step, x.body)),
-      consumed,
-      workflowId,
-      ...work,
+      parts.events ? req.consumedInbox : [],
+      slot12,
+      ...(parts.work ?? EMPTY_WORK),
       parts.settle,
       req.fence !== undefined,
-    ]);
-    const r = rows[0]!;
+    ];
+  }
+
+  /** Runs applyActivation (see bodyValues and checkBody). */
+  private async applyBody(
+    tx: Tx,
+    req: ActivationCommit,
+    workflowId: string,
+    parts: BodyParts,
+  ): Promise<{ waiting: boolean; visible_at: number | null }> {
+    const { rows } = await tx.q<BodyRow>(
+      this.stmts.applyActivation,
+      this.bodyValues(tx, req, workflowId, parts),
+    );
+    return this.checkBody(req, parts.events, rows[0]!);
+  }
+
+  /**
+   * Rolls the transaction back (by throwing ConflictError) when the completed activity or a
+   * consumed inbox row of an activation's body was gone.
+   */
+  private checkBody(
+    req: ActivationCommit,
+    events: boolean,
+    r: BodyRow,
+  ): { waiting: boolean; visible_at: number | null } {
+    const consumed = events ? req.consumedInbox : [];
+    const done = events ? req.completedActivity : undefined;
     if (done !== undefined && r.finished !== 1) {
       throw new ConflictError(
         `activation of run ${req.runId} discarded: activity task ${done.taskId} with fence ${done.fence} is no ` +

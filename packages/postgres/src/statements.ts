@@ -92,6 +92,52 @@ export function buildStatements(schema: string) {
     `visible_at = CASE WHEN t.lease_owner IS NULL AND NOT t.blocked
                         THEN LEAST(COALESCE(t.visible_at, ${now}), ${now}) ELSE t.visible_at END`;
 
+  /**
+   * The CTEs `fin`, `ev`, `con`, `act`, `tim`, `waiting` and `st` of an activation's body (see
+   * applyActivation for what they do and for the parameters), each write gated on `gate` (a SQL
+   * condition), with the new activity tasks' workflow id taken from `workflowId` (a SQL expression).
+   */
+  const activationBody = (gate: string, workflowId: string) =>
+    `fin AS (
+         DELETE FROM ${S}.activity_tasks
+         WHERE ${gate} AND $3::text IS NOT NULL AND task_id = $3::text AND fence = $4::bigint
+           AND lease_owner IS NOT NULL AND run_id = $1
+         RETURNING 1
+       ), ev AS (
+         INSERT INTO ${S}.history (run_id, seq, ts, type, step, body, crc)
+         SELECT $1, u.seq, u.ts, u.type, u.step, u.body, u.crc
+         FROM unnest($5::int[], $6::bigint[], $7::text[], $8::int[], $9::bytea[], $10::bigint[])
+           AS u(seq, ts, type, step, body, crc)
+         WHERE ${gate}
+       ), con AS (
+         DELETE FROM ${S}.inbox WHERE ${gate} AND run_id = $1 AND id = ANY($11::bigint[]) RETURNING id
+       ), act AS (
+         INSERT INTO ${S}.activity_tasks (task_id, run_id, workflow_id, step, name, input, options, attempt, fence,
+           visible_at, lease_owner, lease_expires_at, timeout_ms, heartbeat_timeout_ms, scheduled_at)
+         SELECT u.task_id, $1, ${workflowId}, u.step, u.name, u.input, u.options, u.attempt, u.fence, u.visible_at,
+           u.lease_owner, u.lease_expires_at, u.timeout_ms, u.hb, $2::bigint
+         FROM unnest($13::text[], $14::int[], $15::text[], $16::bytea[], $17::bytea[], $18::int[], $19::bigint[],
+           $20::bigint[], $21::text[], $22::bigint[], $23::bigint[], $24::bigint[])
+           AS u(task_id, step, name, input, options, attempt, fence, visible_at, lease_owner, lease_expires_at,
+             timeout_ms, hb)
+         WHERE ${gate}
+       ), tim AS (
+         INSERT INTO ${S}.timers (run_id, step, due_at)
+         SELECT $1, u.step, u.due_at FROM unnest($25::int[], $26::bigint[]) AS u(step, due_at) WHERE ${gate}
+       ), waiting AS (
+         SELECT EXISTS (SELECT 1 FROM ${S}.inbox i WHERE i.run_id = $1 AND NOT (i.id = ANY($11::bigint[]))) AS w
+       ), st AS (
+         UPDATE ${S}.workflow_tasks t SET blocked = false,
+           visible_at = CASE WHEN $28::boolean OR t.lease_owner IS NULL OR t.lease_expires_at <= $2::bigint
+             THEN (CASE WHEN (SELECT w FROM waiting) THEN $2::bigint ELSE NULL END) ELSE t.visible_at END,
+           lease_owner = CASE WHEN $28::boolean OR t.lease_owner IS NULL OR t.lease_expires_at <= $2::bigint
+             THEN NULL ELSE t.lease_owner END,
+           lease_expires_at = CASE WHEN $28::boolean OR t.lease_owner IS NULL OR t.lease_expires_at <= $2::bigint
+             THEN NULL ELSE t.lease_expires_at END
+         WHERE ${gate} AND t.run_id = $1 AND $27::boolean
+         RETURNING t.visible_at
+       )`;
+
   return {
     // ── runs ──────────────────────────────────────────────────────────────────────────────
     /**
@@ -132,22 +178,42 @@ export function buildStatements(schema: string) {
     ),
     runState: st("run_state", `SELECT status, last_seq FROM ${S}.runs WHERE run_id = $1`),
     /**
-     * The activation guard and the run update in one statement. The CTE locks the run's task row
-     * first (lock order: task row, then run row) and the update applies only when the run is open,
-     * at the expected seq, and (when a fence is given) the task still carries that fence. If the
-     * run row changed while this statement waited for the lock, PostgreSQL re-checks `last_seq` and
-     * `status` against the committed version. No row returned = a guard failed.
-     * $1 run_id $2 expected_last_seq $3 fence|null $4 last_seq $5 status $6 now $7 closed_at
-     * $8 result $9 error $10 continued_to.
+     * The activation guard, the run update and the body of the activation, in one round trip.
+     * `lk` locks the run's task row first (lock order: task row, then run row); `g` updates the
+     * run only when it is open, at the expected seq, and (when a fence is given) the task still
+     * carries that fence — if the run row changed while this waited for the lock, PostgreSQL
+     * re-checks `last_seq` and `status` against the committed version. No row returned = a guard
+     * failed, and then the body below wrote nothing either (every part of it is gated on `ok`).
+     *
+     * The body (see {@link activationBody}) reads the inbox from this statement's snapshot, taken
+     * before the lock was granted, so it may only run when no delivery committed in between. Every
+     * writer of a run's inbox updates (or deletes) the task row in the same transaction, so such a
+     * delivery leaves a newer version of the row: `ok` holds only when the version this statement
+     * locked is the one its snapshot sees (same `xmin`). Otherwise (`applied` false, contention
+     * only) the run update stands and the caller runs the body as `applyActivation`, a statement
+     * of its own whose snapshot is taken after the lock.
+     *
+     * $1 run_id $2 now; $3..$11 and $13..$28 as in applyActivation; $12 expected_last_seq
+     * $29 fence|null $30 last_seq $31 status $32 closed_at $33 result $34 error $35 continued_to.
      */
-    commitRun: st(
-      "commit_run",
-      `WITH t AS (SELECT fence FROM ${S}.workflow_tasks WHERE run_id = $1 FOR UPDATE)
-       UPDATE ${S}.runs SET last_seq = $4, status = $5, updated_at = $6, closed_at = $7, result = $8, error = $9,
-         blocked_reason = NULL, continued_to = $10
-       WHERE run_id = $1 AND last_seq = $2 AND status IN ${OPEN}
-         AND EXISTS (SELECT 1 FROM t WHERE $3::bigint IS NULL OR t.fence = $3::bigint)
-       RETURNING workflow_id, parent_run_id, parent_workflow_id, parent_step`,
+    commitActivation: st(
+      "commit_activation",
+      `WITH lk AS MATERIALIZED (SELECT fence, xmin::text AS x FROM ${S}.workflow_tasks WHERE run_id = $1 FOR UPDATE),
+       g AS (
+         UPDATE ${S}.runs SET last_seq = $30, status = $31, updated_at = $2, closed_at = $32, result = $33,
+           error = $34, blocked_reason = NULL, continued_to = $35
+         WHERE run_id = $1 AND last_seq = $12 AND status IN ${OPEN}
+           AND EXISTS (SELECT 1 FROM lk WHERE $29::bigint IS NULL OR lk.fence = $29::bigint)
+         RETURNING workflow_id, parent_run_id, parent_workflow_id, parent_step
+       ), ok AS (
+         SELECT g.workflow_id FROM g
+         WHERE (SELECT x FROM lk) = (SELECT xmin::text FROM ${S}.workflow_tasks WHERE run_id = $1)
+       ), ${activationBody("EXISTS (SELECT 1 FROM ok)", "(SELECT workflow_id FROM ok)")}
+       SELECT g.workflow_id, g.parent_run_id, g.parent_workflow_id, g.parent_step,
+              EXISTS (SELECT 1 FROM ok) AS applied,
+              (SELECT count(*) FROM fin) AS finished, (SELECT count(*) FROM con) AS consumed,
+              (SELECT w FROM waiting) AS waiting, (SELECT visible_at FROM st) AS visible_at
+       FROM g`,
     ),
     /**
      * Parks a run (fenced): the task row first, then the run row. $1 offset $2 run_id $3 fence
@@ -167,9 +233,10 @@ export function buildStatements(schema: string) {
 
     // ── history ───────────────────────────────────────────────────────────────────────────
     /**
-     * The body of an activation, in one round trip, after commitRun has taken the run's lock (so
-     * this statement's snapshot already sees every delivery that committed before the lock, and
-     * no new one can arrive): the eager completion's task delete, the new history events, the
+     * The body of an activation as a statement of its own, after commitActivation has taken the
+     * run's lock (so this statement's snapshot already sees every delivery that committed before
+     * the lock, and no new one can arrive): the second half around withdrawn work, and the whole
+     * body when commitActivation could not apply it (`applied` false). The eager completion's task delete, the new history events, the
      * consumed inbox rows, the new activity tasks (some leased already: eager execution) and
      * timers, and — when asked — the task's settlement: ready now if inbox events still wait,
      * idle otherwise, lease released, blocked mark cleared. (CTEs of one statement do not see each
@@ -186,43 +253,7 @@ export function buildStatements(schema: string) {
      */
     applyActivation: st(
       "apply_activation",
-      `WITH fin AS (
-         DELETE FROM ${S}.activity_tasks
-         WHERE $3::text IS NOT NULL AND task_id = $3::text AND fence = $4::bigint AND lease_owner IS NOT NULL
-           AND run_id = $1
-         RETURNING 1
-       ), ev AS (
-         INSERT INTO ${S}.history (run_id, seq, ts, type, step, body, crc)
-         SELECT $1, u.seq, u.ts, u.type, u.step, u.body, u.crc
-         FROM unnest($5::int[], $6::bigint[], $7::text[], $8::int[], $9::bytea[], $10::bigint[])
-           AS u(seq, ts, type, step, body, crc)
-       ), con AS (
-         DELETE FROM ${S}.inbox WHERE run_id = $1 AND id = ANY($11::bigint[]) RETURNING id
-       ), act AS (
-         INSERT INTO ${S}.activity_tasks (task_id, run_id, workflow_id, step, name, input, options, attempt, fence,
-           visible_at, lease_owner, lease_expires_at, timeout_ms, heartbeat_timeout_ms, scheduled_at)
-         SELECT u.task_id, $1, $12::text, u.step, u.name, u.input, u.options, u.attempt, u.fence, u.visible_at,
-           u.lease_owner, u.lease_expires_at, u.timeout_ms, u.hb, $2::bigint
-         FROM unnest($13::text[], $14::int[], $15::text[], $16::bytea[], $17::bytea[], $18::int[], $19::bigint[],
-           $20::bigint[], $21::text[], $22::bigint[], $23::bigint[], $24::bigint[])
-           AS u(task_id, step, name, input, options, attempt, fence, visible_at, lease_owner, lease_expires_at,
-             timeout_ms, hb)
-       ), tim AS (
-         INSERT INTO ${S}.timers (run_id, step, due_at)
-         SELECT $1, u.step, u.due_at FROM unnest($25::int[], $26::bigint[]) AS u(step, due_at)
-       ), waiting AS (
-         SELECT EXISTS (SELECT 1 FROM ${S}.inbox i WHERE i.run_id = $1 AND NOT (i.id = ANY($11::bigint[]))) AS w
-       ), st AS (
-         UPDATE ${S}.workflow_tasks t SET blocked = false,
-           visible_at = CASE WHEN $28::boolean OR t.lease_owner IS NULL OR t.lease_expires_at <= $2::bigint
-             THEN (CASE WHEN (SELECT w FROM waiting) THEN $2::bigint ELSE NULL END) ELSE t.visible_at END,
-           lease_owner = CASE WHEN $28::boolean OR t.lease_owner IS NULL OR t.lease_expires_at <= $2::bigint
-             THEN NULL ELSE t.lease_owner END,
-           lease_expires_at = CASE WHEN $28::boolean OR t.lease_owner IS NULL OR t.lease_expires_at <= $2::bigint
-             THEN NULL ELSE t.lease_expires_at END
-         WHERE t.run_id = $1 AND $27::boolean
-         RETURNING t.visible_at
-       )
+      `WITH ${activationBody("true", "$12::text")}
        SELECT (SELECT count(*) FROM fin) AS finished, (SELECT count(*) FROM con) AS consumed,
               (SELECT w FROM waiting) AS waiting, (SELECT visible_at FROM st) AS visible_at`,
     ),
