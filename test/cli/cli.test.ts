@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { main } from "@spool/cli";
 import { Client, SqliteBackend, silentLogger, Worker } from "spool";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cliFlow, double } from "./fixtures/definitions.ts";
+import { cliFlow, cliWaiter, double } from "./fixtures/definitions.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "spool-cli-"));
 const db = join(dir, "cli.db");
@@ -30,6 +30,7 @@ beforeAll(async () => {
   await (await client.start(cliFlow, { base: 1 }, { id: "cli-done" })).result({ timeout: 10_000 });
   await worker.shutdown();
   await client.start(cliFlow, { base: 2 }, { id: "cli-open" });
+  await client.start(cliWaiter, {}, { id: "cli-waiter" });
   await backend.close();
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -41,7 +42,10 @@ describe("spool CLI", () => {
     expect(all.out).toMatch(/cli-done .* cli\.flow +completed/);
     expect(all.out).toMatch(/cli-open .* cli\.flow +running/);
     const open = await run("list", "--db", db, "--status", "running", "--json");
-    expect(JSON.parse(open.out).runs.map((r: { workflowId: string }) => r.workflowId)).toEqual(["cli-open"]);
+    expect(JSON.parse(open.out).runs.map((r: { workflowId: string }) => r.workflowId)).toEqual([
+      "cli-waiter",
+      "cli-open",
+    ]);
   });
 
   it("describes a run and prints its history", async () => {
@@ -65,6 +69,73 @@ describe("spool CLI", () => {
     expect(bad.code).toBe(1);
     expect(bad.err).toMatch(/DIVERGES at step \d+, history event #\d+/);
     expect(bad.err).toMatch(/recorded: timer/);
+  });
+
+  it("signals a run: request ids make a repeat harmless; --module checks the payload and the name", async () => {
+    const first = await run(
+      "signal",
+      "cli-waiter",
+      "cli.go",
+      "--db",
+      db,
+      "--payload",
+      '{"n":5}',
+      "--request-id",
+      "r1",
+    );
+    expect(first.err).toBe("");
+    expect(first.out).toBe('signal "cli.go" sent to cli-waiter (request id r1)');
+    // The same request again (a retry after a lost acknowledgement): not delivered twice.
+    expect(
+      (await run("signal", "cli-waiter", "cli.go", "--db", db, "--payload", '{"n":5}', "--request-id", "r1"))
+        .code,
+    ).toBe(0);
+    const checked = await run(
+      "signal",
+      "cli-waiter",
+      "cli.go",
+      "--db",
+      db,
+      "--module",
+      module,
+      "--payload",
+      '{"n":7}',
+    );
+    expect(checked.code).toBe(0);
+
+    const badPayload = await run(
+      "signal",
+      "cli-waiter",
+      "cli.go",
+      "--db",
+      db,
+      "--module",
+      module,
+      "--payload",
+      '{"n":"x"}',
+    );
+    expect(badPayload.code).toBe(1);
+    expect(badPayload.err).toMatch(/ValidationError: .*payload of signal "cli\.go"/);
+    const undeclared = await run("signal", "cli-waiter", "cli.nope", "--db", db, "--module", module);
+    expect(undeclared.code).toBe(1);
+    expect(undeclared.err).toMatch(/does not accept signal "cli\.nope"; it declares: cli\.go/);
+    const notJson = await run("signal", "cli-waiter", "cli.go", "--db", db, "--payload", "{n:1}");
+    expect(notJson.code).toBe(2);
+    expect(notJson.err).toMatch(/--payload is not JSON/);
+    const noName = await run("signal", "cli-waiter", "--db", db);
+    expect(noName.code).toBe(2);
+    expect(noName.err).toMatch(/needs a workflow id and a signal name/);
+
+    // The workflow adds up the first two signals it received: 5 + 7, not 5 + 5.
+    const backend = new SqliteBackend({ path: db });
+    const worker = new Worker({ backend, workflows: [cliWaiter], logger: silentLogger });
+    await worker.start();
+    try {
+      expect(await new Client({ backend }).getHandle("cli-waiter").result({ timeout: 10_000 })).toBe(12);
+    } finally {
+      await worker.shutdown();
+      await backend.close();
+    }
   });
 
   it("cancels an open run, and says so for a finished one", async () => {

@@ -1,5 +1,5 @@
 /**
- * The `spool` command: inspect runs, export and replay histories, cancel runs, run a worker.
+ * The `spool` command: inspect runs, export and replay histories, signal and cancel runs, run a worker.
  */
 import { parseArgs } from "node:util";
 import { SpoolError } from "@spool/core";
@@ -7,6 +7,7 @@ import {
   cancelCommand,
   exportCommand,
   replayCommand,
+  signalCommand,
   terminateCommand,
   workerCommand,
 } from "./commands/act.ts";
@@ -25,6 +26,8 @@ commands:
   export <workflowId>      the run's history file (replayHistory and 'spool replay' read it)  [--run id] [--out file]
   replay <file>            replay a history file with the current code; exit 1 on divergence
                            --module <file exporting the workflow>  [--strict]
+  signal <workflowId> <name>  send a signal to the open run  [--payload json] [--request-id key]
+                           [--module <file>: check the payload against the workflow's signal schema]
   cancel <workflowId>      request cancellation: the workflow runs its clean-up  [--reason text]
   terminate <workflowId>   end the open run at once without running its code (for blocked runs)  [--reason text]
   stats                    run and queue counts  [--json]
@@ -42,7 +45,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     return 2;
   }
   const { values: o, positionals } = parsed;
-  const [command, arg] = positionals;
+  const [command, arg, arg2] = positionals;
   if (o.help || !command) {
     io.out(USAGE);
     return command || o.help ? 0 : 2;
@@ -64,6 +67,8 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
           return await historyCommand(backend, io, needArg("a workflow id"), o);
         case "export":
           return await exportCommand(backend, io, needArg("a workflow id"), o);
+        case "signal":
+          return await signalCommand(backend, io, needArg("a workflow id"), arg2, o);
         case "cancel":
           return await cancelCommand(backend, io, needArg("a workflow id"), o);
         case "terminate":
@@ -109,6 +114,8 @@ function parse(argv: string[]) {
       module: { type: "string" },
       strict: { type: "boolean" },
       reason: { type: "string" },
+      payload: { type: "string" },
+      "request-id": { type: "string" },
       concurrency: { type: "string" },
       help: { type: "boolean", short: "h" },
     },

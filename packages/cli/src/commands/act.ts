@@ -1,13 +1,70 @@
 /**
- * Commands that change state or run code: cancel, export, replay, worker.
+ * Commands that change state or run code: signal, cancel, terminate, export, replay, worker.
  */
 import { writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { Client } from "@spool/client";
-import { type Backend, exportHistory, NonDeterminismError, parseHistoryFile, replay } from "@spool/core";
+import {
+  type Backend,
+  defineSignal,
+  exportHistory,
+  NonDeterminismError,
+  parseHistoryFile,
+  replay,
+  type SignalDefinition,
+} from "@spool/core";
 import { consoleLogger, Worker } from "@spool/worker";
+import { z } from "zod";
 import { type CliIo, UsageError } from "../io.ts";
 import { loadDefinitions } from "../load-module.ts";
+
+/**
+ * `spool signal <workflowId> <signal> [--payload json] [--request-id key] [--module defs]`: sends a
+ * signal to the open run. With `--module`, the payload is checked against the signal's schema and
+ * the signal must be one the workflow declares; without it the payload is sent as given.
+ */
+export async function signalCommand(
+  backend: Backend,
+  io: CliIo,
+  workflowId: string,
+  name: string | undefined,
+  o: { payload?: string; "request-id"?: string; module?: string },
+): Promise<number> {
+  if (!name) {
+    throw new UsageError(
+      `spool signal needs a workflow id and a signal name, e.g. spool signal ${workflowId} approve --payload '{"by":"ana"}'`,
+    );
+  }
+  let payload: unknown = {};
+  if (o.payload !== undefined) {
+    try {
+      payload = JSON.parse(o.payload);
+    } catch (err) {
+      throw new UsageError(`--payload is not JSON (${err instanceof Error ? err.message : String(err)})`);
+    }
+  }
+  const workflows = o.module ? (await loadDefinitions(o.module)).workflows : [];
+  const client = new Client({ backend, workflows });
+  const handle = client.getHandle(workflowId);
+  let signal: SignalDefinition = defineSignal(name, z.unknown());
+  if (o.module) {
+    const { workflowName } = await handle.describe();
+    const def = workflows.find((w) => w.name === workflowName);
+    if (!def) {
+      throw new UsageError(
+        `module ${o.module} does not export workflow "${workflowName}" (it exports: ${workflows.map((w) => w.name).join(", ") || "none"})`,
+      );
+    }
+    const declared = def.signals?.find((s) => s.name === name);
+    if (declared) signal = declared;
+  }
+  const requestId = o["request-id"];
+  await handle.signal(signal, payload, requestId !== undefined ? { requestId } : {});
+  io.out(
+    `signal "${name}" sent to ${workflowId}${requestId !== undefined ? ` (request id ${requestId})` : ""}`,
+  );
+  return 0;
+}
 
 /** `spool cancel <workflowId>`: requests cancellation; a finished run is a no-op that says so. */
 export async function cancelCommand(
