@@ -6,7 +6,6 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import {
-  type ActivationCommit,
   ConfigurationError,
   ConflictError,
   HistoryCorruptError,
@@ -16,6 +15,7 @@ import {
 import { MIGRATIONS, SCHEMA_VERSION, SqliteBackend, type SqliteBackendOptions } from "@spool/sqlite";
 import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
+import { commitOf } from "./conformance/commits.ts";
 import { describeBackend } from "./conformance/describe-backend.ts";
 
 const T0 = 1_700_000_000_000;
@@ -56,24 +56,6 @@ const startReq = (workflowId: string) => ({
   version: null,
   startedEventBody: bytes(1),
   onConflict: "attach" as const,
-});
-
-const commitOf = (
-  runId: string,
-  expectedLastSeq: number,
-  over: Partial<ActivationCommit> = {},
-): ActivationCommit => ({
-  runId,
-  expectedLastSeq,
-  events: [],
-  consumedInbox: [],
-  activities: [],
-  cancelActivities: [],
-  timers: [],
-  cancelTimers: [],
-  children: [],
-  cancelChildren: [],
-  ...over,
 });
 
 async function rejection(p: Promise<unknown>): Promise<unknown> {

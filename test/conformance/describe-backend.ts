@@ -25,6 +25,7 @@ import {
   WorkflowAlreadyStartedError,
 } from "@spool/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { commitOf } from "./commits.ts";
 
 /** A controllable clock driving the backend under test. */
 export interface TestClock {
@@ -129,19 +130,6 @@ export function describeBackend(name: string, makeBackend: () => Promise<Backend
       return task;
     };
 
-    const emptyCommit = (runId: string, expectedLastSeq: number): ActivationCommit => ({
-      runId,
-      expectedLastSeq,
-      events: [],
-      consumedInbox: [],
-      activities: [],
-      cancelActivities: [],
-      timers: [],
-      cancelTimers: [],
-      children: [],
-      cancelChildren: [],
-    });
-
     const positioned = (afterSeq: number, list: Append[]): RawEvent[] =>
       list.map((e, i) => ({ seq: afterSeq + 1 + i, ts: backend.now(), ...e }));
 
@@ -160,7 +148,7 @@ export function describeBackend(name: string, makeBackend: () => Promise<Backend
         ...append,
       ]);
       return backend.commitActivation({
-        ...emptyCommit(task.run.runId, task.run.lastSeq),
+        ...commitOf(task.run.runId, task.run.lastSeq),
         fence: task.fence,
         events,
         consumedInbox: consumed.map((e) => e.id),
@@ -177,7 +165,7 @@ export function describeBackend(name: string, makeBackend: () => Promise<Backend
       if (run === null) throw new Error(`no run ${runId}`);
       const { append = [], ...rest } = extra;
       return backend.commitActivation({
-        ...emptyCommit(runId, run.lastSeq),
+        ...commitOf(runId, run.lastSeq),
         events: positioned(run.lastSeq, append),
         ...rest,
       });
@@ -639,7 +627,7 @@ export function describeBackend(name: string, makeBackend: () => Promise<Backend
         const { runId } = await start("order-1");
         const task = await claimOrFail();
         const sideEffect = (b: number): ActivationCommit => ({
-          ...emptyCommit(runId, 1),
+          ...commitOf(runId, 1),
           events: positioned(1, [{ type: "SideEffect", step: 1, body: bytes(b) }]),
         });
         // Two holders of the same claim and one eager (unfenced) commit, all from seq 1.
@@ -674,7 +662,7 @@ export function describeBackend(name: string, makeBackend: () => Promise<Backend
         const task = await claimOrFail();
         const err = await rejection(
           backend.commitActivation({
-            ...emptyCommit(runId, 1),
+            ...commitOf(runId, 1),
             fence: task.fence,
             events: [{ seq: 3, ts: backend.now(), type: "SideEffect", step: 1, body: bytes(1) }],
           }),

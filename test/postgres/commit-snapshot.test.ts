@@ -1,7 +1,8 @@
 // Guards the one-statement commit against a stale snapshot: a delivery that commits while the commit waits for the run's lock must be seen (the close refused, the task woken), never lost.
-import { type ActivationCommit, ConflictError, eventChecksum } from "@spool/core";
+import { ConflictError, eventChecksum } from "@spool/core";
 import pg from "pg";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { commitOf } from "../conformance/commits.ts";
 import { adminPool, closeAdmin, openPg, PG_URL } from "./pg-harness.ts";
 
 const bytes = (...values: number[]) => new Uint8Array(values);
@@ -13,20 +14,6 @@ afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
 });
 afterAll(closeAdmin);
-
-const commitOf = (runId: string, over: Partial<ActivationCommit>): ActivationCommit => ({
-  runId,
-  expectedLastSeq: 1,
-  events: [],
-  consumedInbox: [],
-  activities: [],
-  cancelActivities: [],
-  timers: [],
-  cancelTimers: [],
-  children: [],
-  cancelChildren: [],
-  ...over,
-});
 
 /**
  * Starts and claims a run, then opens a delivery on a connection of its own that holds the run's
@@ -81,7 +68,7 @@ describe("a delivery committed while a commit waits for the run's lock", () => {
   it("refuses to close the run over it, and the signal stays in the inbox", async () => {
     const { backend, runId, result } = await raceDelivery((b, runId, fence) =>
       b.commitActivation(
-        commitOf(runId, {
+        commitOf(runId, 1, {
           fence,
           events: [{ seq: 2, ts: b.now(), type: "WorkflowCompleted", step: null, body: bytes(0) }],
           close: { status: "completed", result: bytes(0) },
@@ -99,7 +86,7 @@ describe("a delivery committed while a commit waits for the run's lock", () => {
   it("wakes the task it settles, so the signal is claimed next", async () => {
     const { backend, schema, runId, result } = await raceDelivery((b, runId, fence) =>
       b.commitActivation(
-        commitOf(runId, {
+        commitOf(runId, 1, {
           fence,
           events: [{ seq: 2, ts: b.now(), type: "TimerStarted", step: 1, body: bytes(0) }],
           timers: [{ step: 1, dueAt: b.now() + 60_000 }],

@@ -1,7 +1,6 @@
 // Guards the PostgreSQL backend's own failure modes: unsafe concurrent migrations, worker clocks leaking into leases, undetected corrupt rows, lost signals when a delivery races a close, double timer sweeps, unretried deadlocks, partial writes, and connection drops that crash or lose work.
 import { randomBytes } from "node:crypto";
 import {
-  type ActivationCommit,
   ConfigurationError,
   ConflictError,
   HistoryCorruptError,
@@ -15,6 +14,7 @@ import pg from "pg";
 import { Client, silentLogger, Worker } from "spool";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { ADVISORY_LOCK_CLASS, advisoryLockKey } from "../../packages/postgres/src/migrations.ts";
+import { commitOf } from "../conformance/commits.ts";
 import { scaleStep, tenSteps, tenStepsResult } from "./fixtures/workflows.ts";
 import { adminPool, closeAdmin, dropSchema, freshSchema, openPg, PG_URL } from "./pg-harness.ts";
 
@@ -63,24 +63,6 @@ const startReq = (workflowId: string, workflowName = "wf") => ({
   version: null,
   startedEventBody: bytes(1),
   onConflict: "attach" as const,
-});
-
-const commitOf = (
-  runId: string,
-  expectedLastSeq: number,
-  over: Partial<ActivationCommit> = {},
-): ActivationCommit => ({
-  runId,
-  expectedLastSeq,
-  events: [],
-  consumedInbox: [],
-  activities: [],
-  cancelActivities: [],
-  timers: [],
-  cancelTimers: [],
-  children: [],
-  cancelChildren: [],
-  ...over,
 });
 
 async function rejection(p: Promise<unknown>): Promise<unknown> {
