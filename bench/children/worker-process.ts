@@ -27,6 +27,17 @@ const config = JSON.parse(process.argv[2] ?? "{}") as {
 const go = fromParent("go");
 const stop = fromParent("stop");
 
+/** The worker this process runs, with the scenario's settings. */
+function benchWorker(backend: Awaited<ReturnType<typeof openBackend>>): Worker {
+  return new Worker({
+    logger: silentLogger,
+    ...config.settings,
+    backend,
+    workflows: [stepsWorkflow],
+    activities: [noop],
+  });
+}
+
 /** Runs `count` ten-step workflows on storage of this process's own, then removes it. */
 async function warmUp(spec: BackendSpec, count: number): Promise<void> {
   const own: BackendSpec =
@@ -35,13 +46,7 @@ async function warmUp(spec: BackendSpec, count: number): Promise<void> {
       : { ...spec, path: `${spec.path}.warm-${process.pid}` };
   try {
     const backend = await openBackend(own);
-    const worker = new Worker({
-      logger: silentLogger,
-      ...config.settings,
-      backend,
-      workflows: [stepsWorkflow],
-      activities: [noop],
-    });
+    const worker = benchWorker(backend);
     const client = new Client({ backend });
     await Promise.all(
       Array.from({ length: count }, (_, i) =>
@@ -69,13 +74,7 @@ async function warmUp(spec: BackendSpec, count: number): Promise<void> {
 
 if ((config.warmup ?? 0) > 0) await warmUp(config.spec, config.warmup ?? 0);
 const backend = await openBackend(config.spec);
-const worker = new Worker({
-  logger: silentLogger,
-  ...config.settings,
-  backend,
-  workflows: [stepsWorkflow],
-  activities: [noop],
-});
+const worker = benchWorker(backend);
 sendToParent({ type: "ready" });
 await go;
 await worker.start();

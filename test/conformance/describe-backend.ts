@@ -130,6 +130,15 @@ export function describeBackend(name: string, makeBackend: () => Promise<Backend
       return task;
     };
 
+    /** The start request of the signalWithStart tests (which apply their own conflict policy). */
+    const orderStart = {
+      workflowId: "order-1",
+      workflowName: "wf",
+      version: null,
+      startedEventBody: bytes(1),
+      onConflict: "fail" as const,
+    };
+
     const positioned = (afterSeq: number, list: Append[]): RawEvent[] =>
       list.map((e, i) => ({ seq: afterSeq + 1 + i, ts: backend.now(), ...e }));
 
@@ -394,22 +403,15 @@ export function describeBackend(name: string, makeBackend: () => Promise<Backend
       });
 
       it("signalWithStart starts a run with the signal in its inbox, or signals the open run", async () => {
-        const startReq = {
-          workflowId: "order-1",
-          workflowName: "wf",
-          version: null,
-          startedEventBody: bytes(1),
-          onConflict: "fail" as const,
-        };
-        const first = await backend.signalWithStart(startReq, bytes(10));
+        const first = await backend.signalWithStart(orderStart, bytes(10));
         expect(first).toMatchObject({ created: true, workflowName: "wf" });
-        const second = await backend.signalWithStart(startReq, bytes(11));
+        const second = await backend.signalWithStart(orderStart, bytes(11));
         expect(second).toEqual({ runId: first.runId, created: false, workflowName: "wf" });
         expect((await backend.getInbox(first.runId)).map((e) => Array.from(e.body!))).toEqual([[10], [11]]);
         expect(await backend.getHistory(first.runId)).toHaveLength(1);
 
         await complete(first.runId);
-        const third = await backend.signalWithStart(startReq, bytes(12));
+        const third = await backend.signalWithStart(orderStart, bytes(12));
         expect(third.created).toBe(true);
         expect(third.runId).not.toBe(first.runId);
         expect((await backend.getInbox(third.runId)).map((e) => Array.from(e.body!))).toEqual([[12]]);
@@ -450,15 +452,8 @@ export function describeBackend(name: string, makeBackend: () => Promise<Backend
       });
 
       it("signalWithStart with a request id starts once and signals once", async () => {
-        const startReq = {
-          workflowId: "order-1",
-          workflowName: "wf",
-          version: null,
-          startedEventBody: bytes(1),
-          onConflict: "fail" as const,
-        };
-        const first = await backend.signalWithStart(startReq, bytes(10), { requestId: "go" });
-        const again = await backend.signalWithStart(startReq, bytes(10), { requestId: "go" });
+        const first = await backend.signalWithStart(orderStart, bytes(10), { requestId: "go" });
+        const again = await backend.signalWithStart(orderStart, bytes(10), { requestId: "go" });
         expect(again).toEqual({ runId: first.runId, created: false, workflowName: "wf" });
         await backend.signalWorkflow({ workflowId: "order-1", body: bytes(10), requestId: "go" });
         expect((await backend.getInbox(first.runId)).map((e) => Array.from(e.body!))).toEqual([[10]]);

@@ -21,6 +21,7 @@ import {
 } from "@spool/core";
 import fc from "fast-check";
 import { expect } from "vitest";
+import { commitOf } from "../conformance/commits.ts";
 import type { TestClock } from "../conformance/describe-backend.ts";
 
 const HOUR = 3_600_000;
@@ -296,20 +297,14 @@ class CommitHeld implements fc.AsyncCommand<Model, Real> {
       body: bytes(body),
     }));
     const res = await outcome(
-      r.backend.commitActivation({
-        runId: task.run.runId,
-        fence: task.fence,
-        expectedLastSeq: task.run.lastSeq,
-        events,
-        consumedInbox: task.inbox.map((e) => e.id),
-        activities: [],
-        cancelActivities: [],
-        timers: [],
-        cancelTimers: [],
-        children: [],
-        cancelChildren: [],
-        ...req,
-      }),
+      r.backend.commitActivation(
+        commitOf(task.run.runId, task.run.lastSeq, {
+          fence: task.fence,
+          events,
+          consumedInbox: task.inbox.map((e) => e.id),
+          ...req,
+        }),
+      ),
     );
 
     const keys = new Set(held.keys);

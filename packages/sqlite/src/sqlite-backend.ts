@@ -150,13 +150,7 @@ export class SqliteBackend implements Backend {
   private readonly workflowLeaseMs: number;
   private readonly activityLeaseMs: number;
   private readonly faultHook: SqliteBackendOptions["faultHook"];
-  private readonly writeQueue: {
-    fn: (out: Outbox) => unknown;
-    afterPoint: "sqlite.commit.after" | "sqlite.write.after";
-    runId: string | undefined;
-    resolve: (v: unknown) => void;
-    reject: (e: unknown) => void;
-  }[] = [];
+  private readonly writeQueue: QueuedWrite[] = [];
   private readonly listeners = new Set<(n: BackendNotification) => void>();
   /** One reusable transaction wrapper: creating a wrapper per call would allocate on every write. */
   private readonly txn: Database.Transaction<(fn: () => unknown) => unknown>;
@@ -363,7 +357,7 @@ export class SqliteBackend implements Backend {
   private flushWrites(): void {
     const batch = this.writeQueue.splice(0);
     if (batch.length === 0) return;
-    const results: ({ ok: true; value: unknown; out: Outbox } | { ok: false; error: unknown })[] = [];
+    const results: WriteResult[] = [];
     // First without savepoints: a SAVEPOINT and RELEASE per write cost about as much as one of an
     // activation's statements, and writes almost never fail. When one does, the whole transaction
     // is rolled back (nothing was written) and the batch runs again, each write in its savepoint,
@@ -371,51 +365,32 @@ export class SqliteBackend implements Backend {
     const runBatch = (isolated: boolean) =>
       this.txn.immediate(() => {
         results.length = 0;
-        if (batch.length === 1) {
-          // A batch of one needs no savepoint: a failure rolls the whole transaction back.
-          const item = batch[0]!;
-          const out = new Outbox();
-          try {
-            const value = item.fn(out);
-            this.faultHook?.("sqlite.write.end", item.runId ? { runId: item.runId } : undefined);
-            results.push({ ok: true, value, out });
-          } catch (error) {
-            if (!this.db.inTransaction || abortsTransaction(error)) throw error;
-            results.push({ ok: false, error });
-            throw new RollbackOnly();
-          }
-          return;
-        }
-        if (!isolated) {
-          for (const item of batch) {
-            const out = new Outbox();
+        for (const item of batch) {
+          if (!isolated) {
             try {
-              const value = item.fn(out);
-              this.faultHook?.("sqlite.write.end", item.runId ? { runId: item.runId } : undefined);
-              results.push({ ok: true, value, out });
+              results.push(this.applyWrite(item));
             } catch (error) {
               if (!this.db.inTransaction || abortsTransaction(error)) throw error;
-              throw new IsolateWrites();
+              if (batch.length > 1) throw new IsolateWrites();
+              // A batch of one needs no savepoint: its failure rolls the whole transaction back.
+              results.push({ ok: false, error });
+              throw new RollbackOnly();
             }
+            continue;
           }
-          return;
-        }
-        for (const item of batch) {
-          const out = new Outbox();
           let original: unknown;
           try {
             // Nested inside the open transaction, better-sqlite3 runs this as a SAVEPOINT.
-            const value = this.txn(() => {
-              try {
-                const v = item.fn(out);
-                this.faultHook?.("sqlite.write.end", item.runId ? { runId: item.runId } : undefined);
-                return v;
-              } catch (e) {
-                original = e;
-                throw e;
-              }
-            });
-            results.push({ ok: true, value, out });
+            results.push(
+              this.txn(() => {
+                try {
+                  return this.applyWrite(item);
+                } catch (e) {
+                  original = e;
+                  throw e;
+                }
+              }) as WriteResult,
+            );
           } catch (error) {
             const cause = original ?? error;
             // Storage-level failures (disk full, I/O, lock) may have rolled back the whole
@@ -460,6 +435,14 @@ export class SqliteBackend implements Backend {
         item.reject(translateSqliteError(r.error, this.path, this.busyTimeoutMs));
       }
     }
+  }
+
+  /** Runs one queued write inside the open transaction. */
+  private applyWrite(item: QueuedWrite): WriteResult {
+    const out = new Outbox();
+    const value = item.fn(out);
+    this.faultHook?.("sqlite.write.end", item.runId ? { runId: item.runId } : undefined);
+    return { ok: true, value, out };
   }
 
   /** Parks the run as blocked until `retryAt`; history untouched. @throws ConflictError (stale fence) */
@@ -1108,6 +1091,18 @@ function abortsTransaction(err: unknown): boolean {
   if (!(err instanceof Database.SqliteError)) return false;
   return /^SQLITE_(FULL|IOERR|BUSY|NOMEM|CORRUPT|LOCKED)/.test(err.code);
 }
+
+/** A write waiting for the next group commit. */
+interface QueuedWrite {
+  fn: (out: Outbox) => unknown;
+  afterPoint: "sqlite.commit.after" | "sqlite.write.after";
+  runId: string | undefined;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+/** What a queued write came to inside the transaction (settled after the commit). */
+type WriteResult = { ok: true; value: unknown; out: Outbox } | { ok: false; error: unknown };
 
 /** Thrown inside a one-write batch to roll it back after recording the write's own error. */
 class RollbackOnly extends Error {}
