@@ -197,6 +197,47 @@ describe("bad input and bad state", () => {
     await expect(victim.terminate()).rejects.toThrow(/no open run/);
   });
 
+  it("a corrupt activity options row fails the step for good only if the attempt fails; a success needs no options", async () => {
+    // The options row holds the retry policy, read only when an attempt fails (timeouts come with
+    // the task). Unreadable then, there is no policy to follow: the step fails, saying why.
+    const flaky = defineActivity(
+      { name: "bad.flaky", input: z.object({ fail: z.boolean() }), output: z.number() },
+      async ({ fail }) => {
+        if (fail) throw new Error("boom");
+        return 1;
+      },
+    );
+    const calls = defineWorkflow(
+      { name: "bad.calls", input: z.object({ fail: z.boolean() }), output: z.number() },
+      async function* ({ fail }) {
+        return yield* flaky({ fail });
+      },
+    );
+    // No worker runs the activity yet, so its tasks wait in the queue to be damaged.
+    env = await e2e({ workflows: [calls] });
+    const failing = await env.client.start(calls, { fail: true }, { id: "opts-fail" });
+    const passing = await env.client.start(calls, { fail: false }, { id: "opts-pass" });
+    await waitFor(async () => {
+      const raw = new Database(env!.path, { readonly: true });
+      try {
+        return (raw.prepare("SELECT count(*) AS n FROM activity_tasks").get() as { n: number }).n === 2;
+      } finally {
+        raw.close();
+      }
+    });
+    const raw = new Database(env.path);
+    raw.prepare("UPDATE activity_tasks SET options = ?").run(Buffer.from([0xc1, 0xc1]));
+    raw.close();
+    await env.restartWorker({ activities: [flaky] });
+    expect(await passing.result({ timeout: 10_000 })).toBe(1);
+    const err = await failing.result({ timeout: 10_000 }).catch((e) => e);
+    expect(WorkflowFailedError.is(err)).toBe(true);
+    expect(ActivityFailure.is(err.cause)).toBe(true);
+    expect(err.cause.reason).toBe("validation");
+    expect(err.cause.attempt).toBe(1);
+    expect(err.cause.cause.message).toMatch(/payload could not be decoded/);
+  });
+
   it("work whose workflow or activity no worker runs is reported with the fix; other runs are unaffected", async () => {
     const unknownWf = defineWorkflow(
       { name: "bad.nobody-runs-me", input: z.object({}), output: z.string() },

@@ -79,6 +79,49 @@ describe("activity options", () => {
     expect(attempts).toEqual([1, 2]);
   });
 
+  it("an activity that first reads ctx.signal after its timeout sees it aborted, with the TimeoutError", async () => {
+    // The worker makes an attempt's AbortController only when the activity reads ctx.signal: a
+    // signal read after the abort must still say it was aborted, and why.
+    const seen: { aborted: boolean; reason: unknown; listenerCalled: boolean }[] = [];
+    const lateReader = defineActivity(
+      {
+        name: "opt.lateReader",
+        input: z.object({}),
+        output: z.number(),
+        timeout: "40ms",
+        retry: { maxAttempts: 1 },
+      },
+      async (_input, ctx) => {
+        await new Promise((r) => setTimeout(r, 200));
+        let listenerCalled = false;
+        ctx.signal.addEventListener("abort", () => {
+          listenerCalled = true;
+        });
+        seen.push({ aborted: ctx.signal.aborted, reason: ctx.signal.reason, listenerCalled });
+        return 1;
+      },
+    );
+    const wf = defineWorkflow(
+      { name: "opt.lateReaderWf", input: z.object({}), output: z.number() },
+      async function* () {
+        return yield* lateReader({});
+      },
+    );
+    env = await e2e({ workflows: [wf], activities: [lateReader] });
+    const err = await (await env.client.start(wf, {}, { id: "late-reader" }))
+      .result({ timeout: 10_000 })
+      .catch((e) => e);
+    expect(WorkflowFailedError.is(err)).toBe(true);
+    expect(err.cause.reason).toBe("timeout");
+    await waitFor(() => seen.length === 1);
+    const [late] = seen;
+    expect(late!.aborted).toBe(true);
+    expect(TimeoutError.is(late!.reason)).toBe(true);
+    expect((late!.reason as Error).message).toContain("exceeded its 40 ms timeout");
+    // Already aborted when read: a listener added afterwards is not called (as with any AbortSignal).
+    expect(late!.listenerCalled).toBe(false);
+  });
+
   it("heartbeats keep a long attempt alive; a silent one fails by heartbeat timeout", async () => {
     const wf = defineWorkflow(
       { name: "opt.hb", input: z.object({ gapMs: z.number() }), output: z.number() },

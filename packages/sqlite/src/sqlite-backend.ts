@@ -749,7 +749,9 @@ export class SqliteBackend implements Backend {
     const fence = req.fence ?? null;
     const expectedLastSeq = req.expectedLastSeq;
     const run =
-      (close === undefined ? s.advanceRun.get({ runId, expectedLastSeq, fence, lastSeq, now }) : undefined) ??
+      (close === undefined
+        ? s.advanceRun.get(lastSeq, now, runId, expectedLastSeq, fence, fence)
+        : undefined) ??
       s.commitRun.get({
         runId,
         expectedLastSeq,

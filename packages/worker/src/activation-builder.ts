@@ -10,6 +10,7 @@ import {
   encodeEventBody,
   type HistoryEvent,
   isInbound,
+  type RecordedActivityOptions,
   type RunRecord,
   type WorkflowDefinition,
   workflowStartedFields,
@@ -58,7 +59,7 @@ export async function buildActivation(c: ActivationContext): Promise<ActivationC
           step: e.step,
           name: e.name,
           input: await dc.encode(e.input, `input of activity "${e.name}" (step ${e.step})`),
-          options: await dc.encode(e.options, "activity options"),
+          options: await encodeOptions(e.options, dc),
           timeoutMs: e.options.timeoutMs,
           heartbeatTimeoutMs: e.options.heartbeatTimeoutMs,
         });
@@ -156,6 +157,28 @@ export async function buildActivation(c: ActivationContext): Promise<ActivationC
   // continue-as-new) stay in the inbox.
   commit.consumedInbox = c.inboxIds.slice(0, inbound);
   return commit;
+}
+
+/**
+ * Encoded options by converter, then by the (frozen, shared) options object the engine records
+ * for an activity scheduled without per-call options: encoded once, not at every step. Only
+ * without a payload codec, whose output need not be the same twice (e.g. a random IV).
+ */
+const encodedOptions = new WeakMap<DataConverter, WeakMap<object, Uint8Array>>();
+
+async function encodeOptions(options: RecordedActivityOptions, dc: DataConverter): Promise<Uint8Array> {
+  if (!dc.isSync || !Object.isFrozen(options)) return dc.encode(options, "activity options");
+  let byOptions = encodedOptions.get(dc);
+  if (byOptions === undefined) {
+    byOptions = new WeakMap();
+    encodedOptions.set(dc, byOptions);
+  }
+  let bytes = byOptions.get(options);
+  if (bytes === undefined) {
+    bytes = dc.encodeSync(options, "activity options");
+    byOptions.set(options, bytes);
+  }
+  return bytes;
 }
 
 async function parentEvent(

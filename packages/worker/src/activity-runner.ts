@@ -55,18 +55,62 @@ export interface ActivityRunnerDeps {
   storage?: { full(err: unknown): void; ok(): void };
 }
 
+/**
+ * An attempt's abort state. The AbortController behind `ctx.signal` is made only when the activity
+ * reads the signal: most activities never do, and a controller (an EventTarget plus its signal)
+ * per attempt was 3% of a busy worker's CPU. An abort before the first read hands out a signal
+ * that is already aborted, with the same reason.
+ */
+class AttemptAbort {
+  reason: AbortReason | undefined;
+  error: Error | undefined;
+  private controller: AbortController | undefined;
+  private rejectRace: ((err: Error) => void) | undefined;
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.error !== undefined) this.controller.abort(this.error);
+    }
+    return this.controller.signal;
+  }
+
+  /** Aborts once; later calls are ignored (the first reason is the one reported). */
+  abort(reason: AbortReason, error: Error): void {
+    if (this.reason !== undefined) return;
+    this.reason = reason;
+    this.error = error;
+    this.controller?.abort(error);
+    this.rejectRace?.(error);
+  }
+
+  /**
+   * Runs `work` and settles with its outcome — or rejects at the abort, whichever comes first: an
+   * activity that ignores its AbortSignal is not waited for.
+   */
+  race<T>(work: () => T | Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.error !== undefined) {
+        reject(this.error);
+        return;
+      }
+      this.rejectRace = reject;
+      Promise.resolve().then(work).then(resolve, reject);
+    });
+  }
+}
+
 /** Starts an attempt; the returned handle lets the worker abort it. */
 export function startActivity(
   def: ActivityDefinition,
   task: ClaimedActivityTask,
   deps: ActivityRunnerDeps,
 ): RunningActivity {
-  const controller = new AbortController();
-  let abortReason: AbortReason | undefined;
+  const state = new AttemptAbort();
   const abort = (reason: AbortReason) => {
-    if (abortReason) return;
-    abortReason = reason;
-    const err =
+    if (state.reason !== undefined) return;
+    state.abort(
+      reason,
       reason === "timeout"
         ? new TimeoutError(
             `activity "${task.name}" attempt ${task.attempt} exceeded its ${task.timeoutMs} ms timeout`,
@@ -83,10 +127,10 @@ export function startActivity(
                 : reason === "lease-lost"
                   ? "this attempt's lease was lost to another worker"
                   : "the worker is shutting down",
-            );
-    controller.abort(err);
+            ),
+    );
   };
-  const done = runAttempt(def, task, deps, controller, abort, () => abortReason);
+  const done = runAttempt(def, task, deps, state, abort);
   return { task, abort, done };
 }
 
@@ -94,10 +138,10 @@ async function runAttempt(
   def: ActivityDefinition,
   task: ClaimedActivityTask,
   deps: ActivityRunnerDeps,
-  controller: AbortController,
+  state: AttemptAbort,
   abort: (r: AbortReason) => void,
-  reasonOf: () => AbortReason | undefined,
 ): Promise<void> {
+  const reasonOf = () => state.reason;
   const { backend, dc, log } = deps;
   const ref = { taskId: task.taskId, fence: task.fence };
   const timers: ReturnType<typeof setTimeout>[] = [];
@@ -107,11 +151,11 @@ async function runAttempt(
     if (heartbeatTimer) clearTimeout(heartbeatTimer);
     heartbeatTimer = setTimeout(() => abort("heartbeat-timeout"), task.heartbeatTimeoutMs);
   };
-  let options: RecordedActivityOptions;
   let input: unknown;
   try {
-    options = (await dc.decode(task.options)) as RecordedActivityOptions;
-    input = await dc.decode(task.input);
+    // A synchronous codec (the default) spares a promise per attempt. The options (the retry
+    // policy: timeouts come with the task) are decoded only when an attempt fails.
+    input = dc.isSync ? dc.decodeSync(task.input) : await dc.decode(task.input);
   } catch (err) {
     await report(deps, task, { ok: false, error: err, reason: "validation" });
     return;
@@ -124,7 +168,9 @@ async function runAttempt(
   let beating: Promise<void> | null = null;
   const ctx: ActivityContext = {
     attempt: task.attempt,
-    signal: controller.signal,
+    get signal() {
+      return state.signal;
+    },
     idempotencyKey: `${task.workflowId}/${task.step}`,
     info: {
       activityName: task.name,
@@ -136,7 +182,7 @@ async function runAttempt(
       deadline: task.timeoutMs > 0 ? Date.now() + task.timeoutMs : undefined,
     },
     heartbeat: () => {
-      if (controller.signal.aborted) throw controller.signal.reason;
+      if (state.error !== undefined) throw state.error;
       armHeartbeatTimeout();
       deps.onHeartbeat?.(task);
       // Throttle: at most one backend write in flight, and not more often than a third of the lease.
@@ -161,16 +207,7 @@ async function runAttempt(
 
   let outcome: { ok: true; value: unknown } | { ok: false; error: unknown };
   try {
-    const aborted = new Promise<never>((_, reject) => {
-      if (controller.signal.aborted) reject(controller.signal.reason);
-      controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true });
-    });
-    aborted.catch(() => undefined);
-    // An activity that ignores its AbortSignal is not waited for: the attempt ends at the abort.
-    const value = await Promise.race([
-      Promise.resolve().then(() => def.handler(input as never, ctx)),
-      aborted,
-    ]);
+    const value = await state.race(() => def.handler(input as never, ctx));
     outcome = { ok: true, value: parseWith(def.outputSchema, value, `output of activity "${def.name}"`) };
   } catch (err) {
     outcome = { ok: false, error: err };
@@ -205,6 +242,15 @@ async function runAttempt(
   const shuttingDown = () => reasonOf() === "shutdown";
   if (outcome.ok) {
     if (!(await reportDurably(deps, task, outcome, shuttingDown))) abort("lease-lost");
+    return;
+  }
+  let options: RecordedActivityOptions;
+  try {
+    options = (await dc.decode(task.options)) as RecordedActivityOptions;
+  } catch (err) {
+    // Unreadable options: no retry policy to follow, so the step fails for good, saying why.
+    if (!(await reportDurably(deps, task, { ok: false, error: err, reason: "validation" }, shuttingDown)))
+      abort("lease-lost");
     return;
   }
   const policy = decodeRetryPolicy(options.retry);

@@ -21,7 +21,7 @@ import {
   type WorkflowDefinition,
   type WorkflowExecutor,
 } from "@spool/core";
-import { type RunningActivity, startActivity } from "./activity-runner.ts";
+import { type ActivityRunnerDeps, type RunningActivity, startActivity } from "./activity-runner.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
 import { RunCache } from "./run-cache.ts";
 import {
@@ -140,6 +140,10 @@ export class Worker {
   private unknownTimer: ReturnType<typeof setInterval> | null = null;
   private readonly unknownReported = new Map<string, number>();
   private readonly unknownWorkCheck: { intervalMs: number; minAgeMs: number };
+  /** Names of the registered activities (fixed at construction; sent with every claim). */
+  private readonly activityNames: string[];
+  /** What every attempt needs from this worker: built once, not per attempt (the hot path). */
+  private readonly runnerDeps: ActivityRunnerDeps;
 
   constructor(options: WorkerOptions) {
     if (!options?.backend) throw new ConfigurationError("new Worker() needs { backend }");
@@ -162,6 +166,7 @@ export class Worker {
     if (this.workflows.size === 0 && this.activities.size === 0) {
       throw new ConfigurationError("new Worker() needs at least one workflow or activity definition");
     }
+    this.activityNames = [...this.activities.keys()];
     this.dc = new DataConverter({ codec: options.codec, maxPayloadBytes: options.maxPayloadBytes });
     this.log = options.logger ?? consoleLogger("info");
     this.cache = new RunCache(options.maxCachedRuns ?? 1000);
@@ -183,6 +188,14 @@ export class Worker {
     this.historyLimits = options.historyLimits;
     this.unknownWorkCheck = options.unknownWorkCheck ?? { intervalMs: 30_000, minAgeMs: 30_000 };
     this.pollDelay = this.opts.pollIntervalMs.min;
+    this.runnerDeps = {
+      backend: this.backend,
+      dc: this.dc,
+      log: this.log,
+      fault: this.faultHook,
+      completeEagerly: this.workflows.size > 0 ? (t, e) => this.completeEagerly(t, e) : undefined,
+      storage: { full: (err) => this.storageFull(err), ok: () => this.storageOk() },
+    };
   }
 
   /** Starts claiming work. Resolves once the worker is running; work continues until shutdown(). */
@@ -497,7 +510,7 @@ export class Worker {
       strict: this.opts.strictDeterminism,
       // A draining worker claims nothing new, eagerly or not.
       eagerActivities: this.activities.size > 0 && this.state === "running" ? this.eagerSlots() : 0,
-      activityNames: [...this.activities.keys()],
+      activityNames: this.activityNames,
       blockedBackoff: (runId) => this.blockedBackoff(runId),
       fault: this.faultHook,
       historyLimits: this.historyLimits,
@@ -514,7 +527,7 @@ export class Worker {
   private async claimActivityTasks(): Promise<boolean> {
     if (this.activities.size === 0) return false;
     let any = false;
-    const names = [...this.activities.keys()];
+    const names = this.activityNames;
     // One claim first; while every claim finds work the round doubles, up to the free slots. Not
     // capped at CLAIM_BATCH: one activation can make hundreds of tasks ready (a fan-out), and with
     // 16 claims per round the loop waited for a group commit (an fsync at full durability) per 16
@@ -549,14 +562,7 @@ export class Worker {
   private runActivity(task: ClaimedActivityTask): void {
     const def = this.activities.get(task.name);
     if (!def) return; // claimed only by name; cannot happen
-    const running = startActivity(def, task, {
-      backend: this.backend,
-      dc: this.dc,
-      log: this.log,
-      fault: this.faultHook,
-      completeEagerly: this.workflows.size > 0 ? (t, e) => this.completeEagerly(t, e) : undefined,
-      storage: { full: (err) => this.storageFull(err), ok: () => this.storageOk() },
-    });
+    const running = startActivity(def, task, this.runnerDeps);
     this.running.set(task.taskId, running);
     running.done
       .catch((err) => this.log.error("activity report failed", { activity: task.name, error: String(err) }))

@@ -88,7 +88,7 @@ class NestedBox extends Box {
 type PathSegment = string | number | { label: string; key: string | number };
 
 interface Walk {
-  root: string;
+  /** Names the payload in error messages; its first word roots the path (see rootOf). */
   what: string;
   /** Objects on the current path, for cycle detection. */
   ancestors: object[];
@@ -121,7 +121,7 @@ function prepareObject(v: object, w: Walk, depth: number): unknown {
   if (w.ancestors.includes(v)) {
     // ancestors[k] sits at path[0..k), as every container pushes itself once and each child one segment.
     const at = w.ancestors.indexOf(v);
-    return unsupported(w, v, `refers back to ${formatPath(w.root, w.path.slice(0, at))} (a cycle)`);
+    return unsupported(w, v, `refers back to ${formatPath(rootOf(w), w.path.slice(0, at))} (a cycle)`);
   }
   if (Array.isArray(v)) return prepareArray(v, w, depth);
   const proto = Object.getPrototypeOf(v);
@@ -244,7 +244,7 @@ function prepareError(err: Error, w: Walk, depth: number): NestedBox {
 
 function unsupported(w: Walk, v: unknown, problem: string): string {
   if (w.lenient) return `[unserializable: ${describeValue(v)}]`;
-  const where = formatPath(w.root, w.path);
+  const where = formatPath(rootOf(w), w.path);
   const issuePath = w.path.map((s) => (typeof s === "object" ? s.key : s));
   const message = `${w.what} cannot be stored: ${where} ${problem}. ${PLAIN_DATA}.`;
   const issue: ValidationIssue = { path: issuePath, message: `${problem}` };
@@ -487,6 +487,11 @@ function corrupt(reason: string, cause?: unknown): ValidationError {
 
 const LEADING_WORD = /^[A-Za-z_$][\w$]*/;
 
+/** The first word of `what`, which roots error paths; worked out only when an error needs it. */
+function rootOf(w: Walk): string {
+  return LEADING_WORD.exec(w.what)?.[0] ?? "value";
+}
+
 /**
  * Encodes a value to msgpack bytes that {@link decodeValue} turns back into a deeply equal value.
  *
@@ -512,7 +517,6 @@ const LEADING_WORD = /^[A-Za-z_$][\w$]*/;
  */
 export function encodeValue(value: unknown, what = "value"): Uint8Array {
   const walk: Walk = {
-    root: LEADING_WORD.exec(what)?.[0] ?? "value",
     what,
     ancestors: [],
     path: [],

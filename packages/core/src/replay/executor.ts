@@ -39,6 +39,7 @@ import {
   type HistoryEvent,
   isInbound,
   type NewEvent,
+  type RecordedActivityOptions,
 } from "../history/events.ts";
 import { encodeRetryPolicy, resolveRetryPolicy } from "../retry-policy.ts";
 import type { ChildStep } from "../steps/child.ts";
@@ -51,6 +52,9 @@ import type { TimerStep } from "../steps/timer.ts";
 import { describeEvent } from "./describe.ts";
 import { type Action, Fiber, type GroupState, type Outcome, settleWithinMicrotasks } from "./fiber.ts";
 import { seededRandom } from "./random.ts";
+
+/** Recorded options of definitions scheduled without per-call options (see recordedOptions). */
+const sharedOptions = new WeakMap<object, { defaultTimeoutMs: number; options: RecordedActivityOptions }>();
 
 /** A log line written by workflow code (only when not replaying). */
 export interface WorkflowLogEntry {
@@ -576,25 +580,47 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
   private scheduleActivity(fiber: Fiber, s: ActivityStep<Schema, Schema>): Outcome | null {
     const def = s.definition;
     const input = parseWith(def.inputSchema, s.input, `input of activity "${def.name}"`);
-    const merged = { ...def.options, ...s.options };
-    const retry = encodeRetryPolicy(resolveRetryPolicy(merged.retry));
-    const timeoutMs =
-      merged.timeout === undefined
-        ? this.opts.defaultActivityTimeoutMs
-        : toMs(merged.timeout, "activity timeout");
-    const heartbeatTimeoutMs =
-      merged.heartbeatTimeout === undefined ? 0 : toMs(merged.heartbeatTimeout, "activity heartbeatTimeout");
     const step = ++this.stepCounter;
     this.emit({
       type: "ActivityScheduled",
       step,
       name: def.name,
       input,
-      options: { retry, timeoutMs, heartbeatTimeoutMs },
+      options: this.recordedOptions(def, s.options),
     });
     fiber.pending = { kind: "activity", step, name: def.name };
     this.waitingSteps.set(step, fiber);
     return null;
+  }
+
+  /**
+   * The options recorded with a scheduled activity: the definition's, overridden per call. Without
+   * per-call options they are worked out once per definition (and default timeout) and shared,
+   * frozen, by every step that schedules it — the same object each time also lets the activation
+   * builder encode it once.
+   */
+  private recordedOptions(
+    def: ActivityStep<Schema, Schema>["definition"],
+    perCall: ActivityStep<Schema, Schema>["options"],
+  ): RecordedActivityOptions {
+    const defaultTimeoutMs = this.opts.defaultActivityTimeoutMs;
+    if (perCall === undefined) {
+      const cached = sharedOptions.get(def);
+      if (cached !== undefined && cached.defaultTimeoutMs === defaultTimeoutMs) return cached.options;
+    }
+    const merged = { ...def.options, ...perCall };
+    const retry = encodeRetryPolicy(resolveRetryPolicy(merged.retry));
+    const timeoutMs =
+      merged.timeout === undefined ? defaultTimeoutMs : toMs(merged.timeout, "activity timeout");
+    const heartbeatTimeoutMs =
+      merged.heartbeatTimeout === undefined ? 0 : toMs(merged.heartbeatTimeout, "activity heartbeatTimeout");
+    const options: RecordedActivityOptions = { retry, timeoutMs, heartbeatTimeoutMs };
+    if (perCall === undefined) {
+      Object.freeze(retry.nonRetryableErrors);
+      Object.freeze(retry);
+      sharedOptions.set(def, { defaultTimeoutMs, options: Object.freeze(options) });
+    }
+    return options;
   }
 
   private startTimer(fiber: Fiber, s: TimerStep): Outcome | null {
