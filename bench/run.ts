@@ -296,6 +296,17 @@ async function main(): Promise<void> {
       .filter(([k]) => k.startsWith("step costs"))
       .map(([k, v]) => `${r.name}: ${k}: ${formatCosts(v as StepCosts)}`),
   );
+  const anatomyLines = reports.flatMap((r) =>
+    Object.entries(r.details)
+      .filter(([k]) => k.startsWith("step anatomy"))
+      .map(
+        ([k, v]) =>
+          `${r.name}: ${k}: ${Object.entries(v as Record<string, number>)
+            .map(([phase, n]) => `${phase.replace(" (µs, median)", "")} ${n}`)
+            .join(", ")} (µs, medians)`,
+      ),
+  );
+  costLines.push(...anatomyLines);
   if (costLines.length > 0) console.log(`\n${costLines.join("\n")}`);
   for (const line of trailer) console.log(line);
   console.log(

@@ -4,7 +4,14 @@
  * through one subscription to the backend's run-closed notifications, so watching 1,000 runs
  * costs one listener, not 1,000 polling `handle.result()` calls.
  */
-import { Client, SqliteBackend, silentLogger, Worker, type WorkerOptions } from "spool";
+import {
+  Client,
+  SqliteBackend,
+  type SqliteBackendOptions,
+  silentLogger,
+  Worker,
+  type WorkerOptions,
+} from "spool";
 import type { Durability } from "./scenario.ts";
 import { type TempDb, tempDb } from "./temp-db.ts";
 
@@ -21,14 +28,15 @@ export interface BenchEnv {
   close(): Promise<void>;
 }
 
-/** Opens a stack with these worker options (logger silent unless given). */
+/** Opens a stack with these worker options (logger silent unless given) and backend extras. */
 export async function openBenchEnv(
   label: string,
   durability: Durability,
   workerOptions: Omit<WorkerOptions, "backend">,
+  backendOptions: Pick<SqliteBackendOptions, "faultHook"> = {},
 ): Promise<BenchEnv> {
   const db = tempDb(label);
-  const backend = new SqliteBackend({ path: db.path, durability });
+  const backend = new SqliteBackend({ ...backendOptions, path: db.path, durability });
   const worker = new Worker({ logger: silentLogger, ...workerOptions, backend });
   const client = new Client({ backend });
   let closed = 0;

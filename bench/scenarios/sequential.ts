@@ -16,14 +16,19 @@
 import { openBenchEnv } from "../lib/bench-env.ts";
 import type { Scenario, ScenarioContext } from "../lib/scenario.ts";
 import { percentile, perSecond } from "../lib/stats.ts";
+import { stepAnatomy } from "../lib/step-anatomy.ts";
 import { measureStepCosts } from "../lib/step-costs.ts";
 import { noop, stepProbe, stepsWorkflow } from "../lib/workflows.ts";
 
 const STEPS = 10;
+/** Workflows in the untimed step-costs pass. */
+const COST_WORKFLOWS = 20;
 
 async function run(ctx: ScenarioContext): Promise<void> {
   const workflows = ctx.options.quick ? 20 : 100;
-  const warmup = 5;
+  // Each round is a fresh stack in the same process: the warm-up readies the new file and, in the
+  // first round, lets V8 optimise the step path (5 workflows left it still warming up).
+  const warmup = ctx.options.quick ? 5 : 30;
   ctx.setting("workflows per round", workflows);
   ctx.setting("steps per workflow", STEPS);
   ctx.setting("untimed warm-up workflows per round", warmup);
@@ -75,16 +80,36 @@ async function run(ctx: ScenarioContext): Promise<void> {
       });
       try {
         const costs = measureStepCosts(env);
-        for (let i = 0; i < warmup * 4; i++) {
+        for (let i = 0; i < COST_WORKFLOWS; i++) {
           const h = await env.client.start(stepsWorkflow, { steps: STEPS }, { id: `costs-${i}` });
           await h.result({ timeout: 60_000 });
         }
         ctx.detail(
-          `step costs (${durability}, untimed pass of ${warmup * 4} workflows)`,
-          costs.stop(warmup * 4 * STEPS),
+          `step costs (${durability}, untimed pass of ${COST_WORKFLOWS} workflows)`,
+          costs.stop(COST_WORKFLOWS * STEPS),
         );
       } finally {
         await env.close();
+      }
+      // Untimed: where a step's time goes (engine, queue, statements, COMMIT, hand-over).
+      const anatomy = stepAnatomy();
+      const traced = await openBenchEnv(
+        "sequential",
+        durability,
+        { workflows: [stepsWorkflow], activities: [noop] },
+        { faultHook: anatomy.faultHook },
+      );
+      anatomy.attach(traced.backend);
+      stepProbe.onStep = (info) => anatomy.onStep(info);
+      try {
+        for (let i = 0; i < workflows; i++) {
+          const h = await traced.client.start(stepsWorkflow, { steps: STEPS }, { id: `anatomy-${i}` });
+          await h.result({ timeout: 60_000 });
+        }
+        ctx.detail(`step anatomy (${durability}, untimed pass of ${workflows} workflows)`, anatomy.result());
+      } finally {
+        stepProbe.onStep = null;
+        await traced.close();
       }
     }
   }

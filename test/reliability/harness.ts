@@ -38,7 +38,8 @@ export const KILL_POINTS = [
   "sqlite.commit.end", // inside the commit transaction, after every statement
   "sqlite.commit.after", // committed, before the worker heard of it (the ack)
   "workflow.after-commit", // committed, eager activities claimed but not started
-  "sqlite.write.end", // inside any other write (claim, completion, timer, release)
+  "sqlite.write.begin", // inside any write transaction, before its first statement
+  "sqlite.write.end", // inside any write, after its statements (claims, completions, timers, releases)
   "sqlite.write.after", // any other write committed, before its caller heard
 ] as const;
 

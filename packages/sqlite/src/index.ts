@@ -4,4 +4,4 @@
  */
 
 export { MIGRATIONS, type Migration, SCHEMA_VERSION } from "./migrations.ts";
-export { SqliteBackend, type SqliteBackendOptions } from "./sqlite-backend.ts";
+export { SqliteBackend, type SqliteBackendOptions, type SqliteFaultPoint } from "./sqlite-backend.ts";

@@ -77,16 +77,18 @@ export interface SqliteBackendOptions {
    * Test-only fault points, called synchronously at named moments of an activation commit:
    * `sqlite.commit.mid` (inside the transaction, after the history rows), `sqlite.commit.end`
    * (inside, after every statement) and `sqlite.commit.after` (committed, before the caller hears).
-   * Every other write transaction (claims, completions, timers, starts...) passes
-   * `sqlite.write.end` (inside, after its statements) and `sqlite.write.after` (committed). `info`
-   * names the run of an activation. Crash tests SIGKILL the process there, or throw, stall or sleep;
-   * never set it in production.
+   * Every write, activations included, passes `sqlite.write.begin` (inside the transaction, before
+   * its first statement) and `sqlite.write.end` (inside, after its statements); every other write
+   * transaction (claims, completions, timers, starts...) passes `sqlite.write.after` (committed).
+   * `info` names the run of an activation. Crash tests SIGKILL the process there, or throw, stall
+   * or sleep; the benchmark times the phases of a step with them; never set it in production.
    */
   faultHook?: (point: SqliteFaultPoint, info?: { runId?: string }) => void;
 }
 
 /** The fault points of {@link SqliteBackendOptions.faultHook}. */
 export type SqliteFaultPoint =
+  | "sqlite.write.begin"
   | "sqlite.commit.mid"
   | "sqlite.commit.end"
   | "sqlite.commit.after"
@@ -440,6 +442,7 @@ export class SqliteBackend implements Backend {
   /** Runs one queued write inside the open transaction. */
   private applyWrite(item: QueuedWrite): WriteResult {
     const out = new Outbox();
+    this.faultHook?.("sqlite.write.begin", item.runId ? { runId: item.runId } : undefined);
     const value = item.fn(out);
     this.faultHook?.("sqlite.write.end", item.runId ? { runId: item.runId } : undefined);
     return { ok: true, value, out };
