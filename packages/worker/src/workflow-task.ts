@@ -234,7 +234,11 @@ export async function completeEagerly(
     await deps.fault?.("workflow.before-commit", { runId: run.runId, events: newEvents.length, eager: true });
     const result = await deps.backend.commitActivation(commit);
     await deps.fault?.("workflow.after-commit", { runId: run.runId, lastSeq: result.lastSeq, eager: true });
-    if (!ex.isClosed) deps.cache.put({ executor: ex, run: { ...run, lastSeq: result.lastSeq } });
+    if (!ex.isClosed) {
+      // The entry was taken out of the cache, so its record is ours to advance (no copy per step).
+      run.lastSeq = result.lastSeq;
+      deps.cache.put(cached);
+    }
     else deps.cache.delete(run.runId);
     return result;
   } catch (err) {
