@@ -238,8 +238,7 @@ export async function completeEagerly(
       // The entry was taken out of the cache, so its record is ours to advance (no copy per step).
       run.lastSeq = result.lastSeq;
       deps.cache.put(cached);
-    }
-    else deps.cache.delete(run.runId);
+    } else deps.cache.delete(run.runId);
     return result;
   } catch (err) {
     // The executor may have moved past what is stored: it is no longer trustworthy.
