@@ -147,7 +147,10 @@ function runProfiled(argv: string[]): never {
   process.exit(0);
 }
 
-/** Spool's steps/s divided by the floors, per durability, when both were measured in this run. */
+/**
+ * Spool's steps/s divided by the floors, and its sequential step latency divided by one commit's
+ * time, per durability, when both were measured in this run.
+ */
 function ratios(reports: ScenarioReport[]): Figure[] {
   const find = (scenario: string, name: string, d: Durability) =>
     reports.find((r) => r.name === scenario)?.figures.find((f) => f.name === name && f.durability === d);
@@ -176,6 +179,23 @@ function ratios(reports: ScenarioReport[]): Figure[] {
           max: spool.max / f.min,
         });
       }
+    }
+    // The sequential target is stated this way: a step's latency against one fsync'd commit's
+    // (1 / per-commit floor). Lower is better; 1 would be one commit's time per step.
+    const latency = find("sequential", "step latency p50", d);
+    const perCommit = find("floor", "per-commit floor", d);
+    if (latency && perCommit) {
+      const commitMs = (commitsPerSecond: number) => 1000 / commitsPerSecond;
+      out.push({
+        name: "sequential step latency p50 ÷ one commit",
+        unit: "×",
+        durability: d,
+        better: "lower",
+        samples: [],
+        median: latency.median / commitMs(perCommit.median),
+        min: latency.min / commitMs(perCommit.min),
+        max: latency.max / commitMs(perCommit.max),
+      });
     }
   }
   return out;
@@ -275,7 +295,7 @@ async function main(): Promise<void> {
     reports.push({
       name: "vs floor",
       title:
-        "Spool's steps/s divided by the storage floor (median ÷ median; min/max are the extreme pairings)",
+        "Spool's steps/s divided by the storage floor, and its sequential step latency divided by one commit's time (median ÷ median; min/max are the extreme pairings)",
       status: "ok",
       figures: derived,
       settings: {},
