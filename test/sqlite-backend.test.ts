@@ -290,6 +290,41 @@ describe("SqliteBackend (SQLite specifics)", () => {
     await backend.close();
   });
 
+  it("a batch's queued history rows that cannot be inserted fail only their activation; the others commit whole", async () => {
+    // Without savepoints, a batch's history rows go in multi-row INSERTs just before COMMIT. A row
+    // planted behind the backend's back (not through it: the run row still says seq 1) makes that
+    // insert fail; the batch must then run again write by write, so only q's activation fails.
+    const path = freshPath();
+    const { backend } = open({ path });
+    const runs = [];
+    for (const id of ["p", "q", "r"]) runs.push((await backend.startWorkflow(startReq(id))).runId);
+    const planted = new Database(path);
+    planted
+      .prepare(
+        "INSERT INTO history (run_id, seq, ts, type, step, body, crc) VALUES (?, 2, ?, 'SideEffect', 1, NULL, 0)",
+      )
+      .run(runs[1], T0);
+    planted.close();
+    const event = (seq: number) => ({ seq, ts: T0, type: "SideEffect" as const, step: 1, body: bytes(seq) });
+    const outcomes = await Promise.allSettled(
+      runs.map((runId) => backend.commitActivation(commitOf(runId, 1, { events: [event(2), event(3)] }))),
+    );
+    expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect(String((outcomes[1] as PromiseRejectedResult).reason)).toMatch(/UNIQUE|PRIMARY KEY|constraint/i);
+    for (const i of [0, 2]) {
+      const history = await backend.getHistory(runs[i]!);
+      expect(history.map((e) => [e.seq, e.body?.[0]])).toEqual([
+        [1, 1],
+        [2, 2],
+        [3, 3],
+      ]);
+      expect((await backend.inspect.getRun(runs[i]!))?.lastSeq).toBe(3);
+    }
+    // q is untouched: its run row still at 1 (the planted row is the corruption it was given).
+    expect((await backend.inspect.getRun(runs[1]!))?.lastSeq).toBe(1);
+    await backend.close();
+  });
+
   describe("lock waits", () => {
     it("a write waits while another connection holds the lock, without blocking the event loop", async () => {
       const path = freshPath();

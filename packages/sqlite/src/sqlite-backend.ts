@@ -75,7 +75,8 @@ export interface SqliteBackendOptions {
   activityLeaseMs?: number;
   /**
    * Test-only fault points, called synchronously at named moments of an activation commit:
-   * `sqlite.commit.mid` (inside the transaction, after the history rows), `sqlite.commit.end`
+   * `sqlite.commit.mid` (inside the transaction, after the history rows — written, or queued for
+   * the batch's multi-row insert before COMMIT), `sqlite.commit.end`
    * (inside, after every statement) and `sqlite.commit.after` (committed, before the caller hears).
    * Every write, activations included, passes `sqlite.write.begin` (inside the transaction, before
    * its first statement) and `sqlite.write.end` (inside, after its statements); every other write
@@ -157,6 +158,11 @@ export class SqliteBackend implements Backend {
   /** One reusable transaction wrapper: creating a wrapper per call would allocate on every write. */
   private readonly txn: Database.Transaction<(fn: () => unknown) => unknown>;
   private closed = false;
+  /**
+   * History rows (7 values each) that activations of the batch running without savepoints have
+   * queued; written together before its COMMIT (see writeQueuedHistory). Undefined: write at once.
+   */
+  private queuedHistory: unknown[] | undefined;
   /** When the write batch at the head of the queue first found the lock held (see retryWhenBusy). */
   private busySince: number | undefined;
 
@@ -367,6 +373,10 @@ export class SqliteBackend implements Backend {
     const runBatch = (isolated: boolean) =>
       this.txn.immediate(() => {
         results.length = 0;
+        // Without savepoints, the batch's history rows go in a few multi-row statements at the end
+        // rather than one statement per activation: each statement has a fixed cost of its own.
+        // With savepoints each write must be whole on its own, so it writes its rows itself.
+        this.queuedHistory = !isolated && batch.length > 1 ? [] : undefined;
         for (const item of batch) {
           if (!isolated) {
             try {
@@ -401,6 +411,7 @@ export class SqliteBackend implements Backend {
             results.push({ ok: false, error: cause });
           }
         }
+        this.writeQueuedHistory();
       });
     try {
       this.assertOpen();
@@ -409,6 +420,8 @@ export class SqliteBackend implements Backend {
       } catch (err) {
         if (!(err instanceof IsolateWrites)) throw err;
         runBatch(true);
+      } finally {
+        this.queuedHistory = undefined;
       }
     } catch (err) {
       if (!(err instanceof RollbackOnly)) {
@@ -446,6 +459,29 @@ export class SqliteBackend implements Backend {
     const value = item.fn(out);
     this.faultHook?.("sqlite.write.end", item.runId ? { runId: item.runId } : undefined);
     return { ok: true, value, out };
+  }
+
+  /**
+   * Writes the history rows the batch's activations queued, EVENTS_PER_INSERT rows per statement,
+   * inside the batch's transaction. Their positions were claimed by each activation's guarded run
+   * update, so a failure here is not a guard: storage errors fail the batch as any write would;
+   * anything else (a constraint: the database was changed behind the backend's back) sends the
+   * batch to the isolated pass, where each activation writes its own rows and fails alone.
+   */
+  private writeQueuedHistory(): void {
+    const rows = this.queuedHistory;
+    if (rows === undefined || rows.length === 0) return;
+    this.queuedHistory = undefined;
+    const perRow = 7;
+    try {
+      for (let from = 0; from < rows.length; from += EVENTS_PER_INSERT * perRow) {
+        const chunk = rows.slice(from, from + EVENTS_PER_INSERT * perRow);
+        this.stmts.insertEvents.get(chunk.length / perRow).run(...chunk);
+      }
+    } catch (error) {
+      if (!this.db.inTransaction || abortsTransaction(error)) throw error;
+      throw new IsolateWrites();
+    }
   }
 
   /** Parks the run as blocked until `retryAt`; history untouched. @throws ConflictError (stale fence) */
@@ -781,10 +817,12 @@ export class SqliteBackend implements Backend {
       }
     }
 
-    // 3. History (in statements of up to EVENTS_PER_INSERT rows) and the inbox rows it consumed.
+    // 3. History (queued for the batch's multi-row statements, or written now in statements of up
+    // to EVENTS_PER_INSERT rows) and the inbox rows it consumed.
+    const queued = this.queuedHistory;
     for (let from = 0; from < req.events.length; from += EVENTS_PER_INSERT) {
       const chunk = req.events.slice(from, from + EVENTS_PER_INSERT);
-      const values: unknown[] = [];
+      const values: unknown[] = queued ?? [];
       for (const e of chunk) {
         values.push(
           runId,
@@ -796,7 +834,7 @@ export class SqliteBackend implements Backend {
           eventChecksum(e.seq, e.ts, e.type, e.step, e.body),
         );
       }
-      s.insertEvents.get(chunk.length).run(...values);
+      if (queued === undefined) s.insertEvents.get(chunk.length).run(...values);
     }
     this.faultHook?.("sqlite.commit.mid", { runId });
     for (const id of req.consumedInbox) {
