@@ -159,8 +159,9 @@ export class SqliteBackend implements Backend {
   private readonly txn: Database.Transaction<(fn: () => unknown) => unknown>;
   private closed = false;
   /**
-   * History rows (7 values each) that activations of the batch running without savepoints have
-   * queued; written together before its COMMIT (see writeQueuedHistory). Undefined: write at once.
+   * History rows (VALUES_PER_EVENT values each) that activations of the batch running without
+   * savepoints have queued; written together before its COMMIT (see writeQueuedHistory).
+   * Undefined: write at once.
    */
   private queuedHistory: unknown[] | undefined;
   /** When the write batch at the head of the queue first found the lock held (see retryWhenBusy). */
@@ -472,11 +473,11 @@ export class SqliteBackend implements Backend {
     const rows = this.queuedHistory;
     if (rows === undefined || rows.length === 0) return;
     this.queuedHistory = undefined;
-    const perRow = 7;
+    const perStatement = EVENTS_PER_INSERT * VALUES_PER_EVENT;
     try {
-      for (let from = 0; from < rows.length; from += EVENTS_PER_INSERT * perRow) {
-        const chunk = rows.slice(from, from + EVENTS_PER_INSERT * perRow);
-        this.stmts.insertEvents.get(chunk.length / perRow).run(...chunk);
+      for (let from = 0; from < rows.length; from += perStatement) {
+        const chunk = rows.slice(from, from + perStatement);
+        this.stmts.insertEvents.get(chunk.length / VALUES_PER_EVENT).run(...chunk);
       }
     } catch (error) {
       if (!this.db.inTransaction || abortsTransaction(error)) throw error;
@@ -1126,8 +1127,11 @@ function cmp(a: string, b: string): number {
 /** How long one try waits for a lock before the backend tries again (see retryWhenBusy). */
 const BUSY_SLICE_MS = 2;
 
-/** Rows per multi-row history INSERT (7 parameters each; one prepared statement per size). */
+/** Rows per multi-row history INSERT (one prepared statement per size). */
 const EVENTS_PER_INSERT = 64;
+
+/** Parameters per history row: run_id, seq, ts, type, step, body, crc. */
+const VALUES_PER_EVENT = 7;
 
 /** SQLite errors after which the engine may have rolled back the whole transaction. */
 function abortsTransaction(err: unknown): boolean {
