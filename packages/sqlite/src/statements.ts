@@ -124,7 +124,8 @@ export function prepareStatements(db: Database.Database) {
         runId: string,
         expectedLastSeq: number,
         fence: number | null,
-        fence2: number | null,
+        /** The same fence again: positional parameters cannot be referred to twice. */
+        sameFence: number | null,
       ],
       {
         workflow_id: string;
