@@ -10,10 +10,12 @@ import {
   ConflictError,
   type DataConverter,
   decodeHistory,
+  decodeInboxEvent,
   deserializeError,
   encodeEventBody,
   type HistoryEvent,
   isClosedStatus,
+  type NewInboundEvent,
   parseWith,
   type QueryDefinition,
   type RawEvent,
@@ -53,9 +55,23 @@ export interface RunDescription {
   blockedReason: string | null;
 }
 
+/**
+ * A consistent view of a run for a query: its record (history up to `run.lastSeq`) and the inbound
+ * events waiting in its inbox at that same point, decoded.
+ */
+export interface QuerySnapshot {
+  run: RunRecord;
+  inbox: readonly NewInboundEvent[];
+}
+
 /** Something that can answer queries from live workflow state (an in-process Worker). */
 export interface QueryResponder {
-  executorFor(runId: string): Promise<WorkflowExecutor | undefined>;
+  /**
+   * An executor holding the run's state at `at`: its history up to `at.run.lastSeq` with the
+   * inbox events applied (on a throwaway executor, never the worker's cached one). Without `at`,
+   * the run's state as stored now. Undefined when this responder does not have the workflow's code.
+   */
+  executorFor(runId: string, at?: QuerySnapshot): Promise<WorkflowExecutor | undefined>;
 }
 
 /** Internal wiring shared by a Client and its handles. */
@@ -210,21 +226,42 @@ export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
     let latest = run;
     while (latest.status === "continued" && latest.continuedToRunId)
       latest = await this.currentRun(latest.continuedToRunId);
+    const at = await this.snapshot(latest.runId);
     for (const r of this.deps.queryResponders()) {
-      const ex = await r.executorFor(latest.runId);
+      const ex = await r.executorFor(at.run.runId, at);
       if (ex) return this.answer(ex, query);
     }
-    const def = this.deps.workflows.get(latest.workflowName);
+    const def = this.deps.workflows.get(at.run.workflowName);
     if (!def) {
       throw new ConfigurationError(
-        `cannot query run ${latest.runId}: the code of workflow "${latest.workflowName}" is not registered in this ` +
+        `cannot query run ${at.run.runId}: the code of workflow "${at.run.workflowName}" is not registered in this ` +
           "process. Pass it to new Client({ workflows: [...] }) or run a Worker with it in this process.",
       );
     }
-    const raws = await this.deps.backend.inspect.getHistory(latest.runId);
-    const ex = new WorkflowExecutor(def, { workflowId: latest.workflowId, runId: latest.runId });
-    await ex.replayHistory(await decodeHistory(raws, this.deps.dc, latest.runId));
+    const raws = await this.deps.backend.inspect.getHistory(at.run.runId);
+    const ex = new WorkflowExecutor(def, { workflowId: at.run.workflowId, runId: at.run.runId });
+    await ex.replayHistory(await decodeHistory(raws.slice(0, at.run.lastSeq), this.deps.dc, at.run.runId));
+    if (at.inbox.length > 0) await ex.apply(at.inbox, this.deps.backend.now());
     return this.answer(ex, query);
+  }
+
+  /**
+   * Read-your-writes for queries: the run's record and its inbox as of one point, so a signal
+   * acknowledged before the query started is seen whether it still waits in the inbox or has been
+   * recorded. The inbox is read between two reads of the run; an activation that consumed inbox
+   * events in between moves `lastSeq`, and the snapshot is taken again.
+   */
+  private async snapshot(runId: string): Promise<QuerySnapshot> {
+    for (;;) {
+      const run = await this.currentRun(runId);
+      const raws = await this.deps.backend.getInbox(runId);
+      const again = await this.currentRun(runId);
+      if (again.lastSeq !== run.lastSeq) continue;
+      const inbox: NewInboundEvent[] = [];
+      for (const raw of raws)
+        inbox.push((await decodeInboxEvent(raw, this.deps.dc, runId)) as NewInboundEvent);
+      return { run: again, inbox };
+    }
   }
 
   private answer<T>(ex: WorkflowExecutor, query: QueryDefinition<T>): T {

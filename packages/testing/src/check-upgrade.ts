@@ -18,7 +18,7 @@ import fc from "fast-check";
 import { discoverDefinitions, type WorldOptions, worldSpecOf } from "./check-determinism.ts";
 import { UpgradeCheckError } from "./errors.ts";
 import { formatValue } from "./format-value.ts";
-import { type Divergence, fromEngineError } from "./replay-checks.ts";
+import { type Divergence, fromEngineError, isReplayableCut } from "./replay-checks.ts";
 import { installStepObserver } from "./step-observer.ts";
 import {
   formatUpgradeReport,
@@ -278,7 +278,10 @@ export async function checkUpgrade<I extends Schema, O extends Schema>(
       const h = s1.history;
       for (const id of idsOf(h)) v1Ids.add(id);
       for (let cut = 1; cut <= h.length; cut++) {
-        const atBoundary = cut < h.length ? isInbound(h[cut] as HistoryEvent) : !isClosing(h[h.length - 1]);
+        const atBoundary =
+          cut < h.length
+            ? isReplayableCut(h, cut) && isInbound(h[cut] as HistoryEvent)
+            : !isClosing(h[h.length - 1]);
         if (!atBoundary) continue;
         statesChecked++;
         const d = await replayWith(next, h.slice(0, cut), strict);

@@ -16,6 +16,7 @@ import {
   isInbound,
   type NewInboundEvent,
   NonDeterminismError,
+  RUN_LEVEL_EVENT_TYPES,
   WorkflowAwaitError,
   type WorkflowDefinition,
   WorkflowExecutor,
@@ -188,7 +189,8 @@ function compareEnding(history: readonly HistoryEvent[], ex: WorkflowExecutor): 
 export function isReplayableCut(history: readonly HistoryEvent[], cut: number): boolean {
   for (let i = cut; i < history.length; i++) {
     const e = history[i] as HistoryEvent;
-    if (isInbound(e)) return true;
+    // Not inside one turn of run-level events: a commit holds the whole turn (see executor.apply).
+    if (isInbound(e)) return !("together" in e && e.together === true);
     if (e.type === "SideEffect") return false;
   }
   return true;
@@ -238,9 +240,17 @@ export async function replayLive(
     if (d) return d;
     at += produced.length;
     if (ex.isClosed || at >= history.length) break;
+    // One activation's inbound events as the worker fed them: its signals and cancel requests
+    // first (one turn, the later ones marked `together`), then step results. A run-level event
+    // that is not `together` with the one before it began a new activation.
     const batch: NewInboundEvent[] = [];
+    let results = false;
     while (at + batch.length < history.length && isInbound(history[at + batch.length] as HistoryEvent)) {
       const { seq: _seq, ...rest } = history[at + batch.length] as HistoryEvent;
+      const runLevel = RUN_LEVEL_EVENT_TYPES.has(rest.type);
+      if (batch.length > 0 && runLevel && (results || !("together" in rest && rest.together))) break;
+      results ||= !runLevel;
+      if ("together" in rest) delete rest.together; // apply() marks the turn again
       batch.push(rest as NewInboundEvent);
     }
     if (batch.length === 0) break;

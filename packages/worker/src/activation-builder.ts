@@ -21,8 +21,11 @@ export interface ActivationContext {
   run: RunRecord;
   fence: number | undefined;
   newEvents: HistoryEvent[];
-  /** Inbox ids in the order they were fed; the first N inbound new events consumed them. */
-  inboxIds: number[];
+  /**
+   * Ids of the inbox events the run consumed (those the executor's `apply` reported); the others,
+   * left after continue-as-new, stay in the inbox for the next run.
+   */
+  consumedInbox: number[];
   /** Definitions this worker knows, to record a child's version and execution timeout. */
   workflows: ReadonlyMap<string, WorkflowDefinition>;
   dc: DataConverter;
@@ -46,13 +49,9 @@ export async function buildActivation(c: ActivationContext): Promise<ActivationC
     children: [],
     cancelChildren: [],
   };
-  let inbound = 0;
   for (const e of c.newEvents) {
     commit.events.push(await encodeEvent(e, dc));
-    if (isInbound(e)) {
-      inbound++;
-      continue;
-    }
+    if (isInbound(e)) continue;
     switch (e.type) {
       case "ActivityScheduled":
         commit.activities.push({
@@ -153,9 +152,7 @@ export async function buildActivation(c: ActivationContext): Promise<ActivationC
         break; // SideEffect, PatchMarker: history only
     }
   }
-  // Inbound events are fed in inbox order; those not fed (left for the next run after
-  // continue-as-new) stay in the inbox.
-  commit.consumedInbox = c.inboxIds.slice(0, inbound);
+  commit.consumedInbox = c.consumedInbox;
   return commit;
 }
 

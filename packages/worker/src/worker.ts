@@ -16,13 +16,14 @@ import {
   type NewInboundEvent,
   newId,
   type PayloadCodec,
+  type RunRecord,
   StorageFullError,
   serializeError,
   type WorkflowDefinition,
   type WorkflowExecutor,
 } from "@spool/core";
 import { type ActivityRunnerDeps, type RunningActivity, startActivity } from "./activity-runner.ts";
-import { consoleLogger, type Logger } from "./logger.ts";
+import { consoleLogger, type Logger, silentLogger } from "./logger.ts";
 import { RunCache } from "./run-cache.ts";
 import {
   completeEagerly,
@@ -284,22 +285,32 @@ export class Worker {
 
   /**
    * The live executor of a run, from the cache or rebuilt from history (read-only use: queries).
-   * Returns undefined when this worker does not have the run's workflow code.
+   * With `at` (a client's consistent snapshot), the state at `at.run.lastSeq` with the waiting
+   * inbox events applied, so a query reads every acknowledged signal. Returns undefined when this
+   * worker does not have the run's workflow code.
    */
-  async executorFor(runId: string): Promise<WorkflowExecutor | undefined> {
+  async executorFor(
+    runId: string,
+    at?: { run: RunRecord; inbox: readonly NewInboundEvent[] },
+  ): Promise<WorkflowExecutor | undefined> {
     const cached = this.cache.peek(runId)?.executor;
-    const run = await this.backend.inspect.getRun(runId);
+    const run = at?.run ?? (await this.backend.inspect.getRun(runId));
     if (!run) return undefined;
-    if (cached && cached.seq === run.lastSeq) return cached;
+    const inbox = at?.inbox ?? [];
+    if (cached && cached.seq === run.lastSeq && inbox.length === 0) return cached;
     const def = this.workflows.get(run.workflowName);
     if (!def) return undefined;
-    return rebuildExecutor(run, def, {
+    // A throwaway executor: applying the inbox runs the code live, which must neither touch the
+    // cached executor nor log as if the run had moved.
+    const ex = await rebuildExecutor(run, def, {
       backend: this.backend,
       dc: this.dc,
-      log: this.log,
+      log: inbox.length > 0 ? silentLogger : this.log,
       strict: false,
       historyLimits: this.historyLimits,
     });
+    if (inbox.length > 0) await ex.apply(inbox, this.backend.now());
+    return ex;
   }
 
   /**

@@ -115,13 +115,13 @@ export async function processWorkflowTask(
     const inbound: NewInboundEvent[] = [];
     for (const raw of task.inbox)
       inbound.push((await decodeInboxEvent(raw, deps.dc, run.runId)) as NewInboundEvent);
-    await ex.apply(inbound, deps.backend.now());
+    const consumed = await ex.apply(inbound, deps.backend.now());
     const newEvents = ex.takeNewEvents();
     const commit = await buildActivation({
       run,
       fence: task.fence,
       newEvents,
-      inboxIds: task.inbox.map((i) => i.id),
+      consumedInbox: consumed.map((i) => (task.inbox[i] as { id: number }).id),
       workflows: deps.workflows,
       dc: deps.dc,
       definition: def,
@@ -133,7 +133,7 @@ export async function processWorkflowTask(
         activityNames: deps.activityNames,
       };
     }
-    await deps.fault?.("workflow.before-commit", { runId: run.runId, events: newEvents.length });
+    await deps.fault?.("workflow.before-commit", { runId: run.runId, events: newEvents.length, closing: ex.isClosed });
     const result = await deps.backend.commitActivation(commit);
     await deps.fault?.("workflow.after-commit", { runId: run.runId, lastSeq: result.lastSeq });
     if (!ex.isClosed)
@@ -218,7 +218,7 @@ export async function completeEagerly(
       run,
       fence: undefined,
       newEvents,
-      inboxIds: [],
+      consumedInbox: [],
       workflows: deps.workflows,
       dc: deps.dc,
       definition: def,
@@ -231,7 +231,12 @@ export async function completeEagerly(
         activityNames: deps.activityNames,
       };
     }
-    await deps.fault?.("workflow.before-commit", { runId: run.runId, events: newEvents.length, eager: true });
+    await deps.fault?.("workflow.before-commit", {
+      runId: run.runId,
+      events: newEvents.length,
+      eager: true,
+      closing: ex.isClosed,
+    });
     const result = await deps.backend.commitActivation(commit);
     await deps.fault?.("workflow.after-commit", { runId: run.runId, lastSeq: result.lastSeq, eager: true });
     if (!ex.isClosed) {

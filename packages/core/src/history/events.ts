@@ -74,7 +74,14 @@ export const historyEventSchema = z.discriminatedUnion("type", [
   z.object({ ...stepped, type: z.literal("TimerStarted"), dueAt: z.number(), durationMs: z.number() }),
   z.object({ ...stepped, type: z.literal("TimerFired") }),
   z.object({ ...stepped, type: z.literal("TimerCancelled") }),
-  z.object({ ...base, type: z.literal("SignalReceived"), name: z.string(), payload: z.unknown() }),
+  z.object({
+    ...base,
+    type: z.literal("SignalReceived"),
+    name: z.string(),
+    payload: z.unknown(),
+    /** Delivered in the same turn as the inbound event just before it (no branch ran between them). */
+    together: z.literal(true).optional(),
+  }),
   z.object({
     ...stepped,
     type: z.literal("ChildStarted"),
@@ -88,7 +95,13 @@ export const historyEventSchema = z.discriminatedUnion("type", [
   z.object({ ...stepped, type: z.literal("ChildCancelled"), workflowId: z.string() }),
   z.object({ ...stepped, type: z.literal("SideEffect"), value: z.unknown() }),
   z.object({ ...base, type: z.literal("PatchMarker"), patchId: z.string() }),
-  z.object({ ...base, type: z.literal("CancelRequested"), reason: z.string() }),
+  z.object({
+    ...base,
+    type: z.literal("CancelRequested"),
+    reason: z.string(),
+    /** Delivered in the same turn as the inbound event just before it (no branch ran between them). */
+    together: z.literal(true).optional(),
+  }),
 ]);
 
 /** One history event. */
@@ -133,6 +146,12 @@ export const OUTBOUND_EVENT_TYPES = new Set<EventType>([
   "WorkflowCancelled",
   "WorkflowContinued",
 ]);
+
+/**
+ * Inbound events addressed to the whole run rather than to one waiting step. An activation delivers
+ * these first, all in one turn, before any step result: see `WorkflowExecutor.apply`.
+ */
+export const RUN_LEVEL_EVENT_TYPES = new Set<EventType>(["SignalReceived", "CancelRequested"]);
 
 /** True for inbound events (results fed to the code). */
 export function isInbound(e: { type: EventType }): boolean {

@@ -40,6 +40,7 @@ import {
   isInbound,
   type NewEvent,
   type RecordedActivityOptions,
+  RUN_LEVEL_EVENT_TYPES,
 } from "../history/events.ts";
 import { encodeRetryPolicy, resolveRetryPolicy } from "../retry-policy.ts";
 import type { ChildStep } from "../steps/child.ts";
@@ -236,6 +237,17 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
         }
         this.nowTs = rec.ts;
         this.feed(rec);
+        // Events recorded as delivered in the same turn (see apply) are fed before any branch runs.
+        for (
+          let next = this.history[this.cursor];
+          !this.closed && isTogether(next);
+          next = this.history[this.cursor]
+        ) {
+          this.cursor++;
+          this.lastSeq = next.seq;
+          this.nowTs = next.ts;
+          this.feed(next);
+        }
         await this.runQueue();
       }
       this.checkQuiescent();
@@ -246,25 +258,45 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
   }
 
   /**
-   * Feeds new inbound events (live, after history) in order; `now` stamps the commands produced.
-   * Events that arrive after the run ended are recorded but change nothing; after continue-as-new
-   * they are left for the next run.
+   * Feeds new inbound events (live, after history); `now` stamps the commands produced. Returns the
+   * indices (into `events`) of the events this run consumed; the others, left after
+   * continue-as-new, belong to the next run (the backend moves them there).
+   *
+   * Signals are delivered before the workflow may close (Temporal's rule): every signal and cancel
+   * request of the activation is delivered first, all in one turn — to its waiter or into the
+   * buffer — before any branch runs; then the step results, one at a time in arrival order. So a
+   * workflow that returns after a step result has seen every signal that arrived with it, and no
+   * signal is ever recorded after the run's end. Each event of that turn after the first is marked
+   * `together`, so replay delivers the same group in the same turn. A step result that arrives after
+   * the run ended has nothing waiting for it: it is consumed but not recorded.
    */
-  async apply(events: readonly NewInboundEvent[], now?: number): Promise<void> {
+  async apply(events: readonly NewInboundEvent[], now?: number): Promise<number[]> {
     this.assertUsable();
     if (!this.root) throw new ConfigurationError("apply() needs replayHistory() first");
     this.stampTs = now;
+    const consumed: number[] = [];
     try {
-      for (const e of events) {
-        // After continue-as-new, what is left belongs to the next run (the backend moves it there).
+      let inTurn = 0;
+      for (let i = 0; i < events.length; i++) {
+        const e = events[i] as NewInboundEvent;
+        if (!RUN_LEVEL_EVENT_TYPES.has(e.type)) continue;
         if (this.closed && this.status === "continued") break;
-        // A copy: the caller's event is not ours to change (Object.assign: see emit).
-        const full = Object.assign({}, e) as unknown as HistoryEvent;
-        full.seq = this.lastSeq + 1;
-        this.lastSeq = full.seq;
-        this.newEvents.push(full);
-        // After the end, inbound events are recorded (an acknowledged signal is never lost) but not delivered.
+        const full = this.record(e);
+        if (inTurn++ > 0) (full as { together?: true }).together = true;
+        consumed.push(i);
+        // Already ended (the history limit): recorded, so nothing acknowledged is lost, not delivered.
         if (this.closed) continue;
+        this.nowTs = full.ts;
+        this.feed(full);
+      }
+      if (inTurn > 0) await this.runQueue();
+      for (let i = 0; i < events.length; i++) {
+        const e = events[i] as NewInboundEvent;
+        if (RUN_LEVEL_EVENT_TYPES.has(e.type)) continue;
+        if (this.closed && this.status === "continued") break;
+        consumed.push(i);
+        if (this.closed) continue;
+        const full = this.record(e);
         this.nowTs = full.ts;
         this.feed(full);
         await this.runQueue();
@@ -275,6 +307,17 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
     } finally {
       this.stampTs = undefined;
     }
+    return consumed;
+  }
+
+  /** Gives an inbound event its place in history (a copy: the caller's event is not ours to change). */
+  private record(e: NewInboundEvent): HistoryEvent {
+    // Object.assign rather than a spread: see emit.
+    const full = Object.assign({}, e) as unknown as HistoryEvent;
+    full.seq = this.lastSeq + 1;
+    this.lastSeq = full.seq;
+    this.newEvents.push(full);
+    return full;
   }
 
   /** Returns and forgets the events produced since the last call (in order, with seq assigned). */
@@ -1041,6 +1084,11 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
       produced: this.closed ? "nothing (the run had already ended)" : "nothing (the code is waiting)",
     });
   }
+}
+
+/** True for an inbound event recorded as delivered in the same turn as the one before it. */
+function isTogether(e: HistoryEvent | undefined): e is HistoryEvent {
+  return e !== undefined && "together" in e && e.together === true;
 }
 
 function sameValue(a: unknown, b: unknown): boolean {
