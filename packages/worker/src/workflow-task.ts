@@ -133,7 +133,11 @@ export async function processWorkflowTask(
         activityNames: deps.activityNames,
       };
     }
-    await deps.fault?.("workflow.before-commit", { runId: run.runId, events: newEvents.length, closing: ex.isClosed });
+    await deps.fault?.("workflow.before-commit", {
+      runId: run.runId,
+      events: newEvents.length,
+      closing: ex.isClosed,
+    });
     const result = await deps.backend.commitActivation(commit);
     await deps.fault?.("workflow.after-commit", { runId: run.runId, lastSeq: result.lastSeq });
     if (!ex.isClosed)
