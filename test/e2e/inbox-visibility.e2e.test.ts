@@ -145,6 +145,37 @@ describe.each(stores)("inbox events are seen by the code (%s)", (_name, open) =>
     }
   });
 
+  it("a payload the workflow's schema refuses is recorded as rejected, and the run goes on", async () => {
+    const store = await open();
+    const { worker, client } = await run(store, {});
+    // A sender holding a looser definition of the same name and no workflow code (as `spool signal`
+    // without --module): nothing on its side can check the payload.
+    const loose = defineSignal("items.add", z.unknown());
+    const blind = new Client({ backend: store.backend });
+    try {
+      const handle = await client.start(collector, null, { id: "collect-3" });
+      await blind.getHandle("collect-3").signal(loose, { wrong: 1 });
+      await blind.getHandle("collect-3").signal(defineSignal("items.nope", z.unknown()), { item: "x" });
+      // A client that has the workflow's code refuses the same payload before anything is written.
+      await expect(client.getHandle("collect-3").signal(loose, { wrong: 1 })).rejects.toThrow(
+        /payload of signal "items.add" \(as workflow "items.collector" declares it\)/,
+      );
+      await handle.signal(add, { item: "ok" });
+      await handle.signal(add, { item: "stop" });
+      expect(await handle.result()).toEqual(["ok"]);
+      const rejected = (await handle.history()).filter((e) => e.type === "SignalRejected");
+      expect(rejected.map((e) => [e.name, e.payload])).toEqual([
+        ["items.add", { wrong: 1 }],
+        ["items.nope", { item: "x" }],
+      ]);
+      expect(rejected[0]?.reason).toMatch(/payload of signal "items.add" does not match its schema: item:/);
+      expect(rejected[1]?.reason).toMatch(/does not declare signal "items.nope"/);
+    } finally {
+      await worker.shutdown();
+      await store.close();
+    }
+  });
+
   it("a client without a worker in its process answers with the inbox applied too", async () => {
     const store = await open();
     const client = new Client({ backend: store.backend, workflows: [collector] });

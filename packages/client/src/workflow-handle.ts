@@ -192,7 +192,7 @@ export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
   ): Promise<void> {
     checkRequestId(options.requestId);
     const parsed = parseWith(signal.schema, payload, `payload of signal "${signal.name}"`);
-    await this.checkSignalDeclared(signal.name);
+    await this.checkSignalDeclared(signal.name, parsed);
     const body = (await encodeEventBody(
       { type: "SignalReceived", name: signal.name, payload: parsed },
       this.deps.dc,
@@ -205,15 +205,27 @@ export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
     });
   }
 
-  private async checkSignalDeclared(name: string): Promise<void> {
+  /**
+   * With the run's workflow code at hand, checks what the worker would check at delivery: that the
+   * workflow declares the signal (when it declares any) and that the declared schema accepts the
+   * payload (the sender's definition of the same name may be looser).
+   */
+  private async checkSignalDeclared(name: string, payload: unknown): Promise<void> {
     const run = await this.deps.backend.inspect.getLatestRun(this.workflowId);
     if (!run) return; // the backend reports RunNotFoundError
     const def = this.deps.workflows.get(run.workflowName);
-    if (def?.signals && !def.signals.some((s) => s.name === name)) {
+    if (!def?.signals) return;
+    const declared = def.signals.find((s) => s.name === name);
+    if (!declared) {
       throw new ConfigurationError(
         `workflow "${run.workflowName}" does not accept signal "${name}"; it declares: ${def.signals.map((s) => s.name).join(", ") || "none"}`,
       );
     }
+    parseWith(
+      declared.schema,
+      payload,
+      `payload of signal "${name}" (as workflow "${run.workflowName}" declares it)`,
+    );
   }
 
   /**

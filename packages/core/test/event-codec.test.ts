@@ -80,6 +80,15 @@ const samples: HistoryEvent[] = [
   { seq: 19, ts: 28, type: "SideEffect", step: 4, value: 0.5 },
   { seq: 20, ts: 29, type: "PatchMarker", patchId: "p1" },
   { seq: 21, ts: 30, type: "CancelRequested", reason: "user" },
+  {
+    seq: 22,
+    ts: 31,
+    type: "SignalRejected",
+    name: "sig",
+    payload: { wrong: 1 },
+    reason: "bad",
+    together: true,
+  },
 ];
 
 const COLUMNS = new Set(["seq", "ts", "type", "step"]);

@@ -8,6 +8,7 @@ import {
   defineWorkflow,
   type HistoryEvent,
   isInbound,
+  sleep,
 } from "../src/index.ts";
 import { replayFresh, Sim } from "./support/sim.ts";
 
@@ -129,5 +130,73 @@ describe("signals are delivered before the run may close", () => {
     const r = await replayFresh(firstOnly, old);
     expect(r.status).toBe("completed");
     expect(r.result).toBe("1");
+  });
+});
+
+describe("signals are checked at delivery", () => {
+  const approve = defineSignal("order.approve", z.object({ by: z.string() }));
+  const declared = defineWorkflow(
+    { name: "declared", input: z.null(), output: z.string(), signals: [approve] },
+    async function* () {
+      const s = yield* approve.wait();
+      return s.by;
+    },
+  );
+  const undeclared = defineWorkflow(
+    { name: "undeclared", input: z.null(), output: z.string() },
+    async function* () {
+      const s = yield* approve.wait();
+      return s.by;
+    },
+  );
+
+  it("a payload the declared schema refuses is recorded as SignalRejected and never reaches the code", async () => {
+    const sim = await Sim.start(declared, null);
+    await sim.feed({ type: "SignalReceived", name: "order.approve", payload: { wrong: 1 } });
+    expect(sim.status).toBe("running");
+    const rejected = sim.last[0] as Extract<HistoryEvent, { type: "SignalRejected" }>;
+    expect(rejected.type).toBe("SignalRejected");
+    expect(rejected.payload).toEqual({ wrong: 1 });
+    expect(rejected.reason).toContain('payload of signal "order.approve" does not match its schema: by:');
+    await sim.feed({ type: "SignalReceived", name: "order.approve", payload: { by: "ann" } });
+    expect(sim.ex.result).toBe("ann");
+    const again = await replayFresh(declared, sim.history);
+    expect(again.result).toBe("ann");
+    expect(again.newEvents).toEqual([]);
+  });
+
+  it("a name the workflow does not declare is rejected, naming the declared ones", async () => {
+    const sim = await Sim.start(declared, null);
+    await sim.feed({ type: "SignalReceived", name: "approve", payload: { by: "ann" } });
+    const rejected = sim.last[0] as Extract<HistoryEvent, { type: "SignalRejected" }>;
+    expect(rejected.type).toBe("SignalRejected");
+    expect(rejected.reason).toBe(
+      'workflow "declared" does not declare signal "approve"; it declares: "order.approve"',
+    );
+  });
+
+  it("without declarations, the schema of the wait() checks a waiting or buffered payload", async () => {
+    const sim = await Sim.start(undeclared, null);
+    // The code waits already: the wait's schema checks the payload at delivery.
+    await sim.feed({ type: "SignalReceived", name: "order.approve", payload: { wrong: 1 } });
+    expect(sim.last[0]?.type).toBe("SignalRejected");
+    await sim.feed({ type: "SignalReceived", name: "order.approve", payload: { by: "bo" } });
+    expect(sim.ex.result).toBe("bo");
+
+    // Buffered before any wait: checked as it is consumed, and skipped.
+    const later = defineWorkflow({ name: "later", input: z.null(), output: z.string() }, async function* () {
+      yield* sleep("1m");
+      const s = yield* approve.wait();
+      return s.by;
+    });
+    const sim2 = await Sim.start(later, null);
+    await sim2.feed(
+      { type: "SignalReceived", name: "order.approve", payload: { wrong: 1 } },
+      { type: "SignalReceived", name: "order.approve", payload: { by: "cy" } },
+    );
+    await sim2.feed({ type: "TimerFired", step: 1 });
+    expect(sim2.ex.result).toBe("cy");
+    const again = await replayFresh(later, sim2.history);
+    expect(again.result).toBe("cy");
   });
 });

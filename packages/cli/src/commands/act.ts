@@ -63,6 +63,14 @@ export async function signalCommand(
   io.out(
     `signal "${name}" sent to ${workflowId}${requestId !== undefined ? ` (request id ${requestId})` : ""}`,
   );
+  if (!o.module) {
+    // Without the code, neither the name nor the payload could be checked here. The worker checks
+    // both at delivery; a signal it refuses is recorded as SignalRejected, never delivered.
+    io.err(
+      `note: not checked against the workflow's code (pass --module to check the signal name and payload now); ` +
+        `a worker records a signal the workflow refuses as SignalRejected: see spool history ${workflowId}`,
+    );
+  }
   return 0;
 }
 

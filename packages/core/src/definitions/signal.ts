@@ -14,6 +14,8 @@ export class SignalWaitStep<T> extends Step<T> {
   constructor(
     readonly signalName: string,
     readonly timeout: Duration | undefined,
+    /** The payload schema of the definition waited on: a buffered payload it refuses is skipped. */
+    readonly schema?: Schema,
   ) {
     super();
   }
@@ -53,7 +55,7 @@ export function defineSignal<S extends Schema>(name: string, schema: S): SignalD
     name: n,
     schema,
     wait(options?: { timeout: Duration }) {
-      return new SignalWaitStep(n, options?.timeout);
+      return new SignalWaitStep(n, options?.timeout, schema);
     },
   }) as SignalDefinition<S>;
 }

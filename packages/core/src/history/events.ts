@@ -83,6 +83,16 @@ export const historyEventSchema = z.discriminatedUnion("type", [
     together: z.literal(true).optional(),
   }),
   z.object({
+    ...base,
+    type: z.literal("SignalRejected"),
+    name: z.string(),
+    payload: z.unknown(),
+    /** Why the signal was not delivered: a name the workflow does not declare, or a payload its schema refuses. */
+    reason: z.string(),
+    /** Delivered in the same turn as the inbound event just before it (no branch ran between them). */
+    together: z.literal(true).optional(),
+  }),
+  z.object({
     ...stepped,
     type: z.literal("ChildStarted"),
     name: z.string(),
@@ -125,6 +135,7 @@ export const INBOUND_EVENT_TYPES = new Set<EventType>([
   "ActivityFailed",
   "TimerFired",
   "SignalReceived",
+  "SignalRejected",
   "ChildCompleted",
   "ChildFailed",
   "ChildStartFailed",
@@ -151,7 +162,11 @@ export const OUTBOUND_EVENT_TYPES = new Set<EventType>([
  * Inbound events addressed to the whole run rather than to one waiting step. An activation delivers
  * these first, all in one turn, before any step result: see `WorkflowExecutor.apply`.
  */
-export const RUN_LEVEL_EVENT_TYPES = new Set<EventType>(["SignalReceived", "CancelRequested"]);
+export const RUN_LEVEL_EVENT_TYPES = new Set<EventType>([
+  "SignalReceived",
+  "SignalRejected",
+  "CancelRequested",
+]);
 
 /** True for inbound events (results fed to the code). */
 export function isInbound(e: { type: EventType }): boolean {

@@ -31,6 +31,8 @@ export function describeEvent(e: HistoryEvent | undefined): string {
       return "continueAsNew";
     case "SignalReceived":
       return `signal "${e.name}"`;
+    case "SignalRejected":
+      return `rejected signal "${e.name}" (${e.reason})`;
     default:
       return "step" in e ? `${e.type} (step ${e.step})` : e.type;
   }

@@ -34,6 +34,7 @@ import {
   WorkflowAwaitError,
 } from "../errors.ts";
 import {
+  type DistributiveOmit,
   type EventDraft,
   type EventOf,
   type HistoryEvent,
@@ -105,6 +106,9 @@ export type NewInboundEvent = Extract<
   }
 >;
 
+/** A signal refused at delivery, recorded in its place. */
+type RejectedSignal = DistributiveOmit<EventOf<"SignalRejected">, "seq">;
+
 /** Default history limits. */
 export const HISTORY_WARN_AT = 10_000;
 export const HISTORY_LIMIT = 50_000;
@@ -152,6 +156,8 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
   private readonly signalWaiters = new Map<string, Fiber[]>();
   private readonly signalBuffer = new Map<string, { payload: unknown; order: number }[]>();
   private signalOrder = 0;
+  /** Payload schemas by signal name: the declared ones, else that of the first wait() on the name. */
+  private readonly signalSchemas = new Map<string, Schema>();
   private readonly queryHandlers = new Map<string, () => unknown>();
   private readonly patches = new Map<string, { value: boolean; callSite: string | undefined }>();
   private readonly live = new Set<Fiber>();
@@ -180,6 +186,7 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
     };
     this.rng = seededRandom(this.runId);
     this.ctx = this.makeContext();
+    for (const sig of definition.signals ?? []) this.signalSchemas.set(sig.name, sig.schema);
   }
 
   /** True while recorded history is being replayed. */
@@ -281,7 +288,7 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
         const e = events[i] as NewInboundEvent;
         if (!RUN_LEVEL_EVENT_TYPES.has(e.type)) continue;
         if (this.closed && this.status === "continued") break;
-        const full = this.record(e);
+        const full = this.record(e.type === "SignalReceived" ? this.checkSignal(e) : e);
         if (inTurn++ > 0) (full as { together?: true }).together = true;
         consumed.push(i);
         // Already ended (the history limit): recorded, so nothing acknowledged is lost, not delivered.
@@ -310,8 +317,40 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
     return consumed;
   }
 
+  /**
+   * Checks a signal at delivery against what the workflow accepts: a name it declares (when it
+   * declares `signals`) and a payload its schema accepts (the declared schema, else that of a
+   * `wait()` already made on the name). A refused signal is recorded as `SignalRejected` with the
+   * reason, so the sender and operators see it in history, and the code never sees it.
+   */
+  private checkSignal(
+    e: Extract<NewInboundEvent, { type: "SignalReceived" }>,
+  ): NewInboundEvent | RejectedSignal {
+    const declared = this.definition.signals;
+    let reason: string | undefined;
+    if (declared && !declared.some((d) => d.name === e.name)) {
+      reason = `workflow "${this.definition.name}" does not declare signal "${e.name}"; it declares: ${declared.map((d) => `"${d.name}"`).join(", ") || "none"}`;
+    } else {
+      const schema = this.signalSchemas.get(e.name);
+      const parsed = schema?.safeParse(e.payload);
+      if (parsed && !parsed.success) {
+        const issue = parsed.error.issues[0];
+        const where = issue?.path.length ? issue.path.join(".") : "(the payload)";
+        reason = `payload of signal "${e.name}" does not match its schema: ${where}: ${issue?.message ?? "invalid"}`;
+      }
+    }
+    if (reason === undefined) return e;
+    this.warn(`signal rejected: ${reason}`, { signal: e.name });
+    return { type: "SignalRejected", ts: e.ts, name: e.name, payload: e.payload, reason };
+  }
+
+  /** A warning from the engine itself, through the run's log (silent while replaying). */
+  private warn(message: string, fields: Record<string, unknown>): void {
+    this.ctx.log.warn(message, fields);
+  }
+
   /** Gives an inbound event its place in history (a copy: the caller's event is not ours to change). */
-  private record(e: NewInboundEvent): HistoryEvent {
+  private record(e: NewInboundEvent | RejectedSignal): HistoryEvent {
     // Object.assign rather than a spread: see emit.
     const full = Object.assign({}, e) as unknown as HistoryEvent;
     full.seq = this.lastSeq + 1;
@@ -681,8 +720,17 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
   }
 
   private waitSignal(fiber: Fiber, s: SignalWaitStep<unknown>): Outcome | null {
+    if (s.schema && !this.signalSchemas.has(s.signalName)) this.signalSchemas.set(s.signalName, s.schema);
+    const schema = this.signalSchemas.get(s.signalName);
     const buffered = this.signalBuffer.get(s.signalName);
-    if (buffered && buffered.length > 0) return { ok: true, value: buffered.shift()?.payload };
+    while (buffered && buffered.length > 0) {
+      const item = buffered.shift() as { payload: unknown };
+      // Buffered before any wait() told the engine its schema: checked now, as it is consumed.
+      if (!schema || schema.safeParse(item.payload).success) return { ok: true, value: item.payload };
+      this.warn(`signal skipped: a buffered payload of signal "${s.signalName}" does not match its schema`, {
+        signal: s.signalName,
+      });
+    }
     let timerStep: number | null = null;
     if (s.timeout !== undefined) {
       const ms = toMs(s.timeout, "signal wait timeout");
@@ -908,6 +956,8 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
       case "CancelRequested":
         this.deliverCancellation(e.reason);
         break;
+      case "SignalRejected":
+        break; // recorded so it can be seen; never delivered
       default:
         throw new NonDeterminismError(
           {
