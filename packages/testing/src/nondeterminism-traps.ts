@@ -78,7 +78,8 @@ function hit(api: string, detail?: string): boolean {
     const where = locateUserCode(captureStack());
     if (where.fromEngine || !where.site) return false;
     // sideEffect(() => Date.now()) is the sanctioned way to record a non-deterministic value.
-    if (where.engineFrame && /\bsideEffect\b/.test(where.engineFrame)) return false;
+    // (The engine runs the function in startSideEffect, packages/core/src/replay/steps/side-effect.ts.)
+    if (where.engineFrame && /\b(startSideEffect|sideEffect)\b/.test(where.engineFrame)) return false;
     w.onHit({ api, detail, site: where.site, via: where.via });
     return true;
   } finally {

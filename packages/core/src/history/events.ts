@@ -129,8 +129,8 @@ export type EventDraft = DistributiveOmit<HistoryEvent, "seq" | "ts">;
 /** Serialised activity options as recorded in `ActivityScheduled`. */
 export type RecordedActivityOptions = z.infer<typeof activityOptionsSchema>;
 
-/** Events that come from outside the workflow code and are fed to it during replay. */
-export const INBOUND_EVENT_TYPES = new Set<EventType>([
+/** Events that come from outside the workflow code and are fed to it during replay (the one list). */
+export const INBOUND_TYPES = [
   "ActivityCompleted",
   "ActivityFailed",
   "TimerFired",
@@ -140,7 +140,13 @@ export const INBOUND_EVENT_TYPES = new Set<EventType>([
   "ChildFailed",
   "ChildStartFailed",
   "CancelRequested",
-]);
+] as const satisfies readonly EventType[];
+
+/** The type of an inbound event. */
+export type InboundEventType = (typeof INBOUND_TYPES)[number];
+
+/** {@link INBOUND_TYPES} as a set. */
+export const INBOUND_EVENT_TYPES: ReadonlySet<EventType> = new Set<EventType>(INBOUND_TYPES);
 
 /** Events the workflow code produced (commands); replay checks that the code produces them again. */
 export const OUTBOUND_EVENT_TYPES = new Set<EventType>([
