@@ -14,6 +14,7 @@ export * from "./definitions/signal.ts";
 export * from "./definitions/workflow.ts";
 export * from "./duration.ts";
 export * from "./errors.ts";
+export * from "./failure-class.ts";
 export * from "./history/event-codec.ts";
 export * from "./history/events.ts";
 export * from "./history/history-file.ts";

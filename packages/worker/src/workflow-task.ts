@@ -13,13 +13,10 @@ import {
   type DataConverter,
   decodeHistory,
   decodeInboxEvent,
-  HistoryCorruptError,
   type NewInboundEvent,
-  NonDeterminismError,
+  parksWhenThrownByEngine,
   type RunRecord,
   serializeError,
-  ValidationError,
-  WorkflowAwaitError,
   type WorkflowDefinition,
   WorkflowExecutor,
   type WorkflowLogEntry,
@@ -153,26 +150,12 @@ export async function processWorkflowTask(
       await deps.backend.releaseWorkflowTask({ runId: run.runId, fence: task.fence }).catch(() => undefined);
       return null;
     }
-    if (isParkable(err)) {
+    if (parksWhenThrownByEngine(err)) {
       await park(task, err, deps);
       return null;
     }
     throw err;
   }
-}
-
-/** Errors that mean this run cannot proceed with the code deployed now. */
-function isParkable(err: unknown): boolean {
-  return (
-    NonDeterminismError.is(err) ||
-    WorkflowAwaitError.is(err) ||
-    HistoryCorruptError.is(err) ||
-    ValidationError.is(err) ||
-    err instanceof TypeError ||
-    err instanceof ReferenceError ||
-    err instanceof SyntaxError ||
-    (err instanceof Error && err.name === "ConfigurationError")
-  );
 }
 
 async function park(task: ClaimedWorkflowTask, err: unknown, deps: WorkflowTaskDeps): Promise<void> {
@@ -252,7 +235,7 @@ export async function completeEagerly(
   } catch (err) {
     // The executor may have moved past what is stored: it is no longer trustworthy.
     deps.cache.delete(run.runId);
-    if (ConflictError.is(err) || isParkable(err)) return null;
+    if (ConflictError.is(err) || parksWhenThrownByEngine(err)) return null;
     throw err;
   }
 }

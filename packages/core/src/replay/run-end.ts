@@ -5,23 +5,12 @@
  */
 import { serializeError } from "../codec/error-serialization.ts";
 import { parseWith } from "../definitions/schema.ts";
-import { CancelledError, ConfigurationError, NonDeterminismError, WorkflowAwaitError } from "../errors.ts";
+import { CancelledError, ConfigurationError } from "../errors.ts";
+import { parksWhenThrownByCode } from "../failure-class.ts";
 import type { EventDraft } from "../history/events.ts";
 import type { Outcome } from "./fiber.ts";
 import type { StepOps } from "./step-ops.ts";
 import { executionTimeoutStep } from "./steps/timer.ts";
-
-/** Errors that mean the workflow code is broken (not the business outcome): the run is parked, not failed. */
-export function isCodeBug(err: unknown): boolean {
-  return (
-    err instanceof TypeError ||
-    err instanceof ReferenceError ||
-    err instanceof SyntaxError ||
-    ConfigurationError.is(err) ||
-    NonDeterminismError.is(err) ||
-    WorkflowAwaitError.is(err)
-  );
-}
 
 /** The root fiber ended: the run completes with its (schema-checked) output, or fails. */
 export function completeRun(outcome: Outcome, ops: StepOps): void {
@@ -45,7 +34,7 @@ export function completeRun(outcome: Outcome, ops: StepOps): void {
     s.result = result;
     return;
   }
-  if (isCodeBug(outcome.error)) throw outcome.error;
+  if (parksWhenThrownByCode(outcome.error)) throw outcome.error;
   failRun(outcome.error, ops);
 }
 
