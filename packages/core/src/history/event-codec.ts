@@ -39,6 +39,24 @@ export async function encodeEventBody(
     : await dc.encode(body, what ?? `${e.type} event`);
 }
 
+/** Event types whose events carry no fields beyond type and step: their body is null. */
+export type BodilessEventType = "TimerFired" | "TimerCancelled" | "ActivityCancelled" | "ChildStartFailed";
+
+/** An event of a type that always has a body, as a sender builds it (no position, time or step). */
+export type BodiedEvent = { type: Exclude<EventType, BodilessEventType> } & Record<string, unknown>;
+
+/**
+ * Encodes the body of an event that always has one (a signal, a cancel request, an activity or
+ * child outcome...): the typed form of {@link encodeEventBody} for senders, with no null to cast
+ * away.
+ */
+export async function encodeBody(e: BodiedEvent, dc: DataConverter, what?: string): Promise<Uint8Array> {
+  const bytes = await encodeEventBody(e, dc, what);
+  // Unreachable for a well-typed caller: a bodied event has at least one field.
+  if (bytes === null) throw new TypeError(`a ${e.type} event has no fields to encode`);
+  return bytes;
+}
+
 /** Encodes a history event to its stored form. */
 export async function encodeEvent(e: HistoryEvent, dc: DataConverter): Promise<RawEvent> {
   const rec = e as HistoryEvent & Record<string, unknown>;
