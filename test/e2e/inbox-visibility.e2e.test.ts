@@ -1,23 +1,18 @@
 // Guards acknowledged signals against being lost or unseen: a signal that lands while the run is completing is delivered to the code first, and a query after an acknowledged signal sees it — on SQLite and PostgreSQL, through a real worker.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { CLOSING_EVENT_TYPES, isInbound } from "@spool/core";
 import {
-  type Backend,
   Client,
   defineActivity,
   defineQuery,
   defineSignal,
   defineWorkflow,
-  SqliteBackend,
   silentLogger,
   Worker,
   type WorkerOptions,
 } from "spool";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { closeAdmin, openPg } from "../postgres/pg-harness.ts";
+import { closeStoresAfterAll, openStore, STORES } from "./support.ts";
 
 const add = defineSignal("items.add", z.object({ item: z.string() }));
 const itemsQuery = defineQuery("items", z.array(z.string()));
@@ -53,37 +48,9 @@ const collector = defineWorkflow(
   },
 );
 
-interface Store {
-  backend: Backend;
-  close(): Promise<void>;
-}
+type Store = Awaited<ReturnType<typeof openStore>>;
 
-const stores: [string, () => Promise<Store>][] = [
-  [
-    "sqlite file",
-    async () => {
-      const dir = mkdtempSync(join(tmpdir(), "spool-inbox-"));
-      const backend = new SqliteBackend({ path: join(dir, "spool.db"), durability: "normal" });
-      return {
-        backend,
-        close: async () => {
-          await backend.close();
-          rmSync(dir, { recursive: true, force: true });
-        },
-      };
-    },
-  ],
-  [
-    "postgres",
-    async () => {
-      const h = openPg();
-      await h.backend.init();
-      return { backend: h.backend, close: h.teardown };
-    },
-  ],
-];
-
-afterAll(closeAdmin);
+closeStoresAfterAll();
 
 async function run(store: Store, opts: Partial<WorkerOptions>) {
   const worker = new Worker({
@@ -99,7 +66,8 @@ async function run(store: Store, opts: Partial<WorkerOptions>) {
   return { worker, client };
 }
 
-describe.each(stores)("inbox events are seen by the code (%s)", (_name, open) => {
+describe.each(STORES)("inbox events are seen by the code (%s)", (kind) => {
+  const open = () => openStore(kind);
   it("a signal acknowledged while the closing activation commits is delivered before the run ends", async () => {
     const store = await open();
     let client: Client | undefined;
