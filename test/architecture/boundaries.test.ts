@@ -1,0 +1,91 @@
+// Guards the package boundaries by tool, not memory: the dependency direction of DESIGN.md, no cycles, no import a package does not declare, and no reaching into another package's src/.
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { describe, expect, it } from "vitest";
+
+const root = join(import.meta.dirname, "..", "..");
+const packagesDir = join(root, "packages");
+
+interface Pkg {
+  dir: string;
+  name: string;
+  deps: string[];
+}
+
+const WORKSPACE = /^(@spool\/[a-z-]+|spool)$/;
+
+const pkgs: Pkg[] = readdirSync(packagesDir)
+  .filter((d) => statSync(join(packagesDir, d)).isDirectory())
+  .map((d) => {
+    const j = JSON.parse(readFileSync(join(packagesDir, d, "package.json"), "utf8"));
+    const deps = Object.keys({ ...j.dependencies, ...j.peerDependencies }).filter((k) => WORKSPACE.test(k));
+    return { dir: d, name: j.name as string, deps };
+  });
+const byName = new Map(pkgs.map((p) => [p.name, p]));
+
+function sources(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) {
+      if (e.name !== "node_modules" && e.name !== "dist") out.push(...sources(p));
+    } else if (/\.tsx?$/.test(e.name)) out.push(p);
+  }
+  return out;
+}
+
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, "utf8");
+  return [...text.matchAll(/(?:from|import)\s*\(?\s*"([^"]+)"/g)].map((m) => m[1] as string);
+}
+
+describe("package boundaries", () => {
+  it("follow DESIGN.md's direction: core depends on no workspace package; backends, worker and client only on core", () => {
+    expect(byName.get("@spool/core")?.deps).toEqual([]);
+    for (const name of ["@spool/sqlite", "@spool/postgres", "@spool/worker", "@spool/client"]) {
+      expect(byName.get(name)?.deps, name).toEqual(["@spool/core"]);
+    }
+    // Only tests and examples depend on @spool/testing.
+    for (const p of pkgs) expect(p.deps, p.name).not.toContain("@spool/testing");
+  });
+
+  it("have no dependency cycle", () => {
+    const state = new Map<string, "visiting" | "done">();
+    const visit = (name: string, path: string[]): void => {
+      if (state.get(name) === "done") return;
+      if (state.get(name) === "visiting")
+        throw new Error(`dependency cycle: ${[...path, name].join(" -> ")}`);
+      state.set(name, "visiting");
+      for (const d of byName.get(name)?.deps ?? []) visit(d, [...path, name]);
+      state.set(name, "done");
+    };
+    for (const p of pkgs) expect(() => visit(p.name, [])).not.toThrow();
+  });
+
+  it("import only the workspace packages they declare, by name, never another package's files", () => {
+    const problems: string[] = [];
+    for (const p of pkgs) {
+      const src = join(packagesDir, p.dir, "src");
+      for (const file of sources(src)) {
+        const where = relative(root, file);
+        for (const spec of importsOf(file)) {
+          const pkgName = spec.startsWith("@spool/")
+            ? spec.split("/").slice(0, 2).join("/")
+            : spec.split("/")[0];
+          if (pkgName && WORKSPACE.test(pkgName)) {
+            if (spec !== pkgName)
+              problems.push(`${where}: "${spec}" reaches into ${pkgName}; import "${pkgName}"`);
+            else if (!p.deps.includes(pkgName) && pkgName !== p.name)
+              problems.push(`${where}: imports ${pkgName}, which ${p.name}'s package.json does not declare`);
+          }
+          if (spec.startsWith(".")) {
+            const target = join(file, "..", spec);
+            if (!target.startsWith(join(packagesDir, p.dir) + "/"))
+              problems.push(`${where}: "${spec}" leaves the package ${p.name}`);
+          }
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+});
