@@ -32,6 +32,7 @@ import {
   type WorkflowOutput,
 } from "@spool/core";
 import type { z } from "zod";
+import { checkedResult } from "./result-check.ts";
 
 /** What describe() tells about a run. */
 export interface RunDescription {
@@ -117,7 +118,7 @@ export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
 
   private async outcome(run: RunRecord): Promise<WorkflowOutput<W>> {
     if (run.status === "completed") {
-      return (run.result ? await this.deps.dc.decode(run.result) : undefined) as WorkflowOutput<W>;
+      return (await checkedResult(run, this.deps.backend, this.deps.dc)) as WorkflowOutput<W>;
     }
     const cause = run.error
       ? deserializeError((await this.deps.dc.decode(run.error)) as SerializedError)

@@ -150,6 +150,8 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
   private readonly waitingSteps = new Map<number, Fiber>();
   private readonly signalWaiters = new Map<string, Fiber[]>();
   private readonly signalBuffer = new Map<string, { payload: unknown; order: number }[]>();
+  /** Signals in signalBuffer (received, recorded, not yet taken by a wait). */
+  private buffered = 0;
   private signalOrder = 0;
   private readonly queryHandlers = new Map<string, () => unknown>();
   private readonly patches = new Map<string, { value: boolean; callSite: string | undefined }>();
@@ -189,6 +191,14 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
   /** Sequence number of the last event, recorded or new. */
   get seq(): number {
     return this.lastSeq;
+  }
+
+  /**
+   * Signals received and recorded but not yet taken by `signal.wait()`. The worker records it
+   * with each activation so the backend can cap a run's unconsumed signals (maxBufferedSignals).
+   */
+  get bufferedSignalCount(): number {
+    return this.buffered;
   }
 
   /** Whether the run has ended (a closing event was produced or replayed). */
@@ -639,7 +649,10 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
 
   private waitSignal(fiber: Fiber, s: SignalWaitStep<unknown>): Outcome | null {
     const buffered = this.signalBuffer.get(s.signalName);
-    if (buffered && buffered.length > 0) return { ok: true, value: buffered.shift()?.payload };
+    if (buffered && buffered.length > 0) {
+      this.buffered--;
+      return { ok: true, value: buffered.shift()?.payload };
+    }
     let timerStep: number | null = null;
     if (s.timeout !== undefined) {
       const ms = toMs(s.timeout, "signal wait timeout");
@@ -826,6 +839,7 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
           const buf = this.signalBuffer.get(e.name);
           if (buf) buf.push(item);
           else this.signalBuffer.set(e.name, [item]);
+          this.buffered++;
           break;
         }
         const timerStep = f.pending.timerStep;
