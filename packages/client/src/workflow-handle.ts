@@ -12,6 +12,7 @@ import {
   decodeHistory,
   deserializeError,
   encodeEventBody,
+  HistoryCorruptError,
   type HistoryEvent,
   isClosedStatus,
   parseWith,
@@ -95,7 +96,14 @@ export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
         failures = 0;
       } catch (err) {
         // A lost connection or a restarting database is transient: keep waiting, within reason.
-        if (RunNotFoundError.is(err) || ++failures > 10 || Date.now() >= deadline) throw err;
+        // A damaged row stays damaged: waiting would only delay the error.
+        if (
+          RunNotFoundError.is(err) ||
+          HistoryCorruptError.is(err) ||
+          ++failures > 10 ||
+          Date.now() >= deadline
+        )
+          throw err;
         await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** failures, 5000)));
         continue;
       }

@@ -28,6 +28,7 @@ import type {
   ClaimedWorkflowTask,
   EventType,
   InboxEvent,
+  IntegrityReport,
   RawEvent,
   SignalRequest,
   StartWorkflowRequest,
@@ -60,6 +61,7 @@ import { DbClock, type PostgresTestClock } from "./db-clock.ts";
 import { ADVISORY_LOCK_CLASS, advisoryLockKey, migrate } from "./migrations.ts";
 import { Notifier, Outbox } from "./notifier.ts";
 import { isConnectionFailure, isRetryableConflict, translatePgError } from "./pg-errors.ts";
+import { checkPostgresIntegrity } from "./postgres-doctor.ts";
 import { PostgresInspector } from "./postgres-inspector.ts";
 import { splitClaimRows, TYPES } from "./records.ts";
 import {
@@ -677,6 +679,18 @@ export class PostgresBackend implements Backend {
   /** An estimate of the database clock (never ahead of it), plus the test offset if one is set. */
   now(): number {
     return this.clock.now();
+  }
+
+  /**
+   * Every row's checksum (history, inbox, runs, activity tasks), scanned in pages; read-only.
+   * What `spool doctor` runs.
+   */
+  async checkIntegrity(): Promise<IntegrityReport> {
+    return checkPostgresIntegrity(
+      async <R extends pg.QueryResultRow>(text: string, values: unknown[]) =>
+        (await this.one<R>({ text }, values)).rows,
+      this.stmts.schema,
+    );
   }
 
   /** Diagnostics: whether the LISTEN connection is up, how often it connected, and the clock skew. */

@@ -23,6 +23,7 @@ import type {
   ClaimedWorkflowTask,
   EventType,
   InboxEvent,
+  IntegrityReport,
   RawEvent,
   SignalRequest,
   StartWorkflowRequest,
@@ -52,6 +53,7 @@ import {
 } from "@spool/core";
 import Database from "better-sqlite3";
 import { migrate } from "./migrations.ts";
+import { checkSqliteIntegrity } from "./sqlite-doctor.ts";
 import { translateSqliteError } from "./sqlite-errors.ts";
 import { SqliteInspector } from "./sqlite-inspector.ts";
 import { prepareStatements, type Statements } from "./statements.ts";
@@ -656,6 +658,14 @@ export class SqliteBackend implements Backend {
   /** The injected clock. */
   now(): number {
     return this.clock();
+  }
+
+  /**
+   * `PRAGMA quick_check` and every row's checksum (history, inbox, runs, activity tasks); read-only.
+   * What `spool doctor` runs. A storage error (a damaged page) ends the scan with that error.
+   */
+  async checkIntegrity(): Promise<IntegrityReport> {
+    return this.read(() => checkSqliteIntegrity(this.db));
   }
 
   // ── Transactions ─────────────────────────────────────────────────────────────────────────
