@@ -45,8 +45,8 @@ function open(options: Partial<SqliteBackendOptions> = {}) {
 /** The backend's own connection, for pragmas and fault injection. */
 const connectionOf = (backend: SqliteBackend) => (backend as unknown as { db: Database.Database }).db;
 
-describeBackend("SqliteBackend :memory:", async () => open());
-describeBackend("SqliteBackend file (WAL)", async () => open({ path: freshPath() }));
+describeBackend("SqliteBackend :memory:", async (o) => open(o));
+describeBackend("SqliteBackend file (WAL)", async (o) => open({ ...o, path: freshPath() }));
 
 const bytes = (...values: number[]) => new Uint8Array(values);
 
