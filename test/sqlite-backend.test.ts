@@ -214,6 +214,26 @@ describe("SqliteBackend (SQLite specifics)", () => {
   });
 
   describe("integrity", () => {
+    it("a -wal file deleted under a live database is reported as such, not as a full disk", async () => {
+      const path = freshPath();
+      const live = new SqliteBackend({ path });
+      // Committed pages stay in the WAL until a checkpoint; the -shm index says where they are.
+      for (let i = 0; i < 20; i++) await live.startWorkflow(startReq(`wal-${i}`));
+      expect(existsSync(`${path}-wal`)).toBe(true);
+      rmSync(`${path}-wal`);
+      let err: unknown;
+      try {
+        new SqliteBackend({ path }).close();
+      } catch (e) {
+        err = e;
+      }
+      expect((err as { cause?: { code?: string } })?.cause?.code).toBe("SQLITE_IOERR_SHORT_READ");
+      expect((err as Error).message).toMatch(/-wal file was deleted, truncated or replaced/);
+      expect((err as Error).message).toMatch(/spool doctor/);
+      expect((err as Error).message).not.toMatch(/free space/);
+      await live.close();
+    });
+
     it("detects a corrupt history body, a non-BLOB body and a missing event, only in the damaged run", async () => {
       const { backend } = open();
       const { runId } = await backend.startWorkflow(startReq("damaged"));
