@@ -1193,7 +1193,7 @@ export class PostgresBackend implements Backend {
   /** The checksums of the activity tasks `parts.work` creates, in the order of its columns. */
   private activityCrcs(req: ActivationCommit, parts: BodyParts): number[] {
     if (parts.work === null) return [];
-    return req.activities.map((a) => activityChecksum(req.runId, a.step, a.name, a.input, a.options));
+    return req.activities.map((a) => activityChecksum(req.runId, a.step, a.name, a.input));
   }
 
   /** Runs applyActivation (see bodyValues and checkBody). */

@@ -955,7 +955,7 @@ export class SqliteBackend implements Backend {
             a.timeoutMs,
             a.heartbeatTimeoutMs,
             now,
-            activityChecksum(runId, a.step, a.name, a.input, a.options),
+            activityChecksum(runId, a.step, a.name, a.input),
           );
           claimedActivities.push({
             taskId,
@@ -989,7 +989,7 @@ export class SqliteBackend implements Backend {
             a.timeoutMs,
             a.heartbeatTimeoutMs,
             now,
-            activityChecksum(runId, a.step, a.name, a.input, a.options),
+            activityChecksum(runId, a.step, a.name, a.input),
           );
           out.activityTask = true;
         }

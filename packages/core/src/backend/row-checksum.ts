@@ -50,19 +50,15 @@ export function runChecksum(
 }
 
 /**
- * CRC32 (unsigned) of an activity task's immutable fields: run, step, name, input and options.
+ * CRC32 (unsigned) of an activity task's immutable identity and input: run, step, name and input.
  * Computed when the task is created and verified at every claim, so an attempt never runs on a
- * damaged input.
+ * damaged input. The options (the retry policy) are left out on purpose: they are read only when
+ * an attempt fails, and a damaged options row already has a defined outcome there (the step fails
+ * for good, saying why), while a successful attempt does not need them.
  */
-export function activityChecksum(
-  runId: string,
-  step: number,
-  name: string,
-  input: Uint8Array,
-  options: Uint8Array,
-): number {
-  const header = `${runId}\u001f${step}\u001f${name}\u001f${input.byteLength}\u001f${options.byteLength}`;
-  return CRC32.buf(options, CRC32.buf(input, CRC32.str(header))) >>> 0;
+export function activityChecksum(runId: string, step: number, name: string, input: Uint8Array): number {
+  const header = `${runId}\u001f${step}\u001f${name}\u001f${input.byteLength}`;
+  return CRC32.buf(input, CRC32.str(header)) >>> 0;
 }
 
 /**

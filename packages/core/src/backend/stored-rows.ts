@@ -237,10 +237,8 @@ export function activityRowCorruption(row: StoredActivityRow): string | null {
   if (row.crc === null || row.crc === undefined) return null;
   if (typeof row.crc !== "number") return "checksum column is not an integer";
   if (!(row.input instanceof Uint8Array)) return "input is not binary";
-  if (!(row.options instanceof Uint8Array)) return "options are not binary";
-  const actual = activityChecksum(row.run_id, row.step, row.name, asBytes(row.input), asBytes(row.options));
-  if (actual !== row.crc)
-    return `checksum mismatch over input and options (stored ${row.crc}, computed ${actual})`;
+  const actual = activityChecksum(row.run_id, row.step, row.name, asBytes(row.input));
+  if (actual !== row.crc) return `checksum mismatch over the input (stored ${row.crc}, computed ${actual})`;
   return null;
 }
 
@@ -257,7 +255,7 @@ export function activityRowError(row: StoredActivityRow, reason: string): RowCor
 /**
  * An `activity_tasks` row as the contract's {@link ClaimedActivityTask}, its checksum verified.
  *
- * @throws RowCorruptError when the input or options fail the checksum: the attempt must not run.
+ * @throws RowCorruptError when the input fails the checksum: the attempt must not run.
  */
 export function toClaimedActivity(row: StoredActivityRow): ClaimedActivityTask {
   const problem = activityRowCorruption(row);
