@@ -249,6 +249,65 @@ describe.each([
     }
   });
 
+  it("a corrupt history row of a completed run does not send the reader to `spool terminate`", async () => {
+    const { store, backend, client, runId } = await completedNine();
+    try {
+      const [row] = await store.sql("SELECT body FROM history WHERE run_id = ? AND seq = 2", [runId]);
+      const body = row!.body as Uint8Array;
+      await store.sql("UPDATE history SET body = ? WHERE run_id = ? AND seq = 2", [
+        flipped(body, body.length - 1),
+        runId,
+      ]);
+      for (const err of [
+        await rejection(client.getHandle("nine").history()),
+        await rejection(backend.getHistory(runId)),
+      ]) {
+        expect(err).toBeInstanceOf(HistoryCorruptError);
+        expect((err as Error).message).toMatch(/corrupt at event #2: checksum mismatch/);
+        expect((err as Error).message).toMatch(/has ended \(completed\), so there is nothing to terminate/);
+        expect((err as Error).message).not.toMatch(/spool terminate/);
+      }
+      const history = await cli("history", "nine", ...store.cli);
+      expect(history.code).toBe(1);
+      expect(history.err).not.toMatch(/spool terminate/);
+      const doctor = await cli("doctor", ...store.cli);
+      expect(doctor.out).toMatch(new RegExp(`DAMAGED history run ${runId} event #2: checksum mismatch`));
+    } finally {
+      await backend.close();
+      await store.close();
+    }
+  });
+
+  it("an open run whose record is damaged is parked by the worker, and then `spool terminate` ends it", async () => {
+    const store = makeStore();
+    const backend = store.open();
+    try {
+      const client = new Client({ backend });
+      const handle = await client.start(waitsOnActivity, {}, { id: "parked" });
+      // Damaged before any worker ran it: its stored status no longer matches the checksum.
+      await store.sql("UPDATE runs SET status = 'blocked' WHERE run_id = ?", [handle.runId]);
+      expect(await rejection(handle.describe())).toBeInstanceOf(RowCorruptError);
+      const worker = new Worker({ backend, workflows: [waitsOnActivity], logger: silentLogger });
+      await worker.start();
+      let described: Awaited<ReturnType<typeof handle.describe>> | undefined;
+      for (let i = 0; i < 1500; i++) {
+        described = await handle.describe().catch(() => undefined);
+        if (described?.blockedReason) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await worker.shutdown();
+      expect(described?.status).toBe("blocked");
+      expect(described?.blockedReason).toMatch(/RowCorruptError|record of run .* is corrupt/);
+      const terminated = await cli("terminate", "parked", ...store.cli, "--reason", "damaged record");
+      expect(terminated.err).toBe("");
+      expect(terminated.code).toBe(0);
+      expect((await handle.describe()).status).toBe("cancelled");
+    } finally {
+      await backend.close();
+      await store.close();
+    }
+  });
+
   it("doctor reports a sound store as healthy (exit 0)", async () => {
     const { store, backend } = await completedNine();
     try {

@@ -282,14 +282,30 @@ export class HistoryCorruptError extends SpoolError {
   override name = "HistoryCorruptError";
   readonly runId: string;
   readonly seq: number;
-  constructor(runId: string, seq: number, reason: string, options?: SpoolErrorOptions) {
+  /** Why the row is corrupt, without the advice around it. */
+  readonly reason: string;
+  constructor(
+    runId: string,
+    seq: number,
+    reason: string,
+    options?: SpoolErrorOptions & {
+      /** The run's status when known: a run that has ended has nothing left to terminate. */
+      runStatus?: string;
+    },
+  ) {
+    const ended = options?.runStatus !== undefined && !["running", "blocked"].includes(options.runStatus);
     super(
-      `history of run ${runId} is corrupt at event #${seq}: ${reason}. The run is parked; restore the row ` +
-        "from a backup, or end the run with handle.terminate() (`spool terminate <workflowId>`).",
+      `history of run ${runId} is corrupt at event #${seq}: ${reason}. ` +
+        (ended
+          ? `The run has ended (${options?.runStatus}), so there is nothing to terminate: restore the row from a ` +
+            "backup. `spool doctor` lists every damaged row."
+          : "The run is parked; restore the row from a backup, or end the run with handle.terminate() " +
+            "(`spool terminate <workflowId>`)."),
       options,
     );
     this.runId = runId;
     this.seq = seq;
+    this.reason = reason;
   }
   static override is = guard(HistoryCorruptError, "HistoryCorruptError");
 }

@@ -55,6 +55,7 @@ import {
   toInboxEvents,
   toRawEvents,
   toRunRecordUnchecked,
+  withRunStatus,
 } from "@spool/core";
 import pg from "pg";
 import { DbClock, type PostgresTestClock } from "./db-clock.ts";
@@ -474,7 +475,12 @@ export class PostgresBackend implements Backend {
   /** History events with seq > afterSeq, checksums verified. @throws HistoryCorruptError */
   async getHistory(runId: string, afterSeq = 0): Promise<RawEvent[]> {
     const { rows } = await this.one<HistoryRow>(this.stmts.selectHistory, [runId, afterSeq]);
-    return toRawEvents(runId, afterSeq, rows);
+    try {
+      return toRawEvents(runId, afterSeq, rows);
+    } catch (err) {
+      const state = await this.one<{ status: string }>(this.stmts.runState, [runId]);
+      throw withRunStatus(err, state.rows[0]?.status);
+    }
   }
 
   /** The run's unconsumed inbox, in consumption order. @throws HistoryCorruptError */

@@ -50,6 +50,7 @@ import {
   toInboxEvents,
   toRawEvents,
   toRunRecordUnchecked,
+  withRunStatus,
 } from "@spool/core";
 import Database from "better-sqlite3";
 import { migrate } from "./migrations.ts";
@@ -356,7 +357,14 @@ export class SqliteBackend implements Backend {
 
   /** History events with seq > afterSeq, checksums verified. @throws HistoryCorruptError */
   async getHistory(runId: string, afterSeq = 0): Promise<RawEvent[]> {
-    return this.read(() => toRawEvents(runId, afterSeq, this.stmts.selectHistory.all(runId, afterSeq)));
+    return this.read(() => {
+      const rows = this.stmts.selectHistory.all(runId, afterSeq);
+      try {
+        return toRawEvents(runId, afterSeq, rows);
+      } catch (err) {
+        throw withRunStatus(err, this.stmts.runStatus.get(runId)?.status);
+      }
+    });
   }
 
   /** The run's unconsumed inbox, in consumption order. @throws HistoryCorruptError */

@@ -212,6 +212,18 @@ export function toRawEvents(runId: string, afterSeq: number, rows: StoredHistory
 }
 
 /**
+ * The error to report for a corrupt history read once the run's status is known: a run that has
+ * ended gets advice that does not send the reader to `spool terminate`, which would fail on it.
+ * Anything else passes through.
+ */
+export function withRunStatus(err: unknown, status: string | undefined): unknown {
+  if (!(err instanceof HistoryCorruptError) || err instanceof RowCorruptError || status === undefined)
+    return err;
+  if (isOpenStatus(status)) return err;
+  return new HistoryCorruptError(err.runId, err.seq, err.reason, { runStatus: status });
+}
+
+/**
  * Verified inbox events. A corrupt inbox row is reported as a HistoryCorruptError at position 0
  * (it has no history position yet) with the inbox id in the reason, since it would become history
  * as soon as an activation consumed it.
