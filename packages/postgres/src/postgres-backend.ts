@@ -354,23 +354,25 @@ export class PostgresBackend implements Backend {
     return this.tx((tx) => this.startIn(tx, req, req.onConflict));
   }
 
-  /** Puts a SignalReceived event in the open run's inbox. @throws RunNotFoundError */
+  /**
+   * Puts a SignalReceived event in the open run's inbox.
+   * @throws RunNotFoundError; SignalBufferFullError when the run holds maxBufferedSignals unconsumed
+   */
   async signalWorkflow(req: SignalRequest): Promise<{ runId: string }> {
     return this.tx(async (tx) => {
-      // Two tries: the open run may close (continue-as-new) between the lookup and the lock; the
-      // second lookup then finds its successor.
+      // Two tries: the open run may close (continue-as-new) while the lock is awaited; the second
+      // lookup then finds its successor.
       for (let i = 0; i < 2; i++) {
-        const { rows } = await tx.q<{ run_id: string }>(this.stmts.openRunId, [
+        const { rows } = await tx.q<{ run_id: string }>(this.stmts.lockOpenRun, [
           req.workflowId,
           req.runId ?? null,
         ]);
         const runId = rows[0]?.run_id;
-        if (runId === undefined) break;
-        if (!(await this.lockOpenRun(tx, runId))) continue;
+        if (runId === undefined) continue;
         if (req.requestId !== undefined && !(await this.firstSignal(tx, runId, req.requestId)))
           return { runId };
-        await this.checkSignalRoom(tx, req.workflowId, runId);
-        if (await this.deliverTo(tx, runId, "SignalReceived", null, req.body)) return { runId };
+        await this.deliverSignal(tx, req.workflowId, runId, req.body);
+        return { runId };
       }
       throw new RunNotFoundError(req.workflowId, req.runId, "open run");
     });
@@ -385,17 +387,23 @@ export class PostgresBackend implements Backend {
     return this.tx(async (tx) => {
       for (let i = 0; i < 3; i++) {
         const started = await this.startIn(tx, start, "startNewIfClosed", start.onConflict !== "useExisting");
-        // An existing run is locked before it is counted; if it closed since we looked, the next
-        // round starts a new one. A run created just now holds no signal yet.
-        if (!started.created && !(await this.lockOpenRun(tx, started.runId))) continue;
+        // An existing run is locked before its signals are counted; if it closed since we looked,
+        // the next round starts a new one. A run created just now is this transaction's already.
+        if (!started.created) {
+          const { rows } = await tx.q<{ run_id: string }>(this.stmts.lockOpenRun, [
+            start.workflowId,
+            started.runId,
+          ]);
+          if (rows.length === 0) continue;
+        }
         if (
           options.requestId !== undefined &&
           !(await this.firstSignal(tx, started.runId, options.requestId))
         ) {
           return started;
         }
-        if (!started.created) await this.checkSignalRoom(tx, start.workflowId, started.runId);
-        if (await this.deliverTo(tx, started.runId, "SignalReceived", null, signalBody)) return started;
+        await this.deliverSignal(tx, start.workflowId, started.runId, signalBody);
+        return started;
       }
       throw new SpoolError(
         `signalWithStart of "${start.workflowId}": its open run kept closing while the signal was delivered; retry.`,
@@ -903,22 +911,25 @@ export class PostgresBackend implements Backend {
     return null;
   }
 
-  /** Locks an open run's task row (see lockOpenRun); false when the run has closed. */
-  private async lockOpenRun(tx: Tx, runId: string): Promise<boolean> {
-    return (await tx.q(this.stmts.lockOpenRun, [runId])).rows.length === 1;
-  }
-
   /**
-   * Refuses a signal when the run already holds maxBufferedSignals unconsumed ones. The caller
-   * holds the run's lock (lockOpenRun), which every delivery and every commit of the run takes
-   * first, so concurrent senders are counted one after another and cannot overshoot the cap.
+   * Delivers a signal to a run this transaction has locked or created, unless it already holds
+   * maxBufferedSignals unconsumed ones (see deliverSignalIfRoom: every delivery and commit of the
+   * run takes the same lock first, so concurrent senders cannot overshoot the cap).
+   * @throws SignalBufferFullError
    */
-  private async checkSignalRoom(tx: Tx, workflowId: string, runId: string): Promise<void> {
-    const { rows } = await tx.q<{ n: number }>(this.stmts.unconsumedSignals, [runId]);
+  private async deliverSignal(tx: Tx, workflowId: string, runId: string, body: Uint8Array): Promise<void> {
+    const { rows } = await tx.q<{ n: number; delivered: number }>(this.stmts.deliverSignalIfRoom, [
+      runId,
+      tx.now,
+      body,
+      eventChecksum(0, tx.now, "SignalReceived", null, body),
+      this.maxBufferedSignals,
+    ]);
     const waiting = Number(rows[0]?.n ?? 0);
-    if (waiting >= this.maxBufferedSignals) {
+    if (Number(rows[0]?.delivered ?? 0) !== 1) {
       throw new SignalBufferFullError({ workflowId, runId, waiting, limit: this.maxBufferedSignals });
     }
+    tx.out.workflowTask = true;
   }
 
   /** True when the signal is to be delivered: this run has not received its request id yet. */

@@ -319,20 +319,38 @@ export function buildStatements(schema: string) {
        ON CONFLICT DO NOTHING RETURNING run_id`,
     ),
     /**
-     * Locks an open run for a signal delivery (its task row: the lock every writer of the run's
-     * inbox takes first). No row = the run is closed. $1 run_id.
+     * Finds and locks the open run a signal goes to (its task row: the lock every writer of the
+     * run's inbox takes first). No row = no open run, or it closed while this waited for the lock
+     * (its task row is gone). $1 workflow_id $2 run_id|null.
      */
-    lockOpenRun: st("lock_open_run", `SELECT 1 AS one FROM ${S}.workflow_tasks WHERE run_id = $1 FOR UPDATE`),
+    lockOpenRun: st(
+      "lock_open_run",
+      `SELECT t.run_id FROM ${S}.workflow_tasks t
+       WHERE t.run_id = (SELECT run_id FROM ${S}.runs
+                         WHERE workflow_id = $1 AND status IN ${OPEN} AND ($2::text IS NULL OR run_id = $2::text))
+       FOR UPDATE OF t`,
+    ),
     /**
-     * Unconsumed signals of a run: waiting in its inbox plus held by its code (recorded by its last
-     * activation). Run after lockOpenRun, as a statement of its own, so its snapshot is taken after
-     * the lock and sees every delivery and commit before it. $1 run_id.
+     * Delivers a signal to a run this transaction has locked (lockOpenRun, or created), unless the
+     * run already holds `$5` unconsumed signals: waiting in its inbox plus held by its code
+     * (recorded by its last activation). A statement of its own after the lock, so its snapshot
+     * sees every delivery and commit that went before: concurrent senders cannot overshoot.
+     * $1 run_id $2 now $3 body $4 crc $5 cap.
      */
-    unconsumedSignals: st(
-      "unconsumed_signals",
-      `SELECT r.buffered_signals
-         + (SELECT count(*) FROM ${S}.inbox i WHERE i.run_id = r.run_id AND i.type = 'SignalReceived') AS n
-       FROM ${S}.runs r WHERE r.run_id = $1`,
+    deliverSignalIfRoom: st(
+      "deliver_signal_if_room",
+      `WITH n AS (
+         SELECT r.buffered_signals
+           + (SELECT count(*) FROM ${S}.inbox i WHERE i.run_id = r.run_id AND i.type = 'SignalReceived') AS n
+         FROM ${S}.runs r WHERE r.run_id = $1
+       ), w AS (
+         UPDATE ${S}.workflow_tasks t SET ${wakeSet("$2::bigint")}
+         WHERE t.run_id = $1 AND (SELECT n FROM n) < $5::bigint RETURNING t.run_id
+       ), ins AS (
+         INSERT INTO ${S}.inbox (run_id, ts, type, step, body, crc)
+         SELECT run_id, $2::bigint, 'SignalReceived', NULL, $3::bytea, $4::bigint FROM w RETURNING id
+       )
+       SELECT (SELECT n FROM n) AS n, (SELECT count(*) FROM ins) AS delivered`,
     ),
     deleteInboxOfRun: st("delete_inbox", `DELETE FROM ${S}.inbox WHERE run_id = $1`),
     /**
