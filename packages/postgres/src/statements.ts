@@ -306,12 +306,6 @@ export function buildStatements(schema: string) {
        INSERT INTO ${S}.inbox (run_id, ts, type, step, body, crc)
        SELECT run_id, $2::bigint, $3::text, $4::int, $5::bytea, $6::bigint FROM w RETURNING id`,
     ),
-    /** The open run a signal goes to. $1 workflow_id $2 run_id|null. */
-    openRunId: st(
-      "open_run_id",
-      `SELECT run_id FROM ${S}.runs
-       WHERE workflow_id = $1 AND status IN ${OPEN} AND ($2::text IS NULL OR run_id = $2::text)`,
-    ),
     /** Records a signal's de-duplication key; no row = the run already received it. $1 run_id $2 key. */
     rememberSignal: st(
       "remember_signal",
