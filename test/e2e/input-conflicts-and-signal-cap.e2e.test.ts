@@ -164,6 +164,9 @@ describe.each(stores)("%s", (_name, makeStore) => {
       expect(received.map((e) => (e as { payload: { i: number } }).payload.i)).toEqual([0, 1, 2, 3, 4]);
       expect(history.at(-1)?.type).toBe("WorkflowCompleted");
       expect((await backend.inspect.getRun(handle.runId!))?.status).toBe("completed");
+      // Nothing stored was damaged on the way.
+      const integrity = await backend.checkIntegrity!();
+      expect(integrity.problems).toEqual([]);
     } finally {
       await close();
     }
