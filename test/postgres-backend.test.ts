@@ -6,4 +6,4 @@ import { closeAdmin, openPg } from "./postgres/pg-harness.ts";
 afterAll(closeAdmin);
 
 // Each test gets its own schema (spool_test_<random>), created by init() and dropped afterwards.
-describeBackend("PostgresBackend", async () => openPg());
+describeBackend("PostgresBackend", async (o) => openPg(o));

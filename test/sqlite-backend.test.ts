@@ -45,10 +45,14 @@ function open(options: Partial<SqliteBackendOptions> = {}) {
 /** The backend's own connection, for pragmas and fault injection. */
 const connectionOf = (backend: SqliteBackend) => (backend as unknown as { db: Database.Database }).db;
 
-describeBackend("SqliteBackend :memory:", async () => open());
-describeBackend("SqliteBackend file (WAL)", async () => open({ path: freshPath() }));
+describeBackend("SqliteBackend :memory:", async (o) => open(o));
+describeBackend("SqliteBackend file (WAL)", async (o) => open({ ...o, path: freshPath() }));
 
 const bytes = (...values: number[]) => new Uint8Array(values);
+
+/** Removes what migration 3 added, leaving a file as version 2 wrote it. */
+const UNDO_V3 = `ALTER TABLE runs DROP COLUMN input_hash; ALTER TABLE runs DROP COLUMN crc;
+  ALTER TABLE runs DROP COLUMN buffered_signals; ALTER TABLE activity_tasks DROP COLUMN crc;`;
 
 const startReq = (workflowId: string) => ({
   workflowId,
@@ -111,9 +115,10 @@ describe("SqliteBackend (SQLite specifics)", () => {
       const old = new SqliteBackend({ path });
       const { runId } = await old.startWorkflow(startReq("from-v1"));
       await old.close();
-      // What version 1 left on disk: no signal_requests table, one migration recorded.
+      // What version 1 left on disk: no signal_requests table (nor version 3's columns), one
+      // migration recorded.
       const raw = new Database(path);
-      raw.exec("DROP TABLE signal_requests; DELETE FROM spool_migrations WHERE version > 1");
+      raw.exec(`${UNDO_V3} DROP TABLE signal_requests; DELETE FROM spool_migrations WHERE version > 1`);
       raw.close();
 
       const upgraded = new SqliteBackend({ path });
@@ -125,6 +130,48 @@ describe("SqliteBackend (SQLite specifics)", () => {
         await upgraded.signalWorkflow({ workflowId: "from-v1", body: bytes(7), requestId: "once" });
       }
       expect(await upgraded.getInbox(runId)).toHaveLength(1);
+      await upgraded.close();
+    });
+
+    it("upgrades a file written at schema version 2 in place: its runs count as unknown input and unverified rows", async () => {
+      const path = freshPath();
+      const old = new SqliteBackend({ path });
+      const { runId } = await old.startWorkflow({ ...startReq("from-v2"), inputHash: "00000000000000aa" });
+      await old.close();
+      const raw = new Database(path);
+      raw.exec(`${UNDO_V3} DELETE FROM spool_migrations WHERE version > 2`);
+      raw.close();
+
+      const upgraded = new SqliteBackend({ path });
+      const db = connectionOf(upgraded);
+      expect(db.prepare("SELECT version FROM spool_migrations ORDER BY version").all()).toEqual(
+        MIGRATIONS.map((m) => ({ version: m.version })),
+      );
+      expect(db.prepare("SELECT input_hash, crc, buffered_signals FROM runs").get()).toEqual({
+        input_hash: null,
+        crc: null,
+        buffered_signals: 0,
+      });
+      // No stored fingerprint: a start with any input attaches, as before the upgrade.
+      const again = await upgraded.startWorkflow({ ...startReq("from-v2"), inputHash: "ffffffffffffffff" });
+      expect(again).toMatchObject({ runId, created: false });
+      expect((await upgraded.inspect.getRun(runId))?.status).toBe("running");
+      await upgraded.signalWorkflow({ workflowId: "from-v2", body: bytes(7) });
+      // Its next status change writes a checksum: from then on the row is verified.
+      const task = await upgraded.claimWorkflowTask({ workerId: "w", workflowNames: ["wf"], leaseMs: 1000 });
+      await upgraded.commitActivation(
+        commitOf(runId, 1, {
+          fence: task!.fence,
+          consumedInbox: task!.inbox.map((e) => e.id),
+          events: [
+            { seq: 2, ts: T0, type: "SignalReceived", step: null, body: task!.inbox[0]!.body },
+            { seq: 3, ts: T0, type: "WorkflowCompleted", step: null, body: bytes(9) },
+          ],
+          close: { status: "completed", result: bytes(9) },
+        }),
+      );
+      expect(db.prepare("SELECT crc FROM runs").get()).not.toEqual({ crc: null });
+      expect((await upgraded.inspect.getRun(runId))?.status).toBe("completed");
       await upgraded.close();
     });
 
@@ -167,6 +214,26 @@ describe("SqliteBackend (SQLite specifics)", () => {
   });
 
   describe("integrity", () => {
+    it("a -wal file deleted under a live database is reported as such, not as a full disk", async () => {
+      const path = freshPath();
+      const live = new SqliteBackend({ path });
+      // Committed pages stay in the WAL until a checkpoint; the -shm index says where they are.
+      for (let i = 0; i < 20; i++) await live.startWorkflow(startReq(`wal-${i}`));
+      expect(existsSync(`${path}-wal`)).toBe(true);
+      rmSync(`${path}-wal`);
+      let err: unknown;
+      try {
+        new SqliteBackend({ path }).close();
+      } catch (e) {
+        err = e;
+      }
+      expect((err as { cause?: { code?: string } })?.cause?.code).toBe("SQLITE_IOERR_SHORT_READ");
+      expect((err as Error).message).toMatch(/-wal file was deleted, truncated or replaced/);
+      expect((err as Error).message).toMatch(/spool doctor/);
+      expect((err as Error).message).not.toMatch(/free space/);
+      await live.close();
+    });
+
     it("detects a corrupt history body, a non-BLOB body and a missing event, only in the damaged run", async () => {
       const { backend } = open();
       const { runId } = await backend.startWorkflow(startReq("damaged"));

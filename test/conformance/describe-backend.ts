@@ -21,7 +21,9 @@ import {
   type NewActivityTask,
   type RawEvent,
   RunNotFoundError,
+  SignalBufferFullError,
   SpoolError,
+  type StartWorkflowRequest,
   WorkflowAlreadyStartedError,
 } from "@spool/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -49,6 +51,11 @@ export interface BackendHarness {
   teardown(): Promise<void>;
 }
 
+/** Backend options a conformance test may ask its harness for (each backend has them). */
+export interface BackendHarnessOptions {
+  maxBufferedSignals?: number;
+}
+
 const bytes = (...values: number[]) => new Uint8Array(values);
 
 /** An event to append, before the helper gives it a position and time. */
@@ -71,7 +78,10 @@ interface Append {
  * });
  * ```
  */
-export function describeBackend(name: string, makeBackend: () => Promise<BackendHarness>): void {
+export function describeBackend(
+  name: string,
+  makeBackend: (options?: BackendHarnessOptions) => Promise<BackendHarness>,
+): void {
   describe(`Backend conformance: ${name}`, () => {
     let backend: Backend;
     let clock: TestClock;
@@ -457,6 +467,181 @@ export function describeBackend(name: string, makeBackend: () => Promise<Backend
         expect(again).toEqual({ runId: first.runId, created: false, workflowName: "wf" });
         await backend.signalWorkflow({ workflowId: "order-1", body: bytes(10), requestId: "go" });
         expect((await backend.getInbox(first.runId)).map((e) => Array.from(e.body!))).toEqual([[10]]);
+      });
+    });
+
+    describe("input fingerprints", () => {
+      const startWith = (inputHash: string | null | undefined, onConflict: IdConflictPolicy = "attach") =>
+        backend.startWorkflow({
+          workflowId: "order-1",
+          workflowName: "wf",
+          version: null,
+          startedEventBody: bytes(1),
+          onConflict,
+          ...(inputHash !== undefined ? { inputHash } : {}),
+        });
+
+      it("a start with the same input attaches; with a different one it is WorkflowAlreadyStartedError naming the run", async () => {
+        const first = await startWith("aaaa");
+        expect(await startWith("aaaa")).toEqual({ runId: first.runId, created: false, workflowName: "wf" });
+        const err = await rejection(startWith("bbbb"));
+        expect(err).toBeInstanceOf(WorkflowAlreadyStartedError);
+        expect((err as WorkflowAlreadyStartedError).runId).toBe(first.runId);
+        expect((err as Error).message).toMatch(
+          new RegExp(
+            `"order-1" already has run ${first.runId} \\(status running\\), started with a different input`,
+          ),
+        );
+        expect((err as Error).message).toMatch(/onConflict: "useExisting"/);
+        // The caller's policy decides: attach whatever the input, or refuse any existing run.
+        expect((await startWith("bbbb", "useExisting")).runId).toBe(first.runId);
+        expect(await rejection(startWith("aaaa", "fail"))).toBeInstanceOf(WorkflowAlreadyStartedError);
+        // Unknown on either side (a run from before fingerprints, a caller without one): attach.
+        expect((await startWith(undefined)).runId).toBe(first.runId);
+        expect((await backend.inspect.listRuns({ workflowId: "order-1" })).runs).toHaveLength(1);
+      });
+
+      it("a completed run conflicts too; startNewIfClosed starts a new run with the new input", async () => {
+        const first = await startWith("aaaa");
+        await complete(first.runId);
+        const err = await rejection(startWith("bbbb"));
+        expect(err).toBeInstanceOf(WorkflowAlreadyStartedError);
+        expect((err as Error).message).toMatch(/\(status completed\)/);
+        expect((await startWith("aaaa")).runId).toBe(first.runId);
+        const second = await startWith("bbbb", "startNewIfClosed");
+        expect(second.created).toBe(true);
+        // ...which is now the run the id's starts compare with.
+        expect((await startWith("bbbb")).runId).toBe(second.runId);
+        expect(await rejection(startWith("aaaa", "startNewIfClosed"))).toBeInstanceOf(
+          WorkflowAlreadyStartedError,
+        );
+      });
+
+      it("a run stored without a fingerprint attaches any input", async () => {
+        const first = await startWith(null);
+        expect((await startWith("bbbb")).runId).toBe(first.runId);
+        expect((await startWith("cccc")).runId).toBe(first.runId);
+      });
+
+      it("signalWithStart to an open run with a different input delivers nothing, unless useExisting", async () => {
+        const req = (inputHash: string, onConflict: IdConflictPolicy): StartWorkflowRequest => ({
+          ...orderStart,
+          onConflict,
+          inputHash,
+        });
+        const first = await backend.signalWithStart(req("aaaa", "startNewIfClosed"), bytes(1));
+        const err = await rejection(backend.signalWithStart(req("bbbb", "startNewIfClosed"), bytes(2)));
+        expect(err).toBeInstanceOf(WorkflowAlreadyStartedError);
+        expect((await backend.getInbox(first.runId)).map((e) => Array.from(e.body!))).toEqual([[1]]);
+        const attached = await backend.signalWithStart(req("bbbb", "useExisting"), bytes(3));
+        expect(attached).toEqual({ runId: first.runId, created: false, workflowName: "wf" });
+        expect((await backend.getInbox(first.runId)).map((e) => Array.from(e.body!))).toEqual([[1], [3]]);
+      });
+
+      it("child runs store their fingerprint", async () => {
+        const runId = await startIdle("parent");
+        const task = await (async () => {
+          await backend.signalWorkflow({ workflowId: "parent", body: bytes(1) });
+          return claimOrFail();
+        })();
+        await activate(task, {
+          append: [{ type: "ChildStarted", step: 1, body: bytes(1) }],
+          children: [
+            {
+              step: 1,
+              workflowId: "kid",
+              workflowName: "wf",
+              version: null,
+              startedEventBody: bytes(5),
+              inputHash: "aaaa",
+            },
+          ],
+        });
+        const kid = await backend.inspect.getLatestRun("kid");
+        expect(kid?.parentRunId).toBe(runId);
+        const err = await rejection(
+          backend.startWorkflow({
+            ...orderStart,
+            workflowId: "kid",
+            onConflict: "attach",
+            inputHash: "bbbb",
+          }),
+        );
+        expect(err).toBeInstanceOf(WorkflowAlreadyStartedError);
+      });
+    });
+
+    describe("unconsumed signal cap", () => {
+      /** A second store of the same kind with a small cap (the suite's own store keeps the default). */
+      const capped = async (cap: number) => {
+        const h = await makeBackend({ maxBufferedSignals: cap });
+        await h.backend.init();
+        return h;
+      };
+
+      it("refuses the signal over the cap with SignalBufferFullError; consumed signals make room", async () => {
+        const h = await capped(3);
+        try {
+          const b = h.backend;
+          const { runId } = await b.startWorkflow({ ...orderStart, onConflict: "attach" });
+          const send = (v: number, requestId?: string) =>
+            b.signalWorkflow({ workflowId: "order-1", body: bytes(v), ...(requestId ? { requestId } : {}) });
+          for (const v of [1, 2, 3]) await send(v, `r${v}`);
+          const err = await rejection(send(4));
+          expect(err).toBeInstanceOf(SignalBufferFullError);
+          expect(err).toMatchObject({ workflowId: "order-1", runId, waiting: 3, limit: 3 });
+          expect((err as Error).message).toMatch(
+            /3 signals already wait unconsumed by its code, the cap is 3/,
+          );
+          // A retry of a signal already accepted is still a harmless no-op.
+          expect(await send(1, "r1")).toEqual({ runId });
+          expect(
+            await rejection(b.signalWithStart({ ...orderStart, onConflict: "startNewIfClosed" }, bytes(5))),
+          ).toBeInstanceOf(SignalBufferFullError);
+          expect(await b.getInbox(runId)).toHaveLength(3);
+
+          // Recorded into history but still buffered by the code: still full.
+          const task = await b.claimWorkflowTask({ workerId: "w", workflowNames: ["wf"], leaseMs: 10_000 });
+          await b.commitActivation({
+            ...commitOf(runId, task!.run.lastSeq),
+            fence: task!.fence,
+            events: task!.inbox.map((e, i) => ({
+              seq: task!.run.lastSeq + 1 + i,
+              ts: b.now(),
+              type: e.type,
+              step: e.step,
+              body: e.body,
+            })),
+            consumedInbox: task!.inbox.map((e) => e.id),
+            bufferedSignals: 3,
+          });
+          expect(await rejection(send(6))).toBeInstanceOf(SignalBufferFullError);
+          // The code took two with wait(): two more fit.
+          await b.commitActivation({ ...commitOf(runId, task!.run.lastSeq + 3), bufferedSignals: 1 });
+          await send(7);
+          await send(8);
+          expect(await rejection(send(9))).toMatchObject({ waiting: 3 });
+        } finally {
+          await h.teardown();
+        }
+      });
+
+      it("concurrent senders cannot overshoot the cap", async () => {
+        const h = await capped(4);
+        try {
+          const b = h.backend;
+          const { runId } = await b.startWorkflow({ ...orderStart, onConflict: "attach" });
+          const results = await Promise.allSettled(
+            Array.from({ length: 12 }, (_, i) => b.signalWorkflow({ workflowId: "order-1", body: bytes(i) })),
+          );
+          expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(4);
+          for (const r of results) {
+            if (r.status === "rejected") expect(r.reason).toBeInstanceOf(SignalBufferFullError);
+          }
+          expect(await b.getInbox(runId)).toHaveLength(4);
+        } finally {
+          await h.teardown();
+        }
       });
     });
 

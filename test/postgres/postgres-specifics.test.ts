@@ -113,6 +113,52 @@ describe("PostgresBackend (PostgreSQL specifics)", () => {
       expect((await racers[5]!.inspect.getRun(runId))?.workflowId).toBe("keep-me");
     });
 
+    it("upgrades a schema written at version 2 in place: its runs count as unknown input and unverified rows", async () => {
+      const { backend, schema } = open();
+      const { runId } = await backend.startWorkflow({
+        ...startReq("from-v2"),
+        inputHash: "00000000000000aa",
+      });
+      await backend.close();
+      // What version 2 left: none of version 3's columns, two migrations recorded.
+      await sql(
+        `ALTER TABLE "${schema}".runs DROP COLUMN input_hash, DROP COLUMN crc, DROP COLUMN buffered_signals;
+         ALTER TABLE "${schema}".activity_tasks DROP COLUMN crc;
+         DELETE FROM "${schema}".spool_migrations WHERE version > 2`,
+      );
+      const upgraded = sibling(schema);
+      await upgraded.init();
+      expect(await sql(`SELECT version FROM "${schema}".spool_migrations ORDER BY version`)).toEqual(
+        MIGRATIONS.map((m) => ({ version: m.version })),
+      );
+      expect(await sql(`SELECT input_hash, crc, buffered_signals FROM "${schema}".runs`)).toEqual([
+        { input_hash: null, crc: null, buffered_signals: 0 },
+      ]);
+      // No stored fingerprint: a start with any input attaches, as before the upgrade.
+      expect(
+        await upgraded.startWorkflow({ ...startReq("from-v2"), inputHash: "ffffffffffffffff" }),
+      ).toMatchObject({
+        runId,
+        created: false,
+      });
+      expect((await upgraded.inspect.getRun(runId))?.status).toBe("running");
+      await upgraded.signalWorkflow({ workflowId: "from-v2", body: bytes(7) });
+      const task = await claim(upgraded);
+      await upgraded.commitActivation({
+        ...commitOf(runId, 1),
+        fence: task!.fence,
+        consumedInbox: task!.inbox.map((e) => e.id),
+        events: [
+          { seq: 2, ts: upgraded.now(), type: "SignalReceived", step: null, body: task!.inbox[0]!.body },
+          { seq: 3, ts: upgraded.now(), type: "WorkflowCompleted", step: null, body: bytes(9) },
+        ],
+        close: { status: "completed", result: bytes(9) },
+      });
+      // Its status change wrote a checksum: from then on the row is verified.
+      expect((await sql(`SELECT crc FROM "${schema}".runs`))[0]?.crc).not.toBeNull();
+      expect((await upgraded.inspect.getRun(runId))?.status).toBe("completed");
+    });
+
     it("refuses a schema migrated by a newer release", async () => {
       const { backend, schema } = open();
       await backend.init();

@@ -143,8 +143,13 @@ describe("bad input leaves the store intact", () => {
     expect(schema.message).toMatch(/label/);
     const big = await rejected(small.start(waits, { label: "x".repeat(1000) }, { id: "big" }));
     expect(PayloadTooLargeError.is(big)).toBe(true);
-    const again = await env.client.start(waits, { label: "two" }, { id: "dup" });
+    const again = await env.client.start(waits, { label: "one" }, { id: "dup" });
     expect(again.runId, "a duplicate start attaches to the run").toBe(first.runId);
+    const differs = await rejected(env.client.start(waits, { label: "two" }, { id: "dup" }));
+    expect(WorkflowAlreadyStartedError.is(differs), "a different input is refused").toBe(true);
+    expect(differs.message).toMatch(/started with a different input/);
+    const anyway = await env.client.start(waits, { label: "two" }, { id: "dup", onConflict: "useExisting" });
+    expect(anyway.runId).toBe(first.runId);
     const fail = await rejected(env.client.start(waits, { label: "two" }, { id: "dup", onConflict: "fail" }));
     expect(WorkflowAlreadyStartedError.is(fail)).toBe(true);
     const other = await rejected(env.client.start(quick, {}, { id: "dup" }));

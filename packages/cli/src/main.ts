@@ -11,6 +11,7 @@ import {
   terminateCommand,
   workerCommand,
 } from "./commands/act.ts";
+import { doctorCommand } from "./commands/doctor.ts";
 import { describeCommand, historyCommand, listCommand, statsCommand } from "./commands/inspect.ts";
 import { type CliIo, processIo, UsageError } from "./io.ts";
 import { openBackend } from "./open-backend.ts";
@@ -31,6 +32,7 @@ commands:
   cancel <workflowId>      request cancellation: the workflow runs its clean-up  [--reason text]
   terminate <workflowId>   end the open run at once without running its code (for blocked runs)  [--reason text]
   stats                    run and queue counts  [--json]
+  doctor                   check the store: SQLite quick_check and every row's checksum; exit 1 if damaged  [--json]
   worker                   run a worker for a module's definitions until Ctrl+C  --module <file> [--concurrency n]
 
 connection: --db <file> (SQLite; default ./spool.db or $SPOOL_DB) | --pg <url> [--schema name] ($SPOOL_PG_URL)`;
@@ -75,6 +77,8 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
           return await terminateCommand(backend, io, needArg("a workflow id"), o);
         case "stats":
           return await statsCommand(backend, io, o);
+        case "doctor":
+          return await doctorCommand(backend, io, o);
         case "worker":
           return await workerCommand(backend, io, o);
         default:

@@ -18,6 +18,7 @@ import {
   WorkflowAlreadyStartedError,
   type WorkflowDefinition,
   type WorkflowInput,
+  workflowInputFingerprint,
   workflowStartedFields,
 } from "@spool/core";
 import type { z } from "zod";
@@ -49,7 +50,13 @@ export interface ClientOptions {
 export interface StartOptions {
   /** The workflow id: the idempotency key of the start (default: a new ULID). */
   id?: string;
-  /** What to do when the id already has a run (default "attach": return it). */
+  /**
+   * What to do when the id already has a run. "attach" (default): return it if it was started with
+   * the same input, else throw WorkflowAlreadyStartedError; "useExisting": return it whatever its
+   * input; "fail": always throw; "startNewIfClosed": attach to an open run (same input), start a
+   * new run when the latest is closed. Runs from before schema version 3 have no stored input
+   * fingerprint and are attached as if their input matched.
+   */
   onConflict?: IdConflictPolicy;
 }
 
@@ -107,7 +114,13 @@ export class Client {
   async signalWithStart<W extends WorkflowDefinition, S extends Schema>(
     workflow: W,
     input: WorkflowInput<W>,
-    options: StartOptions & {
+    options: Omit<StartOptions, "onConflict"> & {
+      /**
+       * With an open run of this id: signal it only if its input matches (default
+       * "startNewIfClosed", which throws WorkflowAlreadyStartedError otherwise), or whatever its
+       * input ("useExisting"). A closed run never blocks the start.
+       */
+      onConflict?: "startNewIfClosed" | "useExisting";
       id: string;
       signal: SignalDefinition<S>;
       payload: z.input<S>;
@@ -117,7 +130,12 @@ export class Client {
   ): Promise<WorkflowHandle<W>> {
     checkRequestId(options.signalRequestId);
     await this.init();
-    const req = await this.startRequest(workflow, input, { ...options, onConflict: "startNewIfClosed" });
+    // A closed run never blocks it; an open run is signalled if its input matches, or whatever
+    // its input with onConflict "useExisting" (the backend reads that from the request).
+    const req = await this.startRequest(workflow, input, {
+      ...options,
+      onConflict: options.onConflict === "useExisting" ? "useExisting" : "startNewIfClosed",
+    });
     const sig = options.signal;
     const payload = parseWith(sig.schema, options.payload, `payload of signal "${sig.name}"`);
     if (workflow.signals && !workflow.signals.some((s) => s.name === sig.name)) {
@@ -184,6 +202,7 @@ export class Client {
         `input of workflow "${workflow.name}"`,
       )) as Uint8Array,
       onConflict: options.onConflict ?? "attach",
+      inputHash: workflowInputFingerprint(parsed),
     };
   }
 

@@ -13,6 +13,7 @@ import {
   decodeInboxEvent,
   deserializeError,
   encodeEventBody,
+  HistoryCorruptError,
   type HistoryEvent,
   isClosedStatus,
   type NewInboundEvent,
@@ -34,6 +35,7 @@ import {
   type WorkflowOutput,
 } from "@spool/core";
 import type { z } from "zod";
+import { checkedResult } from "./result-check.ts";
 
 /** What describe() tells about a run. */
 export interface RunDescription {
@@ -110,7 +112,14 @@ export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
         failures = 0;
       } catch (err) {
         // A lost connection or a restarting database is transient: keep waiting, within reason.
-        if (RunNotFoundError.is(err) || ++failures > 10 || Date.now() >= deadline) throw err;
+        // A damaged row stays damaged: waiting would only delay the error.
+        if (
+          RunNotFoundError.is(err) ||
+          HistoryCorruptError.is(err) ||
+          ++failures > 10 ||
+          Date.now() >= deadline
+        )
+          throw err;
         await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** failures, 5000)));
         continue;
       }
@@ -133,7 +142,7 @@ export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
 
   private async outcome(run: RunRecord): Promise<WorkflowOutput<W>> {
     if (run.status === "completed") {
-      return (run.result ? await this.deps.dc.decode(run.result) : undefined) as WorkflowOutput<W>;
+      return (await checkedResult(run, this.deps.backend, this.deps.dc)) as WorkflowOutput<W>;
     }
     const cause = run.error
       ? deserializeError((await this.deps.dc.decode(run.error)) as SerializedError)

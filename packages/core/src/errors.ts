@@ -282,16 +282,115 @@ export class HistoryCorruptError extends SpoolError {
   override name = "HistoryCorruptError";
   readonly runId: string;
   readonly seq: number;
-  constructor(runId: string, seq: number, reason: string, options?: SpoolErrorOptions) {
+  /** Why the row is corrupt, without the advice around it. */
+  readonly reason: string;
+  constructor(
+    runId: string,
+    seq: number,
+    reason: string,
+    options?: SpoolErrorOptions & {
+      /** The run's status when known: a run that has ended has nothing left to terminate. */
+      runStatus?: string;
+    },
+  ) {
+    const ended = options?.runStatus !== undefined && !["running", "blocked"].includes(options.runStatus);
     super(
-      `history of run ${runId} is corrupt at event #${seq}: ${reason}. The run is parked; restore the row ` +
-        "from a backup, or end the run with handle.terminate() (`spool terminate <workflowId>`).",
+      `history of run ${runId} is corrupt at event #${seq}: ${reason}. ` +
+        (ended
+          ? `The run has ended (${options?.runStatus}), so there is nothing to terminate: restore the row from a ` +
+            "backup. `spool doctor` lists every damaged row."
+          : "The run is parked; restore the row from a backup, or end the run with handle.terminate() " +
+            "(`spool terminate <workflowId>`)."),
       options,
     );
     this.runId = runId;
     this.seq = seq;
+    this.reason = reason;
   }
   static override is = guard(HistoryCorruptError, "HistoryCorruptError");
+}
+
+/**
+ * A stored row other than a history event failed its checksum: a run's record (`runs`: status,
+ * result, error) or an activity task's input (`activity_tasks`). It is a
+ * {@link HistoryCorruptError} (at position 0), so code that handles corrupt histories handles it
+ * too. Nothing read from the row is returned: a flipped byte must never become a wrong result.
+ *
+ * @example
+ * ```ts
+ * try { await handle.result(); } catch (err) {
+ *   if (RowCorruptError.is(err)) console.error(err.table, err.runId); // run `spool doctor`
+ * }
+ * ```
+ */
+export class RowCorruptError extends HistoryCorruptError {
+  override name = "RowCorruptError";
+  /** The table of the damaged row. */
+  readonly table: "runs" | "activity_tasks";
+  constructor(
+    info: {
+      table: "runs" | "activity_tasks";
+      runId: string;
+      /** The row as a person would name it: `run 01J...`, `activity task 01J... (step 3, "charge")`. */
+      row: string;
+      reason: string;
+      /** The run's stored status, when known (it is itself unverified when the runs row is damaged). */
+      status?: string;
+    },
+    options?: SpoolErrorOptions,
+  ) {
+    super(info.runId, 0, info.reason, options);
+    this.table = info.table;
+    const closed = info.status !== undefined && info.status !== "running" && info.status !== "blocked";
+    const advice = closed
+      ? "The run has ended, so there is nothing to terminate: restore the row from a backup; its history " +
+        "(`spool history <workflowId>`) is checksummed separately and still shows what the run recorded."
+      : info.table === "runs"
+        ? "A worker parks the run as blocked when it next claims it (rewriting the record without its outcome); " +
+          "then end it with `spool terminate <workflowId>`, or restore the row from a backup."
+        : "Restore the row from a backup, or end the run with `spool terminate <workflowId>`.";
+    this.message =
+      `${info.row} (table ${info.table}) is corrupt: ${info.reason}. Nothing was read from it` +
+      `${info.status !== undefined ? ` (its stored status, unverified, is "${info.status}")` : ""}. ${advice} ` +
+      "`spool doctor` lists every damaged row.";
+  }
+  static override is = guard(RowCorruptError, "RowCorruptError");
+}
+
+/**
+ * A signal was refused because its run already holds as many unconsumed signals as its backend
+ * allows (`maxBufferedSignals`, 1,000 by default): signals delivered to the run that its code has
+ * not taken with `signal.wait()`. Nothing was delivered; the run is unaffected. Signalling a run
+ * that never waits would otherwise grow its history until the run fails at the history limit.
+ *
+ * @example
+ * ```ts
+ * try { await handle.signal(tick, {}); } catch (err) {
+ *   if (SignalBufferFullError.is(err)) await sleep(1000); // let the workflow catch up, or stop sending
+ * }
+ * ```
+ */
+export class SignalBufferFullError extends SpoolError {
+  override name = "SignalBufferFullError";
+  readonly workflowId: string;
+  readonly runId: string;
+  /** Unconsumed signals the run holds (waiting in its inbox or buffered by its code). */
+  readonly waiting: number;
+  /** The cap (`maxBufferedSignals`). */
+  readonly limit: number;
+  constructor(info: { workflowId: string; runId: string; waiting: number; limit: number }) {
+    super(
+      `signal to workflow "${info.workflowId}" (run ${info.runId}) refused: ${info.waiting} signals already wait ` +
+        `unconsumed by its code, the cap is ${info.limit} (maxBufferedSignals). Nothing was delivered and the run ` +
+        "is unaffected. Retry once the workflow has consumed some with signal.wait(), stop sending signals it " +
+        "never waits for, or raise maxBufferedSignals on the backend.",
+    );
+    this.workflowId = info.workflowId;
+    this.runId = info.runId;
+    this.waiting = info.waiting;
+    this.limit = info.limit;
+  }
+  static override is = guard(SignalBufferFullError, "SignalBufferFullError");
 }
 
 /**
@@ -336,6 +435,8 @@ export const errorClasses: Record<string, new (...args: never[]) => Error> = {
   TimeoutError,
   ChildWorkflowFailure,
   HistoryCorruptError,
+  RowCorruptError,
+  SignalBufferFullError,
   HistoryFileError,
   StorageFullError,
   ConfigurationError,

@@ -3,6 +3,7 @@
  * the codec, errors, retry math, ids and the Backend interface. No I/O and no `node:*` imports.
  */
 export * from "./backend/backend.ts";
+export * from "./backend/integrity.ts";
 export * from "./backend/lease.ts";
 export * from "./backend/row-checksum.ts";
 export * from "./backend/stored-rows.ts";

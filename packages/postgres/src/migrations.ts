@@ -155,6 +155,21 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: "row checksums, input fingerprints, buffered signal counts",
+    // As in @spool/sqlite: checksums of a run's outcome and of a task's input (NULL on older rows,
+    // unverified), the fingerprint of a run's input (NULL = unknown), and the count of signals
+    // the run's code holds unconsumed (recorded by each activation, counted against
+    // maxBufferedSignals). Adding nullable columns, or one with a constant default, rewrites no
+    // table in PostgreSQL 11+.
+    sql: (s) => `
+      ALTER TABLE ${s}.runs ADD COLUMN input_hash text;
+      ALTER TABLE ${s}.runs ADD COLUMN crc bigint;
+      ALTER TABLE ${s}.runs ADD COLUMN buffered_signals integer NOT NULL DEFAULT 0;
+      ALTER TABLE ${s}.activity_tasks ADD COLUMN crc bigint;
+    `,
+  },
 ];
 
 /** The schema version this code writes. */

@@ -28,12 +28,15 @@ import type {
   ClaimedWorkflowTask,
   EventType,
   InboxEvent,
+  IntegrityReport,
   RawEvent,
   SignalRequest,
   StartWorkflowRequest,
   StartWorkflowResult,
 } from "@spool/core";
 import {
+  activityChecksum,
+  attachOrConflict,
   attemptLeaseMs,
   ConfigurationError,
   ConflictError,
@@ -42,19 +45,24 @@ import {
   isOpenStatus,
   newId,
   RunNotFoundError,
+  runChecksum,
+  runRowCorruption,
+  runRowError,
+  SignalBufferFullError,
   SpoolError,
   staleAttempt,
   toClaimedActivity,
   toInboxEvents,
   toRawEvents,
-  toRunRecord,
-  WorkflowAlreadyStartedError,
+  toRunRecordUnchecked,
+  withRunStatus,
 } from "@spool/core";
 import pg from "pg";
 import { DbClock, type PostgresTestClock } from "./db-clock.ts";
 import { ADVISORY_LOCK_CLASS, advisoryLockKey, migrate } from "./migrations.ts";
 import { Notifier, Outbox } from "./notifier.ts";
 import { isConnectionFailure, isRetryableConflict, translatePgError } from "./pg-errors.ts";
+import { checkPostgresIntegrity } from "./postgres-doctor.ts";
 import { PostgresInspector } from "./postgres-inspector.ts";
 import { splitClaimRows, TYPES } from "./records.ts";
 import {
@@ -92,6 +100,11 @@ export interface PostgresBackendOptions {
    * (default 300000). An activity without timeouts that runs longer than this should heartbeat.
    */
   activityLeaseMs?: number;
+  /**
+   * Most signals a run may hold unconsumed — delivered, not yet taken by its code with
+   * `signal.wait()` — before a new one is refused with SignalBufferFullError (default 1000).
+   */
+  maxBufferedSignals?: number;
   /** How often the estimate of the database clock behind `now()` is re-measured (default 60000; 0: never). */
   clockRefreshMs?: number;
   /**
@@ -143,6 +156,8 @@ interface NewRun {
   parentWorkflowId: string | null;
   parentStep: number | null;
   continuedFrom: string | null;
+  /** `inputFingerprint` of the run's input, or null when unknown. */
+  inputHash: string | null;
 }
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,47}$/;
@@ -205,6 +220,7 @@ export class PostgresBackend implements Backend {
   private readonly timerLockKey: number;
   private readonly workflowLeaseMs: number;
   private readonly activityLeaseMs: number;
+  private readonly maxBufferedSignals: number;
   private readonly clockRefreshMs: number;
   private readonly prepared: boolean;
   private readonly onConnectionError: (err: Error) => void;
@@ -230,6 +246,7 @@ export class PostgresBackend implements Backend {
     this.schema = schema;
     this.workflowLeaseMs = positiveInt(options.workflowLeaseMs, 30_000, "workflowLeaseMs");
     this.activityLeaseMs = positiveInt(options.activityLeaseMs, 300_000, "activityLeaseMs");
+    this.maxBufferedSignals = positiveInt(options.maxBufferedSignals, 1000, "maxBufferedSignals");
     this.clockRefreshMs = positiveInt(options.clockRefreshMs, 60_000, "clockRefreshMs", true);
     const poolSize = positiveInt(options.poolSize, 10, "poolSize");
     this.prepared = options.preparedStatements ?? true;
@@ -337,25 +354,27 @@ export class PostgresBackend implements Backend {
     return this.tx((tx) => this.startIn(tx, req, req.onConflict));
   }
 
-  /** Puts a SignalReceived event in the open run's inbox. @throws RunNotFoundError */
+  /**
+   * Puts a SignalReceived event in the open run's inbox.
+   * @throws RunNotFoundError; SignalBufferFullError when the run holds maxBufferedSignals unconsumed
+   */
   async signalWorkflow(req: SignalRequest): Promise<{ runId: string }> {
     return this.tx(async (tx) => {
-      if (req.requestId !== undefined) {
-        const { rows } = await tx.q<{ run_id: string }>(this.stmts.openRunId, [
+      // Two tries: the open run may close (continue-as-new) while the lock is awaited; the second
+      // lookup then finds its successor.
+      for (let i = 0; i < 2; i++) {
+        const { rows } = await tx.q<{ run_id: string }>(this.stmts.lockOpenRun, [
           req.workflowId,
           req.runId ?? null,
         ]);
         const runId = rows[0]?.run_id;
-        if (runId === undefined) throw new RunNotFoundError(req.workflowId, req.runId, "open run");
-        if (!(await this.firstSignal(tx, runId, req.requestId))) return { runId };
-        if (!(await this.deliverTo(tx, runId, "SignalReceived", null, req.body))) {
-          throw new RunNotFoundError(req.workflowId, req.runId, "open run");
-        }
+        if (runId === undefined) continue;
+        if (req.requestId !== undefined && !(await this.firstSignal(tx, runId, req.requestId)))
+          return { runId };
+        await this.deliverSignal(tx, req.workflowId, runId, req.body);
         return { runId };
       }
-      const delivered = await this.deliverToOpen(tx, req.workflowId, req.runId, "SignalReceived", req.body);
-      if (delivered === null) throw new RunNotFoundError(req.workflowId, req.runId, "open run");
-      return { runId: delivered.runId };
+      throw new RunNotFoundError(req.workflowId, req.runId, "open run");
     });
   }
 
@@ -367,15 +386,24 @@ export class PostgresBackend implements Backend {
   ): Promise<StartWorkflowResult> {
     return this.tx(async (tx) => {
       for (let i = 0; i < 3; i++) {
-        const started = await this.startIn(tx, start, "startNewIfClosed");
+        const started = await this.startIn(tx, start, "startNewIfClosed", start.onConflict !== "useExisting");
+        // An existing run is locked before its signals are counted; if it closed since we looked,
+        // the next round starts a new one. A run created just now is this transaction's already.
+        if (!started.created) {
+          const { rows } = await tx.q<{ run_id: string }>(this.stmts.lockOpenRun, [
+            start.workflowId,
+            started.runId,
+          ]);
+          if (rows.length === 0) continue;
+        }
         if (
           options.requestId !== undefined &&
           !(await this.firstSignal(tx, started.runId, options.requestId))
         ) {
           return started;
         }
-        // The run we attached to may have closed since we looked; then the next round starts one.
-        if (await this.deliverTo(tx, started.runId, "SignalReceived", null, signalBody)) return started;
+        await this.deliverSignal(tx, start.workflowId, started.runId, signalBody);
+        return started;
       }
       throw new SpoolError(
         `signalWithStart of "${start.workflowId}": its open run kept closing while the signal was delivered; retry.`,
@@ -438,7 +466,12 @@ export class PostgresBackend implements Backend {
     const claimed = splitClaimRows(rows);
     // Verified after the claim committed: a corrupt inbox row is handed to the worker, which parks
     // the run with the error, while every other run keeps flowing.
-    const run = toRunRecord(claimed.run);
+    // A damaged run record goes the same way: the worker parks the run.
+    const run = toRunRecordUnchecked(claimed.run);
+    const damaged = runRowCorruption(claimed.run);
+    if (damaged !== null) {
+      return { run, fence: claimed.fence, inbox: [], inboxError: runRowError(claimed.run, damaged) };
+    }
     try {
       return { run, fence: claimed.fence, inbox: toInboxEvents(run.runId, claimed.inbox) };
     } catch (err) {
@@ -450,7 +483,12 @@ export class PostgresBackend implements Backend {
   /** History events with seq > afterSeq, checksums verified. @throws HistoryCorruptError */
   async getHistory(runId: string, afterSeq = 0): Promise<RawEvent[]> {
     const { rows } = await this.one<HistoryRow>(this.stmts.selectHistory, [runId, afterSeq]);
-    return toRawEvents(runId, afterSeq, rows);
+    try {
+      return toRawEvents(runId, afterSeq, rows);
+    } catch (err) {
+      const state = await this.one<{ status: string }>(this.stmts.runState, [runId]);
+      throw withRunStatus(err, state.rows[0]?.status);
+    }
   }
 
   /** The run's unconsumed inbox, in consumption order. @throws HistoryCorruptError */
@@ -484,6 +522,7 @@ export class PostgresBackend implements Backend {
       req.reason,
       this.channel,
       out.payloads(this.sender)[0],
+      runChecksum(req.runId, "blocked", null, req.error),
     ]);
     if (res.rowCount !== 1) throw await this.staleTask("blockRun", req.runId, req.fence);
     this.notifier.emit(out.notifications());
@@ -656,6 +695,18 @@ export class PostgresBackend implements Backend {
     return this.clock.now();
   }
 
+  /**
+   * Every row's checksum (history, inbox, runs, activity tasks), scanned in pages; read-only.
+   * What `spool doctor` runs.
+   */
+  async checkIntegrity(): Promise<IntegrityReport> {
+    return checkPostgresIntegrity(
+      async <R extends pg.QueryResultRow>(text: string, values: unknown[]) =>
+        (await this.one<R>({ text }, values)).rows,
+      this.stmts.schema,
+    );
+  }
+
   /** Diagnostics: whether the LISTEN connection is up, how often it connected, and the clock skew. */
   get diagnostics(): { listening: boolean; listenConnects: number; clockSkewMs: number } {
     return {
@@ -775,14 +826,14 @@ export class PostgresBackend implements Backend {
     tx: Tx,
     req: StartWorkflowRequest,
     policy: StartWorkflowRequest["onConflict"],
+    checkInput = policy !== "useExisting",
   ): Promise<StartWorkflowResult> {
     const s = this.stmts;
     for (let i = 0; i < 5; i++) {
       const lookup = policy === "startNewIfClosed" ? s.getOpenRun : s.getLatestRun;
       const existing = (await tx.q<RunRow>(lookup, [req.workflowId])).rows[0];
       if (existing !== undefined) {
-        if (policy === "fail") throw new WorkflowAlreadyStartedError(req.workflowId, existing.run_id);
-        return { runId: existing.run_id, created: false, workflowName: existing.workflow_name };
+        return attachOrConflict(req, existing, { fail: policy === "fail", checkInput });
       }
       const runId = newId();
       const created = await this.createRun(tx, {
@@ -795,6 +846,7 @@ export class PostgresBackend implements Backend {
         parentWorkflowId: null,
         parentStep: null,
         continuedFrom: null,
+        inputHash: req.inputHash ?? null,
       });
       if (created) return { runId, created: true, workflowName: req.workflowName };
       // Another process created the open run since we looked (ON CONFLICT waited for its commit):
@@ -818,6 +870,8 @@ export class PostgresBackend implements Backend {
       run.continuedFrom,
       body,
       eventChecksum(1, tx.now, "WorkflowStarted", null, body),
+      run.inputHash,
+      runChecksum(run.runId, "running", null, null),
     ]);
     if (rows.length === 0) return false;
     tx.out.workflowTask = true;
@@ -855,6 +909,27 @@ export class PostgresBackend implements Backend {
       }
     }
     return null;
+  }
+
+  /**
+   * Delivers a signal to a run this transaction has locked or created, unless it already holds
+   * maxBufferedSignals unconsumed ones (see deliverSignalIfRoom: every delivery and commit of the
+   * run takes the same lock first, so concurrent senders cannot overshoot the cap).
+   * @throws SignalBufferFullError
+   */
+  private async deliverSignal(tx: Tx, workflowId: string, runId: string, body: Uint8Array): Promise<void> {
+    const { rows } = await tx.q<{ n: number; delivered: number }>(this.stmts.deliverSignalIfRoom, [
+      runId,
+      tx.now,
+      body,
+      eventChecksum(0, tx.now, "SignalReceived", null, body),
+      this.maxBufferedSignals,
+    ]);
+    const waiting = Number(rows[0]?.n ?? 0);
+    if (Number(rows[0]?.delivered ?? 0) !== 1) {
+      throw new SignalBufferFullError({ workflowId, runId, waiting, limit: this.maxBufferedSignals });
+    }
+    tx.out.workflowTask = true;
   }
 
   /** True when the signal is to be delivered: this run has not received its request id yet. */
@@ -904,6 +979,9 @@ export class PostgresBackend implements Backend {
     const cancels = req.cancelActivities.length > 0 || req.cancelTimers.length > 0;
     const settleNow = close === undefined && req.children.length === 0 && req.cancelChildren.length === 0;
     const firstParts = { events: true, work: cancels ? null : work, settle: settleNow && !cancels };
+    const status = close?.status ?? "running";
+    const result = close?.result ?? null;
+    const error = close?.error ?? null;
     const guarded = await tx.q<
       BodyRow & {
         workflow_id: string;
@@ -916,11 +994,14 @@ export class PostgresBackend implements Backend {
       ...this.bodyValues(tx, req, req.expectedLastSeq, firstParts),
       req.fence ?? null,
       lastSeq,
-      close?.status ?? "running",
+      status,
       close !== undefined ? now : null,
-      close?.result ?? null,
-      close?.error ?? null,
+      result,
+      error,
       nextRunId,
+      runChecksum(runId, status, result, error),
+      req.bufferedSignals ?? null,
+      this.activityCrcs(req, firstParts),
     ]);
     const run = guarded.rows[0];
     if (run === undefined) throw await this.commitConflict(tx, req);
@@ -972,6 +1053,7 @@ export class PostgresBackend implements Backend {
         parentWorkflowId: run.workflow_id,
         parentStep: c.step,
         continuedFrom: null,
+        inputHash: c.inputHash ?? null,
       });
       if (created) createdRuns.push({ step: c.step, runId: childRunId, workflowId: c.workflowId });
       else await this.deliverTo(tx, runId, "ChildStartFailed", c.step, null);
@@ -997,6 +1079,7 @@ export class PostgresBackend implements Backend {
           parentWorkflowId: run.parent_workflow_id,
           parentStep: run.parent_step,
           continuedFrom: runId,
+          inputHash: close.continueAsNew.inputHash ?? null,
         });
         if (!created) {
           // Cannot happen: this transaction closed the id's only open run and holds its lock.
@@ -1124,6 +1207,12 @@ export class PostgresBackend implements Backend {
     ];
   }
 
+  /** The checksums of the activity tasks `parts.work` creates, in the order of its columns. */
+  private activityCrcs(req: ActivationCommit, parts: BodyParts): number[] {
+    if (parts.work === null) return [];
+    return req.activities.map((a) => activityChecksum(req.runId, a.step, a.name, a.input));
+  }
+
   /** Runs applyActivation (see bodyValues and checkBody). */
   private async applyBody(
     tx: Tx,
@@ -1131,10 +1220,10 @@ export class PostgresBackend implements Backend {
     workflowId: string,
     parts: BodyParts,
   ): Promise<{ waiting: boolean; visible_at: number | null }> {
-    const { rows } = await tx.q<BodyRow>(
-      this.stmts.applyActivation,
-      this.bodyValues(tx, req, workflowId, parts),
-    );
+    const { rows } = await tx.q<BodyRow>(this.stmts.applyActivation, [
+      ...this.bodyValues(tx, req, workflowId, parts),
+      this.activityCrcs(req, parts),
+    ]);
     return this.checkBody(req, parts.events, rows[0]!);
   }
 

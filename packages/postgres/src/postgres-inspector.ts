@@ -12,7 +12,7 @@ import type {
   RunStatus,
   WaitingWork,
 } from "@spool/core";
-import { ConfigurationError, toRawEvents, toRunRecord } from "@spool/core";
+import { ConfigurationError, toRawEvents, toRunRecord, withRunStatus } from "@spool/core";
 import type pg from "pg";
 import { type HistoryRow, RUN_COLUMNS, type RunRow, type Statement, type Statements } from "./statements.ts";
 
@@ -107,7 +107,12 @@ export class PostgresInspector implements BackendInspector {
   /** The run's history (seq > afterSeq), checksums verified. @throws HistoryCorruptError */
   async getHistory(runId: string, afterSeq = 0): Promise<RawEvent[]> {
     const { rows } = await this.host.query<HistoryRow>(this.host.stmts.selectHistory, [runId, afterSeq]);
-    return toRawEvents(runId, afterSeq, rows);
+    try {
+      return toRawEvents(runId, afterSeq, rows);
+    } catch (err) {
+      const state = await this.host.query<{ status: string }>(this.host.stmts.runState, [runId]);
+      throw withRunStatus(err, state.rows[0]?.status);
+    }
   }
 
   /** Run counts by status and queue depths, measured on the database clock. */

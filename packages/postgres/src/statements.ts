@@ -57,7 +57,7 @@ export function quoteIdent(name: string): string {
 /** Columns of `runs` in the order {@link RunRow} names them. */
 export const RUN_COLUMNS = `run_id, workflow_id, workflow_name, status, version, created_at, updated_at, closed_at,
   last_seq, parent_run_id, parent_workflow_id, parent_step, continued_from, continued_to, result, error,
-  blocked_reason`;
+  blocked_reason, input_hash, crc`;
 
 /** A claimed workflow task joined with its run and (one row per event) its inbox. */
 export type ClaimRow = RunRow & {
@@ -97,7 +97,7 @@ export function buildStatements(schema: string) {
    * applyActivation for what they do and for the parameters), each write gated on `gate` (a SQL
    * condition), with the new activity tasks' workflow id taken from `workflowId` (a SQL expression).
    */
-  const activationBody = (gate: string, workflowId: string) =>
+  const activationBody = (gate: string, workflowId: string, activityCrc: string) =>
     `fin AS (
          DELETE FROM ${S}.activity_tasks
          WHERE ${gate} AND $3::text IS NOT NULL AND task_id = $3::text AND fence = $4::bigint
@@ -113,13 +113,13 @@ export function buildStatements(schema: string) {
          DELETE FROM ${S}.inbox WHERE ${gate} AND run_id = $1 AND id = ANY($11::bigint[]) RETURNING id
        ), act AS (
          INSERT INTO ${S}.activity_tasks (task_id, run_id, workflow_id, step, name, input, options, attempt, fence,
-           visible_at, lease_owner, lease_expires_at, timeout_ms, heartbeat_timeout_ms, scheduled_at)
+           visible_at, lease_owner, lease_expires_at, timeout_ms, heartbeat_timeout_ms, scheduled_at, crc)
          SELECT u.task_id, $1, ${workflowId}, u.step, u.name, u.input, u.options, u.attempt, u.fence, u.visible_at,
-           u.lease_owner, u.lease_expires_at, u.timeout_ms, u.hb, $2::bigint
+           u.lease_owner, u.lease_expires_at, u.timeout_ms, u.hb, $2::bigint, u.crc
          FROM unnest($13::text[], $14::int[], $15::text[], $16::bytea[], $17::bytea[], $18::int[], $19::bigint[],
-           $20::bigint[], $21::text[], $22::bigint[], $23::bigint[], $24::bigint[])
+           $20::bigint[], $21::text[], $22::bigint[], $23::bigint[], $24::bigint[], ${activityCrc}::bigint[])
            AS u(task_id, step, name, input, options, attempt, fence, visible_at, lease_owner, lease_expires_at,
-             timeout_ms, hb)
+             timeout_ms, hb, crc)
          WHERE ${gate}
        ), tim AS (
          INSERT INTO ${S}.timers (run_id, step, due_at)
@@ -145,14 +145,15 @@ export function buildStatements(schema: string) {
      * already has an open run: ON CONFLICT on the partial unique index waits for a concurrent
      * creator and then does nothing, so no unique-violation error is ever raised here.
      * $1 run_id $2 workflow_id $3 workflow_name $4 version $5 now $6 parent_run_id
-     * $7 parent_workflow_id $8 parent_step $9 continued_from $10 started body $11 crc.
+     * $7 parent_workflow_id $8 parent_step $9 continued_from $10 started body $11 crc
+     * $12 input_hash $13 run crc.
      */
     createRun: st(
       "create_run",
       `WITH r AS (
          INSERT INTO ${S}.runs (run_id, workflow_id, workflow_name, status, version, created_at, updated_at,
-           last_seq, parent_run_id, parent_workflow_id, parent_step, continued_from)
-         VALUES ($1, $2, $3, 'running', $4, $5, $5, 1, $6, $7, $8, $9)
+           last_seq, parent_run_id, parent_workflow_id, parent_step, continued_from, input_hash, crc)
+         VALUES ($1, $2, $3, 'running', $4, $5, $5, 1, $6, $7, $8, $9, $12::text, $13::bigint)
          ON CONFLICT (workflow_id) WHERE status IN ${OPEN} DO NOTHING
          RETURNING run_id
        ), h AS (
@@ -194,21 +195,23 @@ export function buildStatements(schema: string) {
      * of its own whose snapshot is taken after the lock.
      *
      * $1 run_id $2 now; $3..$11 and $13..$28 as in applyActivation; $12 expected_last_seq
-     * $29 fence|null $30 last_seq $31 status $32 closed_at $33 result $34 error $35 continued_to.
+     * $29 fence|null $30 last_seq $31 status $32 closed_at $33 result $34 error $35 continued_to
+     * $36 run crc $37 buffered signals|null (unchanged) $38 the new activity tasks' crcs.
      */
     commitActivation: st(
       "commit_activation",
       `WITH lk AS MATERIALIZED (SELECT fence, xmin::text AS x FROM ${S}.workflow_tasks WHERE run_id = $1 FOR UPDATE),
        g AS (
          UPDATE ${S}.runs SET last_seq = $30, status = $31, updated_at = $2, closed_at = $32, result = $33,
-           error = $34, blocked_reason = NULL, continued_to = $35
+           error = $34, blocked_reason = NULL, continued_to = $35, crc = $36::bigint,
+           buffered_signals = COALESCE($37::int, buffered_signals)
          WHERE run_id = $1 AND last_seq = $12 AND status IN ${OPEN}
            AND EXISTS (SELECT 1 FROM lk WHERE $29::bigint IS NULL OR lk.fence = $29::bigint)
          RETURNING workflow_id, parent_run_id, parent_workflow_id, parent_step
        ), ok AS (
          SELECT g.workflow_id FROM g
          WHERE (SELECT x FROM lk) = (SELECT xmin::text FROM ${S}.workflow_tasks WHERE run_id = $1)
-       ), ${activationBody("EXISTS (SELECT 1 FROM ok)", "(SELECT workflow_id FROM ok)")}
+       ), ${activationBody("EXISTS (SELECT 1 FROM ok)", "(SELECT workflow_id FROM ok)", "$38")}
        SELECT g.workflow_id, g.parent_run_id, g.parent_workflow_id, g.parent_step,
               EXISTS (SELECT 1 FROM ok) AS applied,
               (SELECT count(*) FROM fin) AS finished, (SELECT count(*) FROM con) AS consumed,
@@ -217,7 +220,7 @@ export function buildStatements(schema: string) {
     ),
     /**
      * Parks a run (fenced): the task row first, then the run row. $1 offset $2 run_id $3 fence
-     * $4 retry_at $5 error $6 reason $7 channel $8 payload.
+     * $4 retry_at $5 error $6 reason $7 channel $8 payload $9 run crc (an open run's result is NULL).
      */
     blockRun: st(
       "block_run",
@@ -225,7 +228,8 @@ export function buildStatements(schema: string) {
          UPDATE ${S}.workflow_tasks SET visible_at = $4, lease_owner = NULL, lease_expires_at = NULL, blocked = true
          WHERE run_id = $2 AND fence = $3 RETURNING run_id
        ), r AS (
-         UPDATE ${S}.runs r SET status = 'blocked', error = $5, blocked_reason = $6, updated_at = ${NOW}
+         UPDATE ${S}.runs r SET status = 'blocked', error = $5, blocked_reason = $6, updated_at = ${NOW},
+           crc = $9::bigint
          FROM w WHERE r.run_id = w.run_id AND r.status IN ${OPEN}
        )
        SELECT pg_notify($7, $8) FROM w`,
@@ -249,11 +253,11 @@ export function buildStatements(schema: string) {
      * $8 step $9 body $10 crc; $11 consumed inbox ids; $12 workflow_id; activities $13 task_id
      * $14 step $15 name $16 input $17 options $18 attempt $19 fence $20 visible_at $21 owner
      * $22 lease_expires_at $23 timeout_ms $24 heartbeat_timeout_ms; timers $25 step $26 due_at;
-     * $27 settle $28 fenced.
+     * $27 settle $28 fenced $29 activity crcs.
      */
     applyActivation: st(
       "apply_activation",
-      `WITH ${activationBody("true", "$12::text")}
+      `WITH ${activationBody("true", "$12::text", "$29")}
        SELECT (SELECT count(*) FROM fin) AS finished, (SELECT count(*) FROM con) AS consumed,
               (SELECT w FROM waiting) AS waiting, (SELECT visible_at FROM st) AS visible_at`,
     ),
@@ -302,17 +306,45 @@ export function buildStatements(schema: string) {
        INSERT INTO ${S}.inbox (run_id, ts, type, step, body, crc)
        SELECT run_id, $2::bigint, $3::text, $4::int, $5::bytea, $6::bigint FROM w RETURNING id`,
     ),
-    /** The open run a signal goes to. $1 workflow_id $2 run_id|null. */
-    openRunId: st(
-      "open_run_id",
-      `SELECT run_id FROM ${S}.runs
-       WHERE workflow_id = $1 AND status IN ${OPEN} AND ($2::text IS NULL OR run_id = $2::text)`,
-    ),
     /** Records a signal's de-duplication key; no row = the run already received it. $1 run_id $2 key. */
     rememberSignal: st(
       "remember_signal",
       `INSERT INTO ${S}.signal_requests (run_id, request_id) VALUES ($1, $2)
        ON CONFLICT DO NOTHING RETURNING run_id`,
+    ),
+    /**
+     * Finds and locks the open run a signal goes to (its task row: the lock every writer of the
+     * run's inbox takes first). No row = no open run, or it closed while this waited for the lock
+     * (its task row is gone). $1 workflow_id $2 run_id|null.
+     */
+    lockOpenRun: st(
+      "lock_open_run",
+      `SELECT t.run_id FROM ${S}.workflow_tasks t
+       WHERE t.run_id = (SELECT run_id FROM ${S}.runs
+                         WHERE workflow_id = $1 AND status IN ${OPEN} AND ($2::text IS NULL OR run_id = $2::text))
+       FOR UPDATE OF t`,
+    ),
+    /**
+     * Delivers a signal to a run this transaction has locked (lockOpenRun, or created), unless the
+     * run already holds `$5` unconsumed signals: waiting in its inbox plus held by its code
+     * (recorded by its last activation). A statement of its own after the lock, so its snapshot
+     * sees every delivery and commit that went before: concurrent senders cannot overshoot.
+     * $1 run_id $2 now $3 body $4 crc $5 cap.
+     */
+    deliverSignalIfRoom: st(
+      "deliver_signal_if_room",
+      `WITH n AS (
+         SELECT r.buffered_signals
+           + (SELECT count(*) FROM ${S}.inbox i WHERE i.run_id = r.run_id AND i.type = 'SignalReceived') AS n
+         FROM ${S}.runs r WHERE r.run_id = $1
+       ), w AS (
+         UPDATE ${S}.workflow_tasks t SET ${wakeSet("$2::bigint")}
+         WHERE t.run_id = $1 AND (SELECT n FROM n) < $5::bigint RETURNING t.run_id
+       ), ins AS (
+         INSERT INTO ${S}.inbox (run_id, ts, type, step, body, crc)
+         SELECT run_id, $2::bigint, 'SignalReceived', NULL, $3::bytea, $4::bigint FROM w RETURNING id
+       )
+       SELECT (SELECT n FROM n) AS n, (SELECT count(*) FROM ins) AS delivered`,
     ),
     deleteInboxOfRun: st("delete_inbox", `DELETE FROM ${S}.inbox WHERE run_id = $1`),
     /**
@@ -467,7 +499,7 @@ export function buildStatements(schema: string) {
            ORDER BY a.visible_at, a.task_id LIMIT 1 FOR UPDATE SKIP LOCKED) h
          ORDER BY h.visible_at, h.task_id LIMIT 1)
        RETURNING task_id, run_id, workflow_id, step, name, input, options, attempt, fence, timeout_ms,
-         heartbeat_timeout_ms, scheduled_at, lease_expires_at`,
+         heartbeat_timeout_ms, scheduled_at, lease_expires_at, crc`,
     ),
     /** $1 offset $2 task_id $3 fence $4 lease_ms. */
     heartbeatActivity: st(

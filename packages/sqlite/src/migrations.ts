@@ -134,6 +134,21 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 3,
+    name: "row checksums, input fingerprints, buffered signal counts",
+    // runs.crc / activity_tasks.crc: checksums of a run's outcome (status, result, error) and of a
+    // task's input and options, as history rows have; NULL on rows written before this version
+    // (unverified). runs.input_hash: the fingerprint of the run's input, compared when a start
+    // attaches to the run; NULL = unknown. runs.buffered_signals: signals the run's code holds
+    // unconsumed, recorded by each activation, counted against maxBufferedSignals.
+    sql: `
+      ALTER TABLE runs ADD COLUMN input_hash TEXT;
+      ALTER TABLE runs ADD COLUMN crc INTEGER;
+      ALTER TABLE runs ADD COLUMN buffered_signals INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE activity_tasks ADD COLUMN crc INTEGER;
+    `,
+  },
 ];
 
 /** The schema version this code writes. */

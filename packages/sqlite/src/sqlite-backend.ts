@@ -23,12 +23,15 @@ import type {
   ClaimedWorkflowTask,
   EventType,
   InboxEvent,
+  IntegrityReport,
   RawEvent,
   SignalRequest,
   StartWorkflowRequest,
   StartWorkflowResult,
 } from "@spool/core";
 import {
+  activityChecksum,
+  attachOrConflict,
   attemptLeaseMs,
   ConfigurationError,
   ConflictError,
@@ -37,16 +40,21 @@ import {
   isOpenStatus,
   newId,
   RunNotFoundError,
+  runChecksum,
+  runRowCorruption,
+  runRowError,
+  SignalBufferFullError,
   SpoolError,
   staleAttempt,
   toClaimedActivity,
   toInboxEvents,
   toRawEvents,
-  toRunRecord,
-  WorkflowAlreadyStartedError,
+  toRunRecordUnchecked,
+  withRunStatus,
 } from "@spool/core";
 import Database from "better-sqlite3";
 import { migrate } from "./migrations.ts";
+import { checkSqliteIntegrity } from "./sqlite-doctor.ts";
 import { translateSqliteError } from "./sqlite-errors.ts";
 import { SqliteInspector } from "./sqlite-inspector.ts";
 import { prepareStatements, type Statements } from "./statements.ts";
@@ -73,6 +81,13 @@ export interface SqliteBackendOptions {
    * without timeouts that runs longer than this should heartbeat.
    */
   activityLeaseMs?: number;
+  /**
+   * Most signals a run may hold unconsumed — delivered, not yet taken by its code with
+   * `signal.wait()` — before a new one is refused with SignalBufferFullError (default 1000).
+   * Without a cap, signals a workflow never waits for grow its history until the run fails at
+   * the history limit; the cap turns that into an error the sender sees.
+   */
+  maxBufferedSignals?: number;
   /**
    * Test-only fault points, called synchronously at named moments of an activation commit:
    * `sqlite.commit.mid` (inside the transaction, after the history rows — written, or queued for
@@ -115,6 +130,8 @@ interface NewRun {
   parentWorkflowId: string | null;
   parentStep: number | null;
   continuedFrom: string | null;
+  /** `inputFingerprint` of the run's input, or null when unknown. */
+  inputHash: string | null;
 }
 
 /**
@@ -152,6 +169,7 @@ export class SqliteBackend implements Backend {
   private readonly busyTimeoutMs: number;
   private readonly workflowLeaseMs: number;
   private readonly activityLeaseMs: number;
+  private readonly maxBufferedSignals: number;
   private readonly faultHook: SqliteBackendOptions["faultHook"];
   private readonly writeQueue: QueuedWrite[] = [];
   private readonly listeners = new Set<(n: BackendNotification) => void>();
@@ -177,6 +195,7 @@ export class SqliteBackend implements Backend {
     this.busyTimeoutMs = positiveInt(options.busyTimeoutMs, 5000, "busyTimeoutMs", true);
     this.workflowLeaseMs = positiveInt(options.workflowLeaseMs, 30_000, "workflowLeaseMs");
     this.activityLeaseMs = positiveInt(options.activityLeaseMs, 300_000, "activityLeaseMs");
+    this.maxBufferedSignals = positiveInt(options.maxBufferedSignals, 1000, "maxBufferedSignals");
     this.faultHook = options.faultHook;
     if (typeof options.path !== "string" || options.path === "") {
       throw new ConfigurationError('SqliteBackend: path must be a file path or ":memory:"');
@@ -237,8 +256,10 @@ export class SqliteBackend implements Backend {
     return this.write((out) => {
       const now = this.clock();
       const runId = this.openRunFor(req.workflowId, req.runId);
-      if (this.firstSignal(runId, req.requestId))
+      if (this.firstSignal(runId, req.requestId)) {
+        this.checkSignalRoom(req.workflowId, runId);
         this.deliver(runId, now, "SignalReceived", null, req.body, out);
+      }
       return { runId };
     });
   }
@@ -251,8 +272,9 @@ export class SqliteBackend implements Backend {
   ): Promise<StartWorkflowResult> {
     return this.write((out) => {
       const now = this.clock();
-      const started = this.startIn(start, "startNewIfClosed", now, out);
+      const started = this.startIn(start, "startNewIfClosed", now, out, start.onConflict !== "useExisting");
       if (this.firstSignal(started.runId, options.requestId)) {
+        if (!started.created) this.checkSignalRoom(start.workflowId, started.runId);
         this.deliver(started.runId, now, "SignalReceived", null, signalBody, out);
       }
       return started;
@@ -263,6 +285,18 @@ export class SqliteBackend implements Backend {
   private firstSignal(runId: string, requestId: string | undefined): boolean {
     if (requestId === undefined) return true;
     return this.stmts.rememberSignal.run(runId, requestId).changes === 1;
+  }
+
+  /**
+   * Refuses a signal when the run already holds maxBufferedSignals unconsumed ones. Runs inside
+   * the delivering write transaction: SQLite has one writer at a time, so concurrent senders
+   * are counted one after another and cannot overshoot the cap.
+   */
+  private checkSignalRoom(workflowId: string, runId: string): void {
+    const waiting = this.stmts.unconsumedSignals.get(runId)?.n ?? 0;
+    if (waiting >= this.maxBufferedSignals) {
+      throw new SignalBufferFullError({ workflowId, runId, waiting, limit: this.maxBufferedSignals });
+    }
   }
 
   /** Puts CancelRequested in the open run's inbox, or reports the closed run's status. */
@@ -307,7 +341,12 @@ export class SqliteBackend implements Backend {
     // Verified after the claim commits: throwing inside would roll the claim back and leave the
     // corrupt run at the head of the queue, starving every run behind it. This way the bad run
     // sits out its lease and the others keep flowing.
-    const run = toRunRecord(claimed.run);
+    // A damaged run record goes the same way as a damaged inbox row: the worker parks the run.
+    const run = toRunRecordUnchecked(claimed.run);
+    const damaged = runRowCorruption(claimed.run);
+    if (damaged !== null) {
+      return { run, fence: claimed.fence, inbox: [], inboxError: runRowError(claimed.run, damaged) };
+    }
     try {
       return { run, fence: claimed.fence, inbox: toInboxEvents(claimed.run.run_id, claimed.inbox) };
     } catch (err) {
@@ -318,7 +357,14 @@ export class SqliteBackend implements Backend {
 
   /** History events with seq > afterSeq, checksums verified. @throws HistoryCorruptError */
   async getHistory(runId: string, afterSeq = 0): Promise<RawEvent[]> {
-    return this.read(() => toRawEvents(runId, afterSeq, this.stmts.selectHistory.all(runId, afterSeq)));
+    return this.read(() => {
+      const rows = this.stmts.selectHistory.all(runId, afterSeq);
+      try {
+        return toRawEvents(runId, afterSeq, rows);
+      } catch (err) {
+        throw withRunStatus(err, this.stmts.runStatus.get(runId)?.status);
+      }
+    });
   }
 
   /** The run's unconsumed inbox, in consumption order. @throws HistoryCorruptError */
@@ -492,7 +538,13 @@ export class SqliteBackend implements Backend {
       if (s.releaseWorkflowTask.run(req.retryAt, req.runId, req.fence).changes !== 1) {
         throw this.staleTask("blockRun", req.runId, req.fence);
       }
-      s.blockRun.run(req.error, req.reason, this.clock(), req.runId);
+      s.blockRun.run(
+        req.error,
+        req.reason,
+        this.clock(),
+        runChecksum(req.runId, "blocked", null, req.error),
+        req.runId,
+      );
       out.workflowTask = true;
     });
   }
@@ -616,6 +668,14 @@ export class SqliteBackend implements Backend {
     return this.clock();
   }
 
+  /**
+   * `PRAGMA quick_check` and every row's checksum (history, inbox, runs, activity tasks); read-only.
+   * What `spool doctor` runs. A storage error (a damaged page) ends the scan with that error.
+   */
+  async checkIntegrity(): Promise<IntegrityReport> {
+    return this.read(() => checkSqliteIntegrity(this.db));
+  }
+
   // ── Transactions ─────────────────────────────────────────────────────────────────────────
 
   /** Runs `fn` in a BEGIN IMMEDIATE transaction, then notifies listeners if it committed. */
@@ -699,14 +759,13 @@ export class SqliteBackend implements Backend {
     policy: StartWorkflowRequest["onConflict"],
     now: number,
     out: Outbox,
+    checkInput = policy !== "useExisting",
   ): StartWorkflowResult {
     const s = this.stmts;
     const open = s.getOpenRun.get(req.workflowId);
     const existing = open ?? (policy === "startNewIfClosed" ? undefined : s.getNewestRun.get(req.workflowId));
-    if (existing !== undefined) {
-      if (policy === "fail") throw new WorkflowAlreadyStartedError(req.workflowId, existing.run_id);
-      return { runId: existing.run_id, created: false, workflowName: existing.workflow_name };
-    }
+    if (existing !== undefined)
+      return attachOrConflict(req, existing, { fail: policy === "fail", checkInput });
     const runId = newId();
     this.createRun(
       {
@@ -719,6 +778,7 @@ export class SqliteBackend implements Backend {
         parentWorkflowId: null,
         parentStep: null,
         continuedFrom: null,
+        inputHash: req.inputHash ?? null,
       },
       now,
       out,
@@ -739,6 +799,8 @@ export class SqliteBackend implements Backend {
       parentWorkflowId: run.parentWorkflowId,
       parentStep: run.parentStep,
       continuedFrom: run.continuedFrom,
+      inputHash: run.inputHash,
+      crc: runChecksum(run.runId, "running", null, null),
     });
     const body = run.startedEventBody;
     s.insertEvent.run(
@@ -788,21 +850,27 @@ export class SqliteBackend implements Backend {
     // 1. Guards and the run row, in one statement (the lean one when the run stays running).
     const fence = req.fence ?? null;
     const expectedLastSeq = req.expectedLastSeq;
+    const buffered = req.bufferedSignals ?? null;
+    const status = close?.status ?? "running";
+    const result = close?.result ?? null;
+    const error = close?.error ?? null;
     const run =
       (close === undefined
-        ? s.advanceRun.get(lastSeq, now, runId, expectedLastSeq, fence, fence)
+        ? s.advanceRun.get(lastSeq, now, buffered, runId, expectedLastSeq, fence, fence)
         : undefined) ??
       s.commitRun.get({
         runId,
         expectedLastSeq,
         fence,
         lastSeq,
-        status: close?.status ?? "running",
+        status,
         now,
         closedAt: close !== undefined ? now : null,
-        result: close?.result ?? null,
-        error: close?.error ?? null,
+        result,
+        error,
         continuedTo: nextRunId,
+        crc: runChecksum(runId, status, result, error),
+        buffered,
       });
     if (run === undefined) throw this.commitConflict(req);
 
@@ -895,6 +963,7 @@ export class SqliteBackend implements Backend {
             a.timeoutMs,
             a.heartbeatTimeoutMs,
             now,
+            activityChecksum(runId, a.step, a.name, a.input),
           );
           claimedActivities.push({
             taskId,
@@ -928,6 +997,7 @@ export class SqliteBackend implements Backend {
             a.timeoutMs,
             a.heartbeatTimeoutMs,
             now,
+            activityChecksum(runId, a.step, a.name, a.input),
           );
           out.activityTask = true;
         }
@@ -963,6 +1033,7 @@ export class SqliteBackend implements Backend {
           parentWorkflowId: run.workflow_id,
           parentStep: c.step,
           continuedFrom: null,
+          inputHash: c.inputHash ?? null,
         },
         now,
         out,
@@ -997,6 +1068,7 @@ export class SqliteBackend implements Backend {
             parentWorkflowId: run.parent_workflow_id,
             parentStep: run.parent_step,
             continuedFrom: runId,
+            inputHash: close.continueAsNew.inputHash ?? null,
           },
           now,
           out,

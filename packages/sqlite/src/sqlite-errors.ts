@@ -28,6 +28,17 @@ export function translateSqliteError(err: unknown, path: string, busyTimeoutMs: 
       { cause: err },
     );
   }
+  if (code === "SQLITE_IOERR_SHORT_READ") {
+    // Seen when the -wal file was deleted or truncated under a live database: pages the index
+    // (-shm) says are in the WAL cannot be read back. Not a space problem.
+    return new SpoolError(
+      `SQLite could not read back pages of ${path} (SQLITE_IOERR_SHORT_READ): the database's -wal file was ` +
+        "deleted, truncated or replaced while the database was open, or the file is damaged. Stop every process " +
+        "using it, never delete -wal or -shm files of a live database, then run `spool doctor`; restore from a " +
+        "backup if it reports damage.",
+      { cause: err },
+    );
+  }
   if (code.startsWith("SQLITE_IOERR")) {
     return new SpoolError(
       `SQLite reported an I/O error (${code}) on ${path}; the transaction was rolled back. This is often a ` +

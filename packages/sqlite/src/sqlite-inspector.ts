@@ -12,7 +12,7 @@ import type {
   RunStatus,
   WaitingWork,
 } from "@spool/core";
-import { ConfigurationError, toRawEvents, toRunRecord } from "@spool/core";
+import { ConfigurationError, toRawEvents, toRunRecord, withRunStatus } from "@spool/core";
 import type Database from "better-sqlite3";
 import { RUN_COLUMNS, type RunRow, type Statements } from "./statements.ts";
 
@@ -125,9 +125,14 @@ export class SqliteInspector implements BackendInspector {
 
   /** The run's history (seq > afterSeq), checksums verified. @throws HistoryCorruptError */
   async getHistory(runId: string, afterSeq = 0): Promise<RawEvent[]> {
-    return this.host.read(() =>
-      toRawEvents(runId, afterSeq, this.host.stmts.selectHistory.all(runId, afterSeq)),
-    );
+    return this.host.read(() => {
+      const rows = this.host.stmts.selectHistory.all(runId, afterSeq);
+      try {
+        return toRawEvents(runId, afterSeq, rows);
+      } catch (err) {
+        throw withRunStatus(err, this.host.stmts.runStatus.get(runId)?.status);
+      }
+    });
   }
 
   /** Run counts by status and queue depths, measured at the backend's clock. */

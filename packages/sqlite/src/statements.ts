@@ -25,7 +25,7 @@ const OPEN = "('running', 'blocked')";
 /** Columns of `runs` in the order {@link RunRow} names them (also used by ad-hoc listing queries). */
 export const RUN_COLUMNS = `run_id, workflow_id, workflow_name, status, version, created_at, updated_at, closed_at,
   last_seq, parent_run_id, parent_workflow_id, parent_step, continued_from, continued_to, result, error,
-  blocked_reason`;
+  blocked_reason, input_hash, crc`;
 
 /** Statements whose `IN (?, ?, ...)` list has a caller-chosen length, prepared once per length. */
 export class ByArity<P extends unknown[], R> {
@@ -62,11 +62,13 @@ export function prepareStatements(db: Database.Database) {
       parentWorkflowId: string | null;
       parentStep: number | null;
       continuedFrom: string | null;
+      inputHash: string | null;
+      crc: number;
     }>(
       `INSERT INTO runs (run_id, workflow_id, workflow_name, status, version, created_at, updated_at, last_seq,
-         parent_run_id, parent_workflow_id, parent_step, continued_from)
+         parent_run_id, parent_workflow_id, parent_step, continued_from, input_hash, crc)
        VALUES (@runId, @workflowId, @workflowName, 'running', @version, @now, @now, 1, @parentRunId,
-         @parentWorkflowId, @parentStep, @continuedFrom)`,
+         @parentWorkflowId, @parentStep, @continuedFrom, @inputHash, @crc)`,
     ),
     getRun: p<[runId: string], RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE run_id = ?`),
     /** Uses the partial unique index, whose WHERE clause this query repeats verbatim. */
@@ -96,6 +98,8 @@ export function prepareStatements(db: Database.Database) {
         result: Uint8Array | null;
         error: Uint8Array | null;
         continuedTo: string | null;
+        crc: number;
+        buffered: number | null;
       },
       {
         workflow_id: string;
@@ -105,7 +109,8 @@ export function prepareStatements(db: Database.Database) {
       }
     >(
       `UPDATE runs SET last_seq = @lastSeq, status = @status, updated_at = @now, closed_at = @closedAt,
-         result = @result, error = @error, blocked_reason = NULL, continued_to = @continuedTo
+         result = @result, error = @error, blocked_reason = NULL, continued_to = @continuedTo, crc = @crc,
+         buffered_signals = coalesce(@buffered, buffered_signals)
        WHERE run_id = @runId AND last_seq = @expectedLastSeq AND status IN ${OPEN}
          AND (@fence IS NULL OR EXISTS (SELECT 1 FROM workflow_tasks t WHERE t.run_id = @runId AND t.fence = @fence))
        RETURNING workflow_id, parent_run_id, parent_workflow_id, parent_step`,
@@ -121,6 +126,8 @@ export function prepareStatements(db: Database.Database) {
       [
         lastSeq: number,
         now: number,
+        /** Signals the code holds unconsumed (ActivationCommit.bufferedSignals); null: unchanged. */
+        buffered: number | null,
         runId: string,
         expectedLastSeq: number,
         fence: number | null,
@@ -138,7 +145,7 @@ export function prepareStatements(db: Database.Database) {
     >(
       // Positional parameters: binding named ones costs a property lookup each, on the hottest
       // statement. The subqueries name the updated row's run_id rather than binding it again.
-      `UPDATE runs SET last_seq = ?, updated_at = ?
+      `UPDATE runs SET last_seq = ?, updated_at = ?, buffered_signals = coalesce(?, buffered_signals)
        WHERE run_id = ? AND last_seq = ? AND status = 'running'
          AND (? IS NULL OR EXISTS (SELECT 1 FROM workflow_tasks t WHERE t.run_id = runs.run_id AND t.fence = ?))
        RETURNING workflow_id, parent_run_id, parent_workflow_id, parent_step,
@@ -146,8 +153,9 @@ export function prepareStatements(db: Database.Database) {
                  AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.run_id = t.run_id)
             FROM workflow_tasks t WHERE t.run_id = runs.run_id) AS settled`,
     ),
-    blockRun: p<[error: Uint8Array, reason: string, now: number, runId: string]>(
-      `UPDATE runs SET status = 'blocked', error = ?, blocked_reason = ?, updated_at = ?
+    /** An open run's result is always NULL, so the checksum is computed over (run, blocked, NULL, error). */
+    blockRun: p<[error: Uint8Array, reason: string, now: number, crc: number, runId: string]>(
+      `UPDATE runs SET status = 'blocked', error = ?, blocked_reason = ?, updated_at = ?, crc = ?
        WHERE run_id = ? AND status IN ${OPEN}`,
     ),
 
@@ -189,6 +197,15 @@ export function prepareStatements(db: Database.Database) {
     /** Records a signal's de-duplication key; no row changed = the run already received it. */
     rememberSignal: p<[runId: string, requestId: string]>(
       "INSERT OR IGNORE INTO signal_requests (run_id, request_id) VALUES (?, ?)",
+    ),
+    /**
+     * Unconsumed signals of a run: those waiting in its inbox plus those its code holds (recorded
+     * by its last activation). Read inside the delivering transaction, which holds the write lock.
+     */
+    unconsumedSignals: p<[runId: string], { n: number }>(
+      `SELECT r.buffered_signals
+         + (SELECT count(*) FROM inbox i WHERE i.run_id = r.run_id AND i.type = 'SignalReceived') AS n
+       FROM runs r WHERE r.run_id = ?`,
     ),
     forgetSignalsOfRun: p<[runId: string]>("DELETE FROM signal_requests WHERE run_id = ?"),
     consumeInbox: p<[id: number, runId: string]>("DELETE FROM inbox WHERE id = ? AND run_id = ?"),
@@ -276,11 +293,12 @@ export function prepareStatements(db: Database.Database) {
         timeoutMs: number,
         heartbeatTimeoutMs: number,
         scheduledAt: number,
+        crc: number,
       ]
     >(
       `INSERT INTO activity_tasks (task_id, run_id, workflow_id, step, name, input, options, attempt, fence,
-         visible_at, lease_owner, lease_expires_at, timeout_ms, heartbeat_timeout_ms, scheduled_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         visible_at, lease_owner, lease_expires_at, timeout_ms, heartbeat_timeout_ms, scheduled_at, crc)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     /** Lease of an attempt: see attemptLeaseMs in @spool/core (the timeout plus a grace). */
     claimActivity: new ByArity<unknown[], ActivityRow>(
@@ -293,7 +311,7 @@ export function prepareStatements(db: Database.Database) {
            SELECT task_id FROM activity_tasks WHERE visible_at <= @now AND name IN (${names})
            ORDER BY visible_at, task_id LIMIT 1)
          RETURNING task_id, run_id, workflow_id, step, name, input, options, attempt, fence, timeout_ms,
-           heartbeat_timeout_ms, scheduled_at, lease_expires_at`,
+           heartbeat_timeout_ms, scheduled_at, lease_expires_at, crc`,
     ),
     heartbeatActivity: p<{ leaseExpiresAt: number; taskId: string; fence: number }>(
       `UPDATE activity_tasks SET lease_expires_at = @leaseExpiresAt, visible_at = @leaseExpiresAt

@@ -13,6 +13,7 @@ import {
   type RecordedActivityOptions,
   type RunRecord,
   type WorkflowDefinition,
+  workflowInputFingerprint,
   workflowStartedFields,
 } from "@spool/core";
 
@@ -86,6 +87,7 @@ export async function buildActivation(c: ActivationContext): Promise<ActivationC
             dc,
             `input of child workflow "${e.name}"`,
           )) as Uint8Array,
+          inputHash: workflowInputFingerprint(e.input),
         });
         break;
       }
@@ -136,6 +138,7 @@ export async function buildActivation(c: ActivationContext): Promise<ActivationC
               dc,
               `continueAsNew input of "${run.workflowName}"`,
             )) as Uint8Array,
+            inputHash: workflowInputFingerprint(e.input),
             carriedSignals: await Promise.all(
               (e.carriedSignals ?? []).map(
                 async (sig) =>

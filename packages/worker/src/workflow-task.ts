@@ -123,6 +123,7 @@ export async function processWorkflowTask(
       dc: deps.dc,
       definition: def,
     });
+    commit.bufferedSignals = ex.bufferedSignalCount;
     if (deps.eagerActivities > 0 && commit.activities.length > 0) {
       commit.eagerActivities = {
         workerId: deps.workerId,
@@ -210,6 +211,7 @@ export async function completeEagerly(
       dc: deps.dc,
       definition: def,
     });
+    commit.bufferedSignals = ex.bufferedSignalCount;
     commit.completedActivity = { taskId: task.taskId, fence: task.fence };
     if (deps.eagerActivities > 0 && commit.activities.length > 0) {
       commit.eagerActivities = {

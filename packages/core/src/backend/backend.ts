@@ -15,6 +15,7 @@
  */
 import type { HistoryCorruptError } from "../errors.ts";
 import type { EventType } from "../history/events.ts";
+import type { IntegrityReport } from "./integrity.ts";
 
 /** Run statuses. `blocked` is open: parked by a replay error until fixed code is deployed. */
 export type RunStatus = "running" | "blocked" | "completed" | "failed" | "cancelled" | "continued";
@@ -72,13 +73,21 @@ export interface RunRecord {
   blockedReason: string | null;
 }
 
-/** How `startWorkflow` treats an id that already has a run. */
+/**
+ * How `startWorkflow` treats an id that already has a run. A start asks for a run with a given
+ * input: "attach" and "startNewIfClosed" return an existing run only when it was started with the
+ * same input (compared by {@link StartWorkflowRequest.inputHash}); a different input is a
+ * WorkflowAlreadyStartedError naming the run. Runs created before schema version 3 stored no
+ * fingerprint: their input counts as unknown and they are attached as before.
+ */
 export type IdConflictPolicy =
-  /** Return the latest run with this id, open or closed (idempotent start; the default). */
+  /** Return the latest run with this id, open or closed, if its input matches (the default). */
   | "attach"
+  /** Return the latest run with this id, open or closed, whatever its input. */
+  | "useExisting"
   /** Throw WorkflowAlreadyStartedError if any run has this id. */
   | "fail"
-  /** Attach to an open run; start a new run if the latest one is closed. */
+  /** Attach to an open run (if its input matches); start a new run if the latest one is closed. */
   | "startNewIfClosed";
 
 /** A request to start a run. */
@@ -89,6 +98,11 @@ export interface StartWorkflowRequest {
   /** Encoded body of the WorkflowStarted event (history event #1). */
   startedEventBody: Uint8Array;
   onConflict: IdConflictPolicy;
+  /**
+   * `inputFingerprint` of the encoded input: stored with a new run, compared with an existing
+   * run's on attach. Omitted or null: unknown (stored as unknown, never a conflict).
+   */
+  inputHash?: string | null;
 }
 
 /** The outcome of `startWorkflow`. */
@@ -172,6 +186,8 @@ export interface NewChildRun {
   workflowName: string;
   version: string | null;
   startedEventBody: Uint8Array;
+  /** `inputFingerprint` of the child's encoded input, stored with its run (optional). */
+  inputHash?: string | null;
 }
 
 /** A cancellation to deliver to a child run. */
@@ -194,6 +210,8 @@ export interface RunClose {
     workflowName: string;
     version: string | null;
     startedEventBody: Uint8Array;
+    /** `inputFingerprint` of the next run's encoded input (optional). */
+    inputHash?: string | null;
     /**
      * Encoded SignalReceived bodies the old run had received but not consumed; they go first into
      * the new run's inbox, before any inbox events the old run never saw.
@@ -238,6 +256,12 @@ export interface ActivationCommit {
    * `events`; it is removed in the same transaction if its fence still holds.
    */
   completedActivity?: { taskId: string; fence: number };
+  /**
+   * Signals the run's code holds in its buffer after this activation (received, recorded, not yet
+   * taken by `signal.wait()`). The backend stores it with the run and counts it, with the signals
+   * still in the inbox, against its cap on unconsumed signals at each delivery. Omitted: unchanged.
+   */
+  bufferedSignals?: number;
 }
 
 /** A commit of a run that could not be replayed: no events, the run is parked until retried. */
@@ -380,6 +404,13 @@ export interface Backend {
 
   /** Read-only inspection (CLI, dashboard, handle.describe()). */
   readonly inspect: BackendInspector;
+
+  /**
+   * Checks every stored row's checksum (history, inbox, runs, activity tasks) and what the
+   * storage engine can check itself; read-only (`spool doctor`). Optional: a backend without it
+   * cannot be checked by the CLI.
+   */
+  checkIntegrity?(): Promise<IntegrityReport>;
 }
 
 /** Filters for listing runs. All are optional and combine with AND. */

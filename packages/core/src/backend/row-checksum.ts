@@ -7,6 +7,7 @@
  * and verified at every read. Pure JavaScript (the `crc-32` package), so the core stays I/O-free.
  */
 import CRC32 from "crc-32";
+import { encodeValue } from "../codec/msgpack-codec.ts";
 
 /**
  * CRC32 (unsigned) of one event's fields. The header string covers position, time, type, step and
@@ -25,6 +26,61 @@ export function eventChecksum(
   const header = `${position}\u001f${ts}\u001f${type}\u001f${step ?? ""}\u001f${body === null ? "-" : "+"}`;
   const crc = CRC32.str(header);
   return (body === null || body.byteLength === 0 ? crc : CRC32.buf(body, crc)) >>> 0;
+}
+
+/**
+ * CRC32 (unsigned) of what a `runs` row says about the run's outcome: its id, status, result and
+ * error. Computed by every write that sets the status (create, closing or blocking commit), and
+ * verified at every read of the row, so one flipped byte in a stored result is an error rather
+ * than a wrong value handed to `handle.result()`. Lengths are in the header so bytes cannot move
+ * from result to error unnoticed. Columns an ordinary step updates (`last_seq`, `updated_at`) are
+ * left out so the hot path writes no checksum.
+ */
+export function runChecksum(
+  runId: string,
+  status: string,
+  result: Uint8Array | null,
+  error: Uint8Array | null,
+): number {
+  const header = `${runId}\u001f${status}\u001f${result?.byteLength ?? -1}\u001f${error?.byteLength ?? -1}`;
+  let crc = CRC32.str(header);
+  if (result !== null && result.byteLength > 0) crc = CRC32.buf(result, crc);
+  if (error !== null && error.byteLength > 0) crc = CRC32.buf(error, crc);
+  return crc >>> 0;
+}
+
+/**
+ * CRC32 (unsigned) of an activity task's immutable identity and input: run, step, name and input.
+ * Computed when the task is created and verified at every claim, so an attempt never runs on a
+ * damaged input. The options (the retry policy) are left out on purpose: they are read only when
+ * an attempt fails, and a damaged options row already has a defined outcome there (the step fails
+ * for good, saying why), while a successful attempt does not need them.
+ */
+export function activityChecksum(runId: string, step: number, name: string, input: Uint8Array): number {
+  const header = `${runId}\u001f${step}\u001f${name}\u001f${input.byteLength}`;
+  return CRC32.buf(input, CRC32.str(header)) >>> 0;
+}
+
+/**
+ * A 64-bit fingerprint (16 hex digits: CRC-32 and FNV-1a, each over the bytes) of a workflow's
+ * encoded input, stored with the run so a start with the same id can tell whether it asks for
+ * the same run. It detects mistakes, not adversaries: it is not a cryptographic hash. Computed
+ * over the msgpack bytes before any payload codec, whose output (a random IV) may differ for
+ * equal inputs.
+ */
+export function inputFingerprint(encoded: Uint8Array): string {
+  let fnv = 0x811c9dc5;
+  for (let i = 0; i < encoded.length; i++) fnv = Math.imul(fnv ^ encoded[i]!, 0x01000193);
+  const crc = CRC32.buf(encoded) >>> 0;
+  return crc.toString(16).padStart(8, "0") + (fnv >>> 0).toString(16).padStart(8, "0");
+}
+
+/**
+ * {@link inputFingerprint} of a workflow input value (after its schema has parsed it): what a
+ * client, a child start or a continue-as-new stores with the run it creates.
+ */
+export function workflowInputFingerprint(input: unknown): string {
+  return inputFingerprint(encodeValue(input, "workflow input"));
 }
 
 /** A stored event row as a driver returns it, before it has been checked. */

@@ -3,7 +3,12 @@
  * contract's records, with the integrity checks every event read must pass before it is handed to
  * replay: each row's checksum, and gapless positions.
  */
-import { ConflictError, HistoryCorruptError } from "../errors.ts";
+import {
+  ConflictError,
+  HistoryCorruptError,
+  RowCorruptError,
+  WorkflowAlreadyStartedError,
+} from "../errors.ts";
 import type { EventType } from "../history/events.ts";
 import type {
   ActivityAttemptRef,
@@ -12,8 +17,16 @@ import type {
   RawEvent,
   RunRecord,
   RunStatus,
+  StartWorkflowRequest,
+  StartWorkflowResult,
 } from "./backend.ts";
-import { asBytes, rowCorruption, type StoredEventRow } from "./row-checksum.ts";
+import {
+  activityChecksum,
+  asBytes,
+  rowCorruption,
+  runChecksum,
+  type StoredEventRow,
+} from "./row-checksum.ts";
 
 /** A `runs` row as a driver returns it. */
 export interface StoredRunRow {
@@ -34,6 +47,10 @@ export interface StoredRunRow {
   result: Uint8Array | null;
   error: Uint8Array | null;
   blocked_reason: string | null;
+  /** Schema v3: `inputFingerprint` of the run's input; null when unknown (older runs). */
+  input_hash?: string | null;
+  /** Schema v3: {@link runChecksum} of the row; null on rows written before it. */
+  crc?: number | null;
 }
 
 /** A `history` row, unchecked. */
@@ -61,6 +78,8 @@ export interface StoredActivityRow {
   heartbeat_timeout_ms: number;
   scheduled_at: number;
   lease_expires_at: number;
+  /** Schema v3: {@link activityChecksum} of the task; null on tasks created before it. */
+  crc?: number | null;
 }
 
 /** True for the statuses of an open run (`blocked` is open: it is parked, not finished). */
@@ -68,8 +87,47 @@ export function isOpenStatus(status: string): boolean {
   return status === "running" || status === "blocked";
 }
 
-/** A `runs` row as the contract's {@link RunRecord}. */
+/**
+ * Why a `runs` row is corrupt, or null when it is sound (or predates row checksums: a NULL crc).
+ * Checked: the column types a damaged SQLite row could change, and the checksum.
+ */
+export function runRowCorruption(row: StoredRunRow): string | null {
+  if (row.crc === null || row.crc === undefined) return null;
+  if (typeof row.crc !== "number") return "checksum column is not an integer";
+  if (typeof row.status !== "string") return "status is not text";
+  if (row.result !== null && !(row.result instanceof Uint8Array)) return "result is not binary";
+  if (row.error !== null && !(row.error instanceof Uint8Array)) return "error is not binary";
+  const actual = runChecksum(row.run_id, row.status, asBytes(row.result), asBytes(row.error));
+  if (actual !== row.crc)
+    return `checksum mismatch over status, result and error (stored ${row.crc}, computed ${actual})`;
+  return null;
+}
+
+/** The {@link RowCorruptError} of a damaged `runs` row. */
+export function runRowError(row: StoredRunRow, reason: string): RowCorruptError {
+  return new RowCorruptError({
+    table: "runs",
+    runId: row.run_id,
+    row: `the record of run ${row.run_id} (workflow id "${row.workflow_id}")`,
+    reason,
+    status: typeof row.status === "string" ? row.status : undefined,
+  });
+}
+
+/**
+ * A `runs` row as the contract's {@link RunRecord}, its checksum verified.
+ *
+ * @throws RowCorruptError when the row fails its checksum: no status, result or error read from a
+ *   damaged row is ever returned.
+ */
 export function toRunRecord(row: StoredRunRow): RunRecord {
+  const problem = runRowCorruption(row);
+  if (problem !== null) throw runRowError(row, problem);
+  return toRunRecordUnchecked(row);
+}
+
+/** {@link toRunRecord} without the checksum: for a claim, which hands the error to the worker instead. */
+export function toRunRecordUnchecked(row: StoredRunRow): RunRecord {
   return {
     runId: row.run_id,
     workflowId: row.workflow_id,
@@ -89,6 +147,36 @@ export function toRunRecord(row: StoredRunRow): RunRecord {
     error: asBytes(row.error),
     blockedReason: row.blocked_reason,
   };
+}
+
+/**
+ * What a start does with the run its workflow id already has (the latest run, or the open one
+ * for "startNewIfClosed" and signalWithStart): attach, or throw. Shared by every backend so they
+ * agree on when an input conflicts. A run of another workflow is returned as it is: the client
+ * names that conflict itself.
+ *
+ * @throws WorkflowAlreadyStartedError with "fail", or when `checkInput` and both fingerprints are
+ *   known and differ.
+ */
+export function attachOrConflict(
+  req: StartWorkflowRequest,
+  existing: Pick<StoredRunRow, "run_id" | "workflow_name" | "status" | "input_hash">,
+  opts: { fail: boolean; checkInput: boolean },
+): StartWorkflowResult {
+  if (opts.fail) throw new WorkflowAlreadyStartedError(req.workflowId, existing.run_id);
+  const attached = { runId: existing.run_id, created: false, workflowName: existing.workflow_name };
+  if (!opts.checkInput || existing.workflow_name !== req.workflowName) return attached;
+  const stored = existing.input_hash ?? null;
+  const asked = req.inputHash ?? null;
+  if (stored === null || asked === null || stored === asked) return attached;
+  throw new WorkflowAlreadyStartedError(
+    req.workflowId,
+    existing.run_id,
+    `workflow id "${req.workflowId}" already has run ${existing.run_id} (status ${existing.status}), started with a ` +
+      `different input (input fingerprint ${stored}; this start's is ${asked}). Nothing was started. If you meant ` +
+      'that run, pass the same input, or onConflict: "useExisting" to attach to it whatever its input; for a new ' +
+      'run, use another workflow id (or onConflict: "startNewIfClosed" once the run has closed).',
+  );
 }
 
 /**
@@ -124,6 +212,18 @@ export function toRawEvents(runId: string, afterSeq: number, rows: StoredHistory
 }
 
 /**
+ * The error to report for a corrupt history read once the run's status is known: a run that has
+ * ended gets advice that does not send the reader to `spool terminate`, which would fail on it.
+ * Anything else passes through.
+ */
+export function withRunStatus(err: unknown, status: string | undefined): unknown {
+  if (!(err instanceof HistoryCorruptError) || err instanceof RowCorruptError || status === undefined)
+    return err;
+  if (isOpenStatus(status)) return err;
+  return new HistoryCorruptError(err.runId, err.seq, err.reason, { runStatus: status });
+}
+
+/**
  * Verified inbox events. A corrupt inbox row is reported as a HistoryCorruptError at position 0
  * (it has no history position yet) with the inbox id in the reason, since it would become history
  * as soon as an activation consumed it.
@@ -144,8 +244,34 @@ export function toInboxEvents(runId: string, rows: StoredInboxRow[]): InboxEvent
   });
 }
 
-/** An `activity_tasks` row as the contract's {@link ClaimedActivityTask}. */
+/** Why an `activity_tasks` row is corrupt, or null when it is sound (or predates row checksums). */
+export function activityRowCorruption(row: StoredActivityRow): string | null {
+  if (row.crc === null || row.crc === undefined) return null;
+  if (typeof row.crc !== "number") return "checksum column is not an integer";
+  if (!(row.input instanceof Uint8Array)) return "input is not binary";
+  const actual = activityChecksum(row.run_id, row.step, row.name, asBytes(row.input));
+  if (actual !== row.crc) return `checksum mismatch over the input (stored ${row.crc}, computed ${actual})`;
+  return null;
+}
+
+/** The {@link RowCorruptError} of a damaged `activity_tasks` row. */
+export function activityRowError(row: StoredActivityRow, reason: string): RowCorruptError {
+  return new RowCorruptError({
+    table: "activity_tasks",
+    runId: row.run_id,
+    row: `activity task ${row.task_id} (run ${row.run_id}, step ${row.step}, "${row.name}")`,
+    reason,
+  });
+}
+
+/**
+ * An `activity_tasks` row as the contract's {@link ClaimedActivityTask}, its checksum verified.
+ *
+ * @throws RowCorruptError when the input fails the checksum: the attempt must not run.
+ */
 export function toClaimedActivity(row: StoredActivityRow): ClaimedActivityTask {
+  const problem = activityRowCorruption(row);
+  if (problem !== null) throw activityRowError(row, problem);
   return {
     taskId: row.task_id,
     runId: row.run_id,

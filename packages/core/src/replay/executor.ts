@@ -106,6 +106,16 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
     return this.s.lastSeq;
   }
 
+  /**
+   * Signals received and recorded but not yet taken by `signal.wait()`. The worker records it
+   * with each activation so the backend can cap a run's unconsumed signals (maxBufferedSignals).
+   */
+  get bufferedSignalCount(): number {
+    let n = 0;
+    for (const items of this.s.signalBuffer.values()) n += items.length;
+    return n;
+  }
+
   /** True once the run has ended (completed, failed, cancelled or continued). */
   get isClosed(): boolean {
     return this.s.closed;

@@ -1,0 +1,149 @@
+/**
+ * The integrity scan behind `spool doctor`: every stored row's checksum, checked the way reads
+ * check it, plus what the storage engine itself can tell (SQLite's `quick_check`). Backends feed
+ * their rows through an {@link IntegrityScan}; the report says what is damaged and what to do.
+ */
+
+import { rowCorruption } from "./row-checksum.ts";
+import {
+  activityRowCorruption,
+  isOpenStatus,
+  runRowCorruption,
+  type StoredActivityRow,
+  type StoredHistoryRow,
+  type StoredInboxRow,
+  type StoredRunRow,
+} from "./stored-rows.ts";
+
+/** One damaged row. */
+export interface IntegrityProblem {
+  table: "history" | "inbox" | "runs" | "activity_tasks";
+  runId: string;
+  /** The row within its table: `event #7`, `inbox id 12`, `task 01J...`, `record`. */
+  row: string;
+  reason: string;
+}
+
+/** What `checkIntegrity()` found. */
+export interface IntegrityReport {
+  /** The storage engine's own check (SQLite `PRAGMA quick_check`), or null where there is none. */
+  engine: { check: string; ok: boolean; messages: string[] } | null;
+  /** Rows checked, per table. */
+  scanned: Record<IntegrityProblem["table"], number>;
+  /** Rows written before row checksums existed (schema version 3): not verifiable. */
+  unverified: { runs: number; activity_tasks: number };
+  problems: IntegrityProblem[];
+  /** Run statuses by run id, for the runs named in `problems` (status read unverified). */
+  statusOf: Record<string, string>;
+}
+
+/**
+ * Accumulates a scan. History rows must arrive ordered by (run_id, seq), so gaps are found
+ * without holding a run's history in memory.
+ */
+export class IntegrityScan {
+  readonly report: IntegrityReport = {
+    engine: null,
+    scanned: { history: 0, inbox: 0, runs: 0, activity_tasks: 0 },
+    unverified: { runs: 0, activity_tasks: 0 },
+    problems: [],
+    statusOf: {},
+  };
+  private historyRun: string | null = null;
+  private nextSeq = 1;
+
+  /** A `runs` row. */
+  run(row: StoredRunRow): void {
+    this.report.scanned.runs++;
+    if (row.crc === null || row.crc === undefined) this.report.unverified.runs++;
+    const problem = runRowCorruption(row);
+    if (problem !== null) this.add({ table: "runs", runId: row.run_id, row: "record", reason: problem });
+  }
+
+  /** A `history` row, in (run_id, seq) order. */
+  history(row: StoredHistoryRow & { run_id: string }): void {
+    this.report.scanned.history++;
+    if (row.run_id !== this.historyRun) {
+      this.historyRun = row.run_id;
+      this.nextSeq = 1;
+    }
+    if (row.seq !== this.nextSeq) {
+      this.add({
+        table: "history",
+        runId: row.run_id,
+        row: `event #${this.nextSeq}`,
+        reason: `missing (the next stored event is #${row.seq})`,
+      });
+    }
+    this.nextSeq = row.seq + 1;
+    const problem = rowCorruption(row.seq, row);
+    if (problem !== null)
+      this.add({ table: "history", runId: row.run_id, row: `event #${row.seq}`, reason: problem });
+  }
+
+  /** An `inbox` row. */
+  inbox(row: StoredInboxRow & { run_id: string }): void {
+    this.report.scanned.inbox++;
+    const problem = rowCorruption(0, row);
+    if (problem !== null)
+      this.add({ table: "inbox", runId: row.run_id, row: `inbox id ${row.id}`, reason: problem });
+  }
+
+  /** An `activity_tasks` row. */
+  activity(row: StoredActivityRow): void {
+    this.report.scanned.activity_tasks++;
+    if (row.crc === null || row.crc === undefined) this.report.unverified.activity_tasks++;
+    const problem = activityRowCorruption(row);
+    if (problem !== null) {
+      this.add({
+        table: "activity_tasks",
+        runId: row.run_id,
+        row: `task ${row.task_id} (step ${row.step}, "${row.name}")`,
+        reason: problem,
+      });
+    }
+  }
+
+  private add(p: IntegrityProblem): void {
+    this.report.problems.push(p);
+  }
+}
+
+/**
+ * What to do about each damaged run, as lines of text: an open run can be ended with `spool
+ * terminate` (once a worker has parked it, for a damaged run record); a closed one has nothing to
+ * end, only rows to restore.
+ */
+export function integrityAdvice(report: IntegrityReport): string[] {
+  const lines: string[] = [];
+  if (report.engine !== null && !report.engine.ok) {
+    lines.push(
+      `The database file itself is damaged (${report.engine.check} failed). Stop every worker, copy the file ` +
+        "(with its -wal file) aside, and restore from a backup; `sqlite3 spool.db .recover` can salvage rows.",
+    );
+  }
+  const runs = [...new Set(report.problems.map((p) => p.runId))];
+  for (const runId of runs) {
+    const status = report.statusOf[runId];
+    const tables = [...new Set(report.problems.filter((p) => p.runId === runId).map((p) => p.table))].join(
+      ", ",
+    );
+    if (status === undefined) {
+      lines.push(
+        `run ${runId} (${tables}): its run record is missing; restore the rows from a backup or delete them.`,
+      );
+    } else if (isOpenStatus(status)) {
+      lines.push(
+        `run ${runId} (${status}; ${tables}): restore the rows from a backup, or end the run with ` +
+          "`spool terminate <workflowId>`" +
+          (tables.includes("runs") ? " once a worker has parked it as blocked." : "."),
+      );
+    } else {
+      lines.push(
+        `run ${runId} (${status}; ${tables}): the run has ended, so there is nothing to terminate. Restore the ` +
+          "rows from a backup; until then reading its result or history fails with a typed error, never a wrong value.",
+      );
+    }
+  }
+  return lines;
+}
