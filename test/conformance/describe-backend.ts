@@ -790,6 +790,18 @@ export function describeBackend(name: string, makeBackend: () => Promise<Backend
         ).toBeInstanceOf(ConflictError);
       });
 
+      it("releaseActivityTask gives back an attempt that never started: ready now, not counted", async () => {
+        await schedule("order-1", [activity(1)]);
+        const first = await claimActivityOrFail();
+        expect(first.attempt).toBe(1);
+        await backend.releaseActivityTask(first);
+        expect(await rejection(backend.releaseActivityTask(first))).toBeInstanceOf(ConflictError);
+        expect(await rejection(backend.heartbeatActivityTask(first, 1_000))).toBeInstanceOf(ConflictError);
+        const again = await claimActivityOrFail();
+        expect(again.attempt).toBe(1);
+        expect(again.fence).toBeGreaterThan(first.fence);
+      });
+
       it("cancelActivities withdraws a task and tells the running attempt", async () => {
         const runId = await schedule("order-1", [activity(1), activity(2)]);
         const running = await claimActivityOrFail();

@@ -512,6 +512,17 @@ export function buildStatements(schema: string) {
        SELECT pg_notify($5, $6) FROM a`,
     ),
 
+    /** Un-claims an attempt that never started: ready now, not counted. $1 offset $2 task_id $3 fence $4 channel $5 payload. */
+    releaseActivity: st(
+      "release_act",
+      `WITH a AS (
+         UPDATE ${S}.activity_tasks SET attempt = GREATEST(attempt - 1, 0), lease_owner = NULL,
+           lease_expires_at = NULL, visible_at = ${NOW}
+         WHERE task_id = $2 AND fence = $3 AND lease_owner IS NOT NULL RETURNING 1
+       )
+       SELECT pg_notify($4, $5) FROM a`,
+    ),
+
     // ── timers ────────────────────────────────────────────────────────────────────────────
     /**
      * Removes up to $2 due timers whose runs could be locked (SKIP LOCKED: a run being committed

@@ -21,6 +21,7 @@ export {
   type ActivityDefinition,
   ActivityFailure,
   type ActivityInfo,
+  ActivityInterruptedError,
   aesGcmCodec,
   all,
   type Backend,

@@ -356,6 +356,11 @@ export interface Backend {
   completeActivityTask(ref: ActivityAttemptRef, event: { type: EventType; body: Uint8Array }): Promise<void>;
   /** Schedules another attempt at `retryAt` after a failed one; ConflictError if stale. */
   retryActivityTask(ref: ActivityAttemptRef, retryAt: number, lastError: Uint8Array): Promise<void>;
+  /**
+   * Gives back a claimed attempt that never started (its worker began draining first): ready at
+   * once and not counted, so the next claim has the same attempt number. ConflictError if stale.
+   */
+  releaseActivityTask(ref: ActivityAttemptRef): Promise<void>;
 
   // ── Timers ───────────────────────────────────────────────────────────────────────────────
   /** Moves up to `limit` timers due at or before now into their runs' inboxes as TimerFired. */
