@@ -1380,7 +1380,50 @@ export function describeBackend(name: string, makeBackend: () => Promise<Backend
         expect(stats.readyActivityTasks).toBe(1);
         expect(stats.runningActivityTasks).toBe(1);
         expect(stats.pendingTimers).toBe(1);
+        expect(stats.backoffActivityTasks).toBe(0);
         expect(runId).toBeTruthy();
+      });
+
+      it("pendingActivities shows each unfinished step's attempt, state, last error and next attempt; stats counts back-off", async () => {
+        const { runId } = await start("stuck");
+        const other = await start("other");
+        const now = backend.now();
+        await activate(await claimOrFail(), {
+          append: [scheduled(1), scheduled(2), scheduled(3)],
+          activities: [
+            activity(1, { name: "payments.charge" }),
+            activity(2, { name: "payments.charge" }),
+            activity(3, { name: "nobody.has.it" }),
+          ],
+        });
+        expect(await backend.inspect.pendingActivities([])).toEqual([]);
+        const first = await claimActivityOrFail(["payments.charge"]);
+        await backend.retryActivityTask(first, now + 60_000, bytes(4, 2));
+        const second = await claimActivityOrFail(["payments.charge"]);
+        expect(second.step).not.toBe(first.step);
+
+        const pending = await backend.inspect.pendingActivities([runId, other.runId]);
+        expect(pending.map((p) => [p.runId, p.step, p.name, p.state, p.attempt])).toEqual([
+          [runId, 1, "payments.charge", first.step === 1 ? "backoff" : "running", 1],
+          [runId, 2, "payments.charge", first.step === 2 ? "backoff" : "running", 1],
+          [runId, 3, "nobody.has.it", "waiting", 0],
+        ]);
+        const backoff = pending.find((p) => p.step === first.step)!;
+        expect(Array.from(backoff.lastError!)).toEqual([4, 2]);
+        expect(backoff.nextAttemptAt).toBe(now + 60_000);
+        expect(backoff.leaseExpiresAt).toBeNull();
+        const running = pending.find((p) => p.step === second.step)!;
+        expect(running.lastError).toBeNull();
+        expect(running.nextAttemptAt).toBeNull();
+        expect(running.leaseExpiresAt).toBe(second.leaseExpiresAt);
+        const waiting = pending.find((p) => p.step === 3)!;
+        expect(waiting.nextAttemptAt).toBeLessThanOrEqual(backend.now());
+        expect(waiting.scheduledAt).toBeGreaterThan(0);
+
+        const stats = await backend.inspect.stats();
+        expect(stats.backoffActivityTasks).toBe(1);
+        expect(stats.runningActivityTasks).toBe(1);
+        expect(stats.readyActivityTasks).toBe(1);
       });
     });
 

@@ -8,6 +8,7 @@ import {
   DataConverter,
   encodeEventBody,
   type IdConflictPolicy,
+  isClosedStatus,
   newId,
   type PayloadCodec,
   parseWith,
@@ -152,7 +153,12 @@ export class Client {
   ): Promise<{ runs: RunDescription[]; nextCursor: string | null }> {
     await this.init();
     const p = await this.backend.inspect.listRuns(filter, page);
-    return { runs: await Promise.all(p.runs.map((r) => describeRun(r, this.dc))), nextCursor: p.nextCursor };
+    const open = p.runs.filter((r) => !isClosedStatus(r.status)).map((r) => r.runId);
+    const pending = await this.backend.inspect.pendingActivities(open);
+    return {
+      runs: await Promise.all(p.runs.map((r) => describeRun(r, this.dc, pending))),
+      nextCursor: p.nextCursor,
+    };
   }
 
   /** Adds an in-process worker (or other responder) that can answer queries from its cache. */

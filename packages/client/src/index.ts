@@ -2,4 +2,10 @@
  * @spool/client — the Client and WorkflowHandle.
  */
 export { Client, type ClientOptions, type StartOptions } from "./client.ts";
-export { describeRun, type QueryResponder, type RunDescription, WorkflowHandle } from "./workflow-handle.ts";
+export {
+  describeRun,
+  type PendingActivityDescription,
+  type QueryResponder,
+  type RunDescription,
+  WorkflowHandle,
+} from "./workflow-handle.ts";

@@ -575,7 +575,18 @@ export function buildStatements(schema: string) {
          (SELECT count(*) FROM ${S}.activity_tasks WHERE visible_at <= ${NOW}) AS ready_act,
          (SELECT count(*) FROM ${S}.activity_tasks WHERE lease_owner IS NOT NULL AND lease_expires_at > ${NOW})
            AS running_act,
+         (SELECT count(*) FROM ${S}.activity_tasks WHERE lease_owner IS NULL AND visible_at > ${NOW})
+           AS backoff_act,
          (SELECT count(*) FROM ${S}.timers) AS timers`,
+    ),
+    /** The unfinished activity steps of some runs, state on the database clock. $1 offset $2 run ids. */
+    pendingActivities: st(
+      "pending_acts",
+      `SELECT run_id, step, name, attempt, last_error, visible_at, lease_expires_at, scheduled_at,
+         CASE WHEN lease_owner IS NOT NULL AND lease_expires_at > ${NOW} THEN 'running'
+              WHEN visible_at > ${NOW} THEN 'backoff' ELSE 'waiting' END AS state
+       FROM ${S}.activity_tasks WHERE run_id = ANY($2::text[])
+       ORDER BY run_id, step`,
     ),
     /** $1 ready_before. */
     waitingWork: st(

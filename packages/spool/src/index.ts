@@ -11,6 +11,7 @@
 export {
   Client,
   type ClientOptions,
+  type PendingActivityDescription,
   type RunDescription,
   type StartOptions,
   WorkflowHandle,

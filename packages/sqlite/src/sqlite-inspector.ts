@@ -5,6 +5,7 @@
 import type {
   BackendInspector,
   BackendStats,
+  PendingActivity,
   RawEvent,
   RunFilter,
   RunPage,
@@ -12,7 +13,13 @@ import type {
   RunStatus,
   WaitingWork,
 } from "@spool/core";
-import { ConfigurationError, toRawEvents, toRunRecord } from "@spool/core";
+import {
+  ConfigurationError,
+  type StoredPendingActivityRow,
+  toPendingActivity,
+  toRawEvents,
+  toRunRecord,
+} from "@spool/core";
 import type Database from "better-sqlite3";
 import { RUN_COLUMNS, type RunRow, type Statements } from "./statements.ts";
 
@@ -164,8 +171,26 @@ export class SqliteInspector implements BackendInspector {
         readyWorkflowTasks: q.ready_wf,
         readyActivityTasks: q.ready_act,
         runningActivityTasks: q.running_act,
+        backoffActivityTasks: q.backoff_act,
         pendingTimers: q.timers,
       };
+    });
+  }
+
+  /** The unfinished activity steps of these runs (an index probe per run), state on the backend's clock. */
+  async pendingActivities(runIds: readonly string[]): Promise<PendingActivity[]> {
+    if (runIds.length === 0) return [];
+    return this.host.read(() => {
+      const rows = this.host.db
+        .prepare<unknown[], StoredPendingActivityRow>(
+          `SELECT run_id, step, name, attempt, last_error, visible_at, lease_expires_at, scheduled_at,
+             CASE WHEN lease_owner IS NOT NULL AND lease_expires_at > @now THEN 'running'
+                  WHEN visible_at > @now THEN 'backoff' ELSE 'waiting' END AS state
+           FROM activity_tasks WHERE run_id IN (${runIds.map(() => "?").join(", ")})
+           ORDER BY run_id, step`,
+        )
+        .all(...runIds, { now: this.host.now() });
+      return rows.map(toPendingActivity);
     });
   }
 }

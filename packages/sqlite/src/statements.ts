@@ -354,12 +354,13 @@ export function prepareStatements(db: Database.Database) {
     ),
     queueStats: p<
       { now: number },
-      { ready_wf: number; ready_act: number; running_act: number; timers: number }
+      { ready_wf: number; ready_act: number; running_act: number; backoff_act: number; timers: number }
     >(
       `SELECT
          (SELECT count(*) FROM workflow_tasks WHERE visible_at <= @now) AS ready_wf,
          (SELECT count(*) FROM activity_tasks WHERE visible_at <= @now) AS ready_act,
          (SELECT count(*) FROM activity_tasks WHERE lease_owner IS NOT NULL AND lease_expires_at > @now) AS running_act,
+         (SELECT count(*) FROM activity_tasks WHERE lease_owner IS NULL AND visible_at > @now) AS backoff_act,
          (SELECT count(*) FROM timers) AS timers`,
     ),
   };
