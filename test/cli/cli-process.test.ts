@@ -70,7 +70,9 @@ describe("the spool executable", () => {
       /\[spool\] INFO worker started \{"workerId":"worker-\w+","workflows":\["cli\.flow",/,
     );
     expect(info.stdout).toMatch(/"activities":\["cli\.double","cli\.gateway"\]/);
-    expect(info.stdout).toMatch(/running 4 workflow\(s\) \(cli\.flow, cli\.queried, cli\.stuck, cli\.waiter\) and 2/);
+    expect(info.stdout).toMatch(
+      /running 4 workflow\(s\) \(cli\.flow, cli\.queried, cli\.stuck, cli\.waiter\) and 2/,
+    );
     const warn = await runWorker("warn");
     expect(warn.stdout).not.toMatch(/INFO/);
     expect(warn.stdout).toMatch(/running \d+ workflow\(s\)/);
