@@ -190,7 +190,7 @@ describe("spool CLI: start, query, history, terminate", () => {
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/\n1 +\S+ +WorkflowStarted +\S.* +input \{"base":3\}/);
     expect(r.out).toMatch(/ActivityScheduled +activity "cli\.double" \(step 1\) +input \{"n":3\}/);
-    expect(r.out).toMatch(/ActivityCompleted .* result 6\n/);
+    expect(r.out).toMatch(/ActivityCompleted .* attempt 1: result 6\n/);
     expect(r.out).toMatch(/WorkflowCompleted +workflow completion +result 18$/);
   });
 

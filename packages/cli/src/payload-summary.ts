@@ -16,8 +16,13 @@ export function eventPayloadSummary(e: HistoryEvent, width = SUMMARY_WIDTH): str
     case "ActivityScheduled":
     case "ChildStarted":
       return `input ${valueSummary(e.input, width - 6)}`;
+    case "ActivityCompleted": {
+      const head = `attempt ${e.attempt}: result `;
+      return `${head}${valueSummary(e.result, width - head.length)}`;
+    }
+    case "ActivityFailed":
+      return cut(`attempt ${e.attempt}, ${e.reason}: ${errorSummary(e.error)}`, width);
     case "WorkflowCompleted":
-    case "ActivityCompleted":
     case "ChildCompleted":
       return `result ${valueSummary(e.result, width - 7)}`;
     case "SignalReceived":
@@ -26,7 +31,6 @@ export function eventPayloadSummary(e: HistoryEvent, width = SUMMARY_WIDTH): str
       return `value ${valueSummary(e.value, width - 6)}`;
     case "WorkflowFailed":
     case "WorkflowCancelled":
-    case "ActivityFailed":
     case "ChildFailed":
       return cut(errorSummary(e.error), width);
     case "CancelRequested":
