@@ -159,4 +159,48 @@ describe.each(backends)("an attempt that never reports counts against maxAttempt
       await teardown();
     }
   });
+
+  it("an attempt claimed while the worker began draining, never started, is not counted", async () => {
+    const { backend, teardown } = await open();
+    try {
+      const id = `int-drain-${_name}`;
+      // Hold the first activation just before its commit (which claims the new activity task
+      // for this worker, eagerly) until the worker has begun to drain.
+      let release!: () => void;
+      const held = new Promise<void>((r) => {
+        release = r;
+      });
+      let reached!: () => void;
+      const atCommit = new Promise<void>((r) => {
+        reached = r;
+      });
+      const a = new Worker({
+        backend,
+        workflows: [flow],
+        activities: [stubborn],
+        logger: silentLogger,
+        pollIntervalMs: { min: 5, max: 50 },
+        faultHook: async (point) => {
+          if (point !== "workflow.before-commit") return;
+          reached();
+          await held;
+        },
+      });
+      workers.push(a);
+      await a.start();
+      const handle = await new Client({ backend }).start(flow, { maxAttempts: 1 }, { id });
+      await atCommit;
+      const drained = a.shutdown();
+      release();
+      await drained;
+      expect(started.get(id)).toBeUndefined(); // the draining worker did not run it
+      await newWorker(backend);
+      await waitFor(() => (started.get(id)?.length ?? 0) === 1, 20_000);
+      expect(started.get(id)).toEqual([1]); // attempt 1: the hand-back cost no attempt
+      for (const r of hanging.splice(0)) r();
+      expect(await handle.result({ timeout: 20_000 })).toBe("ok attempt 1");
+    } finally {
+      await teardown();
+    }
+  });
 });

@@ -271,7 +271,10 @@ export interface ClaimedActivityTask {
   name: string;
   input: Uint8Array;
   options: Uint8Array;
-  /** 1 for the first attempt; every claim (including reclaim after a lost lease) counts. */
+  /**
+   * 1 for the first attempt; every claim (including reclaim after a lost lease) counts, except
+   * one given back unstarted by `releaseActivityTask`. The worker enforces `maxAttempts` on it.
+   */
   attempt: number;
   fence: number;
   timeoutMs: number;
