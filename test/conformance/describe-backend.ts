@@ -1420,6 +1420,12 @@ export function describeBackend(name: string, makeBackend: () => Promise<Backend
         expect(waiting.nextAttemptAt).toBeLessThanOrEqual(backend.now());
         expect(waiting.scheduledAt).toBeGreaterThan(0);
 
+        // perRun: the steps with the most attempts, still in step order.
+        const top = await backend.inspect.pendingActivities([runId], { perRun: 2 });
+        expect(top.map((p) => p.step)).toEqual([1, 2]);
+        const one = await backend.inspect.pendingActivities([runId, other.runId], { perRun: 1 });
+        expect(one.map((p) => [p.runId, p.step])).toEqual([[runId, Math.min(first.step, second.step)]]);
+
         const stats = await backend.inspect.stats();
         expect(stats.backoffActivityTasks).toBe(1);
         expect(stats.runningActivityTasks).toBe(1);

@@ -54,6 +54,9 @@ export interface StartOptions {
   onConflict?: IdConflictPolicy;
 }
 
+/** Pending activity steps `list()` reports per run (those with the most attempts); `describe()` reports all. */
+const PENDING_PER_RUN_IN_LIST = 5;
+
 /**
  * Starts workflows and gets handles on them.
  *
@@ -154,7 +157,9 @@ export class Client {
     await this.init();
     const p = await this.backend.inspect.listRuns(filter, page);
     const open = p.runs.filter((r) => !isClosedStatus(r.status)).map((r) => r.runId);
-    const pending = await this.backend.inspect.pendingActivities(open);
+    // A summary per run (a fan-out of thousands of steps would swamp a listing): the steps with
+    // the most attempts, which are the ones that tell why a run is stuck.
+    const pending = await this.backend.inspect.pendingActivities(open, { perRun: PENDING_PER_RUN_IN_LIST });
     return {
       runs: await Promise.all(p.runs.map((r) => describeRun(r, this.dc, pending))),
       nextCursor: p.nextCursor,

@@ -144,11 +144,14 @@ export class PostgresInspector implements BackendInspector {
   }
 
   /** The unfinished activity steps of these runs, state on the database clock. */
-  async pendingActivities(runIds: readonly string[]): Promise<PendingActivity[]> {
+  async pendingActivities(
+    runIds: readonly string[],
+    options: { perRun?: number } = {},
+  ): Promise<PendingActivity[]> {
     if (runIds.length === 0) return [];
     const { rows } = await this.host.query<StoredPendingActivityRow & pg.QueryResultRow>(
       this.host.stmts.pendingActivities,
-      [this.host.offset(), runIds],
+      [this.host.offset(), runIds, options.perRun ?? 2 ** 31 - 1],
     );
     return rows.map(toPendingActivity);
   }

@@ -579,14 +579,19 @@ export function buildStatements(schema: string) {
            AS backoff_act,
          (SELECT count(*) FROM ${S}.timers) AS timers`,
     ),
-    /** The unfinished activity steps of some runs, state on the database clock. $1 offset $2 run ids. */
+    /**
+     * The unfinished activity steps of some runs, state on the database clock; at most $3 per run,
+     * those with the most attempts. $1 offset $2 run ids $3 per run.
+     */
     pendingActivities: st(
       "pending_acts",
-      `SELECT run_id, step, name, attempt, last_error, visible_at, lease_expires_at, scheduled_at,
-         CASE WHEN lease_owner IS NOT NULL AND lease_expires_at > ${NOW} THEN 'running'
-              WHEN visible_at > ${NOW} THEN 'backoff' ELSE 'waiting' END AS state
-       FROM ${S}.activity_tasks WHERE run_id = ANY($2::text[])
-       ORDER BY run_id, step`,
+      `SELECT * FROM (
+         SELECT run_id, step, name, attempt, last_error, visible_at, lease_expires_at, scheduled_at,
+           CASE WHEN lease_owner IS NOT NULL AND lease_expires_at > ${NOW} THEN 'running'
+                WHEN visible_at > ${NOW} THEN 'backoff' ELSE 'waiting' END AS state,
+           row_number() OVER (PARTITION BY run_id ORDER BY attempt DESC, step) AS rank
+         FROM ${S}.activity_tasks WHERE run_id = ANY($2::text[])) p
+       WHERE rank <= $3::int ORDER BY run_id, step`,
     ),
     /** $1 ready_before. */
     waitingWork: st(

@@ -61,6 +61,9 @@ export async function listCommand(
   return 0;
 }
 
+/** Pending steps `spool describe` prints (the JSON has all). */
+const PENDING_SHOWN = 10;
+
 /** `spool describe <workflowId>`. */
 export async function describeCommand(
   backend: Backend,
@@ -89,7 +92,18 @@ export async function describeCommand(
   if (d.continuedToRunId) lines.push(["continued to", d.continuedToRunId]);
   if (d.blockedReason) lines.push(["blocked", d.blockedReason]);
   if (d.error) lines.push(["error", `${d.error.name}: ${d.error.message}`]);
-  for (const p of d.pendingActivities) lines.push(["pending", pendingLine(p)]);
+  // A wide fan-out would bury the rest: the steps with the most attempts, and a count of the others.
+  const shown = [...d.pendingActivities]
+    .sort((a, b) => b.attempt - a.attempt || a.step - b.step)
+    .slice(0, PENDING_SHOWN)
+    .sort((a, b) => a.step - b.step);
+  for (const p of shown) lines.push(["pending", pendingLine(p)]);
+  if (d.pendingActivities.length > shown.length) {
+    lines.push([
+      "pending",
+      `... and ${d.pendingActivities.length - shown.length} more step(s) (--json lists all)`,
+    ]);
+  }
   for (const [k, v] of lines) io.out(`${k.padEnd(15)} ${v}`);
   return 0;
 }

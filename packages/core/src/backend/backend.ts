@@ -470,6 +470,9 @@ export interface BackendInspector {
   getHistory(runId: string, afterSeq?: number): Promise<RawEvent[]>;
   /** Queue and status counts. */
   stats(): Promise<BackendStats>;
-  /** The unfinished activity steps of these runs, by run id then step. */
-  pendingActivities(runIds: readonly string[]): Promise<PendingActivity[]>;
+  /**
+   * The unfinished activity steps of these runs, by run id then step. With `perRun`, at most that
+   * many per run: those with the most attempts (a listing's summary of a run with a wide fan-out).
+   */
+  pendingActivities(runIds: readonly string[], options?: { perRun?: number }): Promise<PendingActivity[]>;
 }
