@@ -975,6 +975,18 @@ export function describeBackend(
         ).toBeInstanceOf(ConflictError);
       });
 
+      it("releaseActivityTask gives back an attempt that never started: ready now, not counted", async () => {
+        await schedule("order-1", [activity(1)]);
+        const first = await claimActivityOrFail();
+        expect(first.attempt).toBe(1);
+        await backend.releaseActivityTask(first);
+        expect(await rejection(backend.releaseActivityTask(first))).toBeInstanceOf(ConflictError);
+        expect(await rejection(backend.heartbeatActivityTask(first, 1_000))).toBeInstanceOf(ConflictError);
+        const again = await claimActivityOrFail();
+        expect(again.attempt).toBe(1);
+        expect(again.fence).toBeGreaterThan(first.fence);
+      });
+
       it("cancelActivities withdraws a task and tells the running attempt", async () => {
         const runId = await schedule("order-1", [activity(1), activity(2)]);
         const running = await claimActivityOrFail();
@@ -1553,7 +1565,56 @@ export function describeBackend(
         expect(stats.readyActivityTasks).toBe(1);
         expect(stats.runningActivityTasks).toBe(1);
         expect(stats.pendingTimers).toBe(1);
+        expect(stats.backoffActivityTasks).toBe(0);
         expect(runId).toBeTruthy();
+      });
+
+      it("pendingActivities shows each unfinished step's attempt, state, last error and next attempt; stats counts back-off", async () => {
+        const { runId } = await start("stuck");
+        const other = await start("other");
+        const now = backend.now();
+        await activate(await claimOrFail(), {
+          append: [scheduled(1), scheduled(2), scheduled(3)],
+          activities: [
+            activity(1, { name: "payments.charge" }),
+            activity(2, { name: "payments.charge" }),
+            activity(3, { name: "nobody.has.it" }),
+          ],
+        });
+        expect(await backend.inspect.pendingActivities([])).toEqual([]);
+        const first = await claimActivityOrFail(["payments.charge"]);
+        await backend.retryActivityTask(first, now + 60_000, bytes(4, 2));
+        const second = await claimActivityOrFail(["payments.charge"]);
+        expect(second.step).not.toBe(first.step);
+
+        const pending = await backend.inspect.pendingActivities([runId, other.runId]);
+        expect(pending.map((p) => [p.runId, p.step, p.name, p.state, p.attempt])).toEqual([
+          [runId, 1, "payments.charge", first.step === 1 ? "backoff" : "running", 1],
+          [runId, 2, "payments.charge", first.step === 2 ? "backoff" : "running", 1],
+          [runId, 3, "nobody.has.it", "waiting", 0],
+        ]);
+        const backoff = pending.find((p) => p.step === first.step)!;
+        expect(Array.from(backoff.lastError!)).toEqual([4, 2]);
+        expect(backoff.nextAttemptAt).toBe(now + 60_000);
+        expect(backoff.leaseExpiresAt).toBeNull();
+        const running = pending.find((p) => p.step === second.step)!;
+        expect(running.lastError).toBeNull();
+        expect(running.nextAttemptAt).toBeNull();
+        expect(running.leaseExpiresAt).toBe(second.leaseExpiresAt);
+        const waiting = pending.find((p) => p.step === 3)!;
+        expect(waiting.nextAttemptAt).toBeLessThanOrEqual(backend.now());
+        expect(waiting.scheduledAt).toBeGreaterThan(0);
+
+        // perRun: the steps with the most attempts, still in step order.
+        const top = await backend.inspect.pendingActivities([runId], { perRun: 2 });
+        expect(top.map((p) => p.step)).toEqual([1, 2]);
+        const one = await backend.inspect.pendingActivities([runId, other.runId], { perRun: 1 });
+        expect(one.map((p) => [p.runId, p.step])).toEqual([[runId, Math.min(first.step, second.step)]]);
+
+        const stats = await backend.inspect.stats();
+        expect(stats.backoffActivityTasks).toBe(1);
+        expect(stats.runningActivityTasks).toBe(1);
+        expect(stats.readyActivityTasks).toBe(1);
       });
     });
 

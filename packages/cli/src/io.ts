@@ -19,6 +19,14 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
+/**
+ * An error the user can fix that is not a misuse of the command line (a missing database file):
+ * printed as its message alone, without a stack or usage, exit code 1.
+ */
+export class CliError extends Error {
+  override name = "CliError";
+}
+
 /** Formats rows as an aligned text table. */
 export function table(headers: string[], rows: string[][]): string[] {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));

@@ -1,5 +1,7 @@
 /**
- * The `spool` command: inspect runs, export and replay histories, signal and cancel runs, run a worker.
+ * The `spool` command: inspect runs, export and replay histories, start, signal, query, cancel and
+ * terminate runs, run a worker. Parses the command line, opens the store and dispatches; each
+ * command lives in `commands/`, the help text in `usage.ts`.
  */
 import { parseArgs } from "node:util";
 import { SpoolError } from "@spool/core";
@@ -13,44 +15,51 @@ import {
 } from "./commands/act.ts";
 import { doctorCommand } from "./commands/doctor.ts";
 import { describeCommand, historyCommand, listCommand, statsCommand } from "./commands/inspect.ts";
-import { type CliIo, processIo, UsageError } from "./io.ts";
+import { queryCommand } from "./commands/query.ts";
+import { startCommand } from "./commands/start.ts";
+import { CliError, type CliIo, processIo, UsageError } from "./io.ts";
 import { openBackend } from "./open-backend.ts";
+import { COMMANDS, commandHelp, shortUsage, USAGE } from "./usage.ts";
 
-/** The help text. */
-export const USAGE = `usage: spool <command> [options]
+export { USAGE };
 
-commands:
-  list                     runs, newest first  [--status running,blocked] [--workflow name] [--id-prefix p]
-                           [--limit n] [--cursor c] [--json]
-  describe <workflowId>    status, ids, version and error of the latest run  [--run id] [--json]
-  history <workflowId>     the run's history events  [--run id] [--json]
-  export <workflowId>      the run's history file (replayHistory and 'spool replay' read it)  [--run id] [--out file]
-  replay <file>            replay a history file with the current code; exit 1 on divergence
-                           --module <file exporting the workflow>  [--strict]
-  signal <workflowId> <name>  send a signal to the open run  [--payload json] [--request-id key]
-                           [--module <file>: check the payload against the workflow's signal schema]
-  cancel <workflowId>      request cancellation: the workflow runs its clean-up  [--reason text]
-  terminate <workflowId>   end the open run at once without running its code (for blocked runs)  [--reason text]
-  stats                    run and queue counts  [--json]
-  doctor                   check the store: SQLite quick_check and every row's checksum; exit 1 if damaged  [--json]
-  worker                   run a worker for a module's definitions until Ctrl+C  --module <file> [--concurrency n]
-
-connection: --db <file> (SQLite; default ./spool.db or $SPOOL_DB) | --pg <url> [--schema name] ($SPOOL_PG_URL)`;
+/** Commands that may create a SQLite file: making work is their point. */
+const CREATES_STORE = new Set(["worker", "start"]);
 
 /** Runs the CLI with `argv` (without node and script); resolves the exit code. */
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+  // The command is the first word that is not an option, known before parsing so that an
+  // option error can be answered with that command's usage line.
+  const guess = argv.find((a) => !a.startsWith("-"));
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(argv);
   } catch (err) {
-    io.err(`${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+    io.err(`spool: ${err instanceof Error ? err.message : String(err)}\n${shortUsage(guess)}`);
     return 2;
   }
   const { values: o, positionals } = parsed;
   const [command, arg, arg2] = positionals;
-  if (o.help || !command) {
-    io.out(USAGE);
-    return command || o.help ? 0 : 2;
+  if (command === "help") {
+    io.out(arg ? commandHelp(arg) : USAGE);
+    return 0;
+  }
+  if (!command) {
+    if (o.help) {
+      io.out(USAGE);
+      return 0;
+    }
+    io.err(`spool: no command given\n${shortUsage(undefined)}`);
+    return 2;
+  }
+  const spec = COMMANDS[command];
+  if (!spec) {
+    io.err(`spool: unknown command "${command}"\n${shortUsage(undefined)}`);
+    return 2;
+  }
+  if (o.help) {
+    io.out(commandHelp(command));
+    return 0;
   }
   const needArg = (what: string) => {
     if (!arg) throw new UsageError(`spool ${command} needs ${what}`);
@@ -58,23 +67,36 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
   };
   try {
     if (command === "replay") return await replayCommand(io, needArg("a history file"), o);
-    const backend = await openBackend(o);
+    // Check the arguments before opening (maybe creating) a store.
+    if (command === "start") needArg("a workflow name");
+    else if (!["list", "stats", "worker"].includes(command)) needArg("a workflow id");
+    if (command === "query" && !arg2)
+      throw new UsageError("spool query needs a workflow id and a query name");
+    if (["worker", "start", "query"].includes(command) && !o.module) {
+      throw new UsageError(`spool ${command} needs --module <file exporting the definitions>`);
+    }
+    if (command === "worker") checkWorkerFlags(o);
+    const backend = await openBackend(o, { create: CREATES_STORE.has(command) });
     try {
       switch (command) {
         case "list":
           return await listCommand(backend, io, { ...o, idPrefix: o["id-prefix"] });
         case "describe":
-          return await describeCommand(backend, io, needArg("a workflow id"), o);
+          return await describeCommand(backend, io, arg!, o);
         case "history":
-          return await historyCommand(backend, io, needArg("a workflow id"), o);
+          return await historyCommand(backend, io, arg!, o);
         case "export":
-          return await exportCommand(backend, io, needArg("a workflow id"), o);
+          return await exportCommand(backend, io, arg!, o);
+        case "start":
+          return await startCommand(backend, io, arg!, o);
         case "signal":
-          return await signalCommand(backend, io, needArg("a workflow id"), arg2, o);
+          return await signalCommand(backend, io, arg!, arg2, o);
+        case "query":
+          return await queryCommand(backend, io, arg!, arg2!, o);
         case "cancel":
-          return await cancelCommand(backend, io, needArg("a workflow id"), o);
+          return await cancelCommand(backend, io, arg!, o);
         case "terminate":
-          return await terminateCommand(backend, io, needArg("a workflow id"), o);
+          return await terminateCommand(backend, io, arg!, o);
         case "stats":
           return await statsCommand(backend, io, o);
         case "doctor":
@@ -89,8 +111,12 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     }
   } catch (err) {
     if (err instanceof UsageError) {
-      io.err(`${err.message}\n\n${USAGE}`);
+      io.err(`spool: ${err.message}\n${shortUsage(command)}`);
       return 2;
+    }
+    if (err instanceof CliError) {
+      io.err(`spool: ${err.message}`);
+      return 1;
     }
     io.err(
       SpoolError.is(err) ? `${err.name}: ${err.message}` : String(err instanceof Error ? err.stack : err),
@@ -98,6 +124,21 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     return 1;
   }
 }
+
+/** `--concurrency` and `--log-level` of `spool worker`: a bad value would start a worker that runs nothing. */
+function checkWorkerFlags(o: { concurrency?: string; "log-level"?: string }): void {
+  if (o.concurrency !== undefined && !/^[1-9][0-9]*$/.test(o.concurrency.trim())) {
+    throw new UsageError(
+      `--concurrency takes a whole number ≥ 1 (activity attempts run at once), got "${o.concurrency}"`,
+    );
+  }
+  const level = o["log-level"];
+  if (level !== undefined && !LOG_LEVELS.includes(level)) {
+    throw new UsageError(`--log-level takes one of ${LOG_LEVELS.join(", ")}, got "${level}"`);
+  }
+}
+
+const LOG_LEVELS = ["debug", "info", "warn", "error"];
 
 function parse(argv: string[]) {
   return parseArgs({
@@ -120,7 +161,10 @@ function parse(argv: string[]) {
       reason: { type: "string" },
       payload: { type: "string" },
       "request-id": { type: "string" },
+      input: { type: "string" },
+      id: { type: "string" },
       concurrency: { type: "string" },
+      "log-level": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });

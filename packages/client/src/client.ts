@@ -8,6 +8,7 @@ import {
   DataConverter,
   encodeEventBody,
   type IdConflictPolicy,
+  isClosedStatus,
   newId,
   type PayloadCodec,
   parseWith,
@@ -59,6 +60,9 @@ export interface StartOptions {
    */
   onConflict?: IdConflictPolicy;
 }
+
+/** Pending activity steps `list()` reports per run (those with the most attempts); `describe()` reports all. */
+const PENDING_PER_RUN_IN_LIST = 5;
 
 /**
  * Starts workflows and gets handles on them.
@@ -170,7 +174,14 @@ export class Client {
   ): Promise<{ runs: RunDescription[]; nextCursor: string | null }> {
     await this.init();
     const p = await this.backend.inspect.listRuns(filter, page);
-    return { runs: await Promise.all(p.runs.map((r) => describeRun(r, this.dc))), nextCursor: p.nextCursor };
+    const open = p.runs.filter((r) => !isClosedStatus(r.status)).map((r) => r.runId);
+    // A summary per run (a fan-out of thousands of steps would swamp a listing): the steps with
+    // the most attempts, which are the ones that tell why a run is stuck.
+    const pending = await this.backend.inspect.pendingActivities(open, { perRun: PENDING_PER_RUN_IN_LIST });
+    return {
+      runs: await Promise.all(p.runs.map((r) => describeRun(r, this.dc, pending))),
+      nextCursor: p.nextCursor,
+    };
   }
 
   /** Adds an in-process worker (or other responder) that can answer queries from its cache. */

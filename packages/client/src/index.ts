@@ -4,6 +4,7 @@
 export { Client, type ClientOptions, type StartOptions } from "./client.ts";
 export {
   describeRun,
+  type PendingActivityDescription,
   type QueryResponder,
   type QuerySnapshot,
   type RunDescription,

@@ -17,6 +17,7 @@ import {
   type HistoryEvent,
   isClosedStatus,
   type NewInboundEvent,
+  type PendingActivity,
   parseWith,
   type QueryDefinition,
   type RawEvent,
@@ -55,6 +56,27 @@ export interface RunDescription {
   error: Error | null;
   /** For blocked runs: why. */
   blockedReason: string | null;
+  /**
+   * The run's unfinished activity steps (open runs only): attempts so far, the last attempt's
+   * error, and when the next attempt runs. A step retried again and again shows here while the run
+   * still looks `running`.
+   */
+  pendingActivities: PendingActivityDescription[];
+}
+
+/** An unfinished activity step, as {@link RunDescription} shows it. */
+export interface PendingActivityDescription {
+  step: number;
+  activityName: string;
+  /** Attempts made so far (0: not claimed yet), the running one included. */
+  attempt: number;
+  /** `running` (an attempt holds a lease), `backoff` (waiting to retry) or `waiting` (claimable, unclaimed). */
+  state: PendingActivity["state"];
+  /** The last failed attempt's error (name and message), or null. */
+  lastError: { name: string; message: string } | null;
+  /** `backoff`: when the next attempt starts; `waiting`: since when it could have; null while running. */
+  nextAttemptAt: Date | null;
+  scheduledAt: Date;
 }
 
 /**
@@ -382,7 +404,10 @@ export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
   /** Status, ids, version and error of the run (the latest run with this id if none was given). */
   async describe(): Promise<RunDescription> {
     const run = await this.currentRun(this.runId);
-    return describeRun(run, this.deps.dc);
+    const pending = isClosedStatus(run.status)
+      ? []
+      : await this.deps.backend.inspect.pendingActivities([run.runId]);
+    return describeRun(run, this.deps.dc, pending);
   }
 
   /** The run's history, decoded. */
@@ -393,8 +418,12 @@ export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
   }
 }
 
-/** Turns a stored run into a description. */
-export async function describeRun(run: RunRecord, dc: DataConverter): Promise<RunDescription> {
+/** Turns a stored run (and its pending activities, from `inspect.pendingActivities`) into a description. */
+export async function describeRun(
+  run: RunRecord,
+  dc: DataConverter,
+  pending: readonly PendingActivity[] = [],
+): Promise<RunDescription> {
   let error: Error | null = null;
   if (run.error) {
     try {
@@ -421,6 +450,33 @@ export async function describeRun(run: RunRecord, dc: DataConverter): Promise<Ru
     continuedToRunId: run.continuedToRunId,
     error,
     blockedReason: run.blockedReason,
+    pendingActivities: await Promise.all(
+      pending.filter((p) => p.runId === run.runId).map((p) => describePending(p, dc)),
+    ),
+  };
+}
+
+async function describePending(p: PendingActivity, dc: DataConverter): Promise<PendingActivityDescription> {
+  let lastError: PendingActivityDescription["lastError"] = null;
+  if (p.lastError !== null) {
+    try {
+      const e = (await dc.decode(p.lastError)) as SerializedError;
+      lastError = { name: String(e?.name ?? "Error"), message: String(e?.message ?? "") };
+    } catch (err) {
+      lastError = {
+        name: "UndecodableError",
+        message: `the stored error could not be decoded: ${String(err)}`,
+      };
+    }
+  }
+  return {
+    step: p.step,
+    activityName: p.name,
+    attempt: p.attempt,
+    state: p.state,
+    lastError,
+    nextAttemptAt: p.nextAttemptAt === null ? null : new Date(p.nextAttemptAt),
+    scheduledAt: new Date(p.scheduledAt),
   };
 }
 

@@ -263,6 +263,19 @@ export class TimeoutError extends SpoolError {
   static override is = guard(TimeoutError, "TimeoutError");
 }
 
+/**
+ * An activity attempt that never reported its outcome: the worker running it shut down before
+ * it finished (it ignored its AbortSignal past the drain), or the worker died or stalled and the
+ * attempt's lease ran out. Such an attempt counts against `maxAttempts` (as Temporal counts a
+ * timed-out attempt): when it was the last one allowed, the step fails with this error instead
+ * of running once more. The side effect may or may not have happened — that is what the
+ * idempotency key is for.
+ */
+export class ActivityInterruptedError extends SpoolError {
+  override name = "ActivityInterruptedError";
+  static override is = guard(ActivityInterruptedError, "ActivityInterruptedError");
+}
+
 /** A child workflow failed; its error is `cause`. Seen by the parent at `yield* child(...)`. */
 export class ChildWorkflowFailure extends SpoolError {
   override name = "ChildWorkflowFailure";
@@ -433,6 +446,7 @@ export const errorClasses: Record<string, new (...args: never[]) => Error> = {
   WorkflowAlreadyStartedError,
   ConflictError,
   TimeoutError,
+  ActivityInterruptedError,
   ChildWorkflowFailure,
   HistoryCorruptError,
   RowCorruptError,

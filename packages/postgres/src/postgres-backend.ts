@@ -634,6 +634,21 @@ export class PostgresBackend implements Backend {
     this.notifier.emit(out.notifications());
   }
 
+  /** Gives back an attempt that never started, not counted. @throws ConflictError */
+  async releaseActivityTask(ref: ActivityAttemptRef): Promise<void> {
+    const out = new Outbox();
+    out.activityTask = true;
+    const res = await this.one(this.stmts.releaseActivity, [
+      this.clock.offset(),
+      ref.taskId,
+      ref.fence,
+      this.channel,
+      out.payloads(this.sender)[0],
+    ]);
+    if (res.rowCount !== 1) throw staleAttempt("release", ref);
+    this.notifier.emit(out.notifications());
+  }
+
   // ── Timers ───────────────────────────────────────────────────────────────────────────────
 
   /**

@@ -5,6 +5,7 @@
 import type {
   BackendInspector,
   BackendStats,
+  PendingActivity,
   RawEvent,
   RunFilter,
   RunPage,
@@ -12,7 +13,14 @@ import type {
   RunStatus,
   WaitingWork,
 } from "@spool/core";
-import { ConfigurationError, toRawEvents, toRunRecord, withRunStatus } from "@spool/core";
+import {
+  ConfigurationError,
+  type StoredPendingActivityRow,
+  toPendingActivity,
+  toRawEvents,
+  toRunRecord,
+  withRunStatus,
+} from "@spool/core";
 import type pg from "pg";
 import { type HistoryRow, RUN_COLUMNS, type RunRow, type Statement, type Statements } from "./statements.ts";
 
@@ -120,10 +128,13 @@ export class PostgresInspector implements BackendInspector {
     const s = this.host.stmts;
     const [byStatus, queues] = await Promise.all([
       this.host.query<{ status: string; n: number }>(s.runsByStatus, []),
-      this.host.query<{ ready_wf: number; ready_act: number; running_act: number; timers: number }>(
-        s.queueStats,
-        [this.host.offset()],
-      ),
+      this.host.query<{
+        ready_wf: number;
+        ready_act: number;
+        running_act: number;
+        backoff_act: number;
+        timers: number;
+      }>(s.queueStats, [this.host.offset()]),
     ]);
     const runsByStatus: Partial<Record<RunStatus, number>> = {};
     for (const { status, n } of byStatus.rows) runsByStatus[status as RunStatus] = n;
@@ -133,8 +144,22 @@ export class PostgresInspector implements BackendInspector {
       readyWorkflowTasks: q.ready_wf,
       readyActivityTasks: q.ready_act,
       runningActivityTasks: q.running_act,
+      backoffActivityTasks: q.backoff_act,
       pendingTimers: q.timers,
     };
+  }
+
+  /** The unfinished activity steps of these runs, state on the database clock. */
+  async pendingActivities(
+    runIds: readonly string[],
+    options: { perRun?: number } = {},
+  ): Promise<PendingActivity[]> {
+    if (runIds.length === 0) return [];
+    const { rows } = await this.host.query<StoredPendingActivityRow & pg.QueryResultRow>(
+      this.host.stmts.pendingActivities,
+      [this.host.offset(), runIds, options.perRun ?? 2 ** 31 - 1],
+    );
+    return rows.map(toPendingActivity);
   }
 
   /**

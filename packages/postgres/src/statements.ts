@@ -544,6 +544,17 @@ export function buildStatements(schema: string) {
        SELECT pg_notify($5, $6) FROM a`,
     ),
 
+    /** Un-claims an attempt that never started: ready now, not counted. $1 offset $2 task_id $3 fence $4 channel $5 payload. */
+    releaseActivity: st(
+      "release_act",
+      `WITH a AS (
+         UPDATE ${S}.activity_tasks SET attempt = GREATEST(attempt - 1, 0), lease_owner = NULL,
+           lease_expires_at = NULL, visible_at = ${NOW}
+         WHERE task_id = $2 AND fence = $3 AND lease_owner IS NOT NULL RETURNING 1
+       )
+       SELECT pg_notify($4, $5) FROM a`,
+    ),
+
     // ── timers ────────────────────────────────────────────────────────────────────────────
     /**
      * Removes up to $2 due timers whose runs could be locked (SKIP LOCKED: a run being committed
@@ -596,7 +607,23 @@ export function buildStatements(schema: string) {
          (SELECT count(*) FROM ${S}.activity_tasks WHERE visible_at <= ${NOW}) AS ready_act,
          (SELECT count(*) FROM ${S}.activity_tasks WHERE lease_owner IS NOT NULL AND lease_expires_at > ${NOW})
            AS running_act,
+         (SELECT count(*) FROM ${S}.activity_tasks WHERE lease_owner IS NULL AND visible_at > ${NOW})
+           AS backoff_act,
          (SELECT count(*) FROM ${S}.timers) AS timers`,
+    ),
+    /**
+     * The unfinished activity steps of some runs, state on the database clock; at most $3 per run,
+     * those with the most attempts. $1 offset $2 run ids $3 per run.
+     */
+    pendingActivities: st(
+      "pending_acts",
+      `SELECT * FROM (
+         SELECT run_id, step, name, attempt, last_error, visible_at, lease_expires_at, scheduled_at,
+           CASE WHEN lease_owner IS NOT NULL AND lease_expires_at > ${NOW} THEN 'running'
+                WHEN visible_at > ${NOW} THEN 'backoff' ELSE 'waiting' END AS state,
+           row_number() OVER (PARTITION BY run_id ORDER BY attempt DESC, step) AS rank
+         FROM ${S}.activity_tasks WHERE run_id = ANY($2::text[])) p
+       WHERE rank <= $3::int ORDER BY run_id, step`,
     ),
     /** $1 ready_before. */
     waitingWork: st(

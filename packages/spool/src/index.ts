@@ -11,6 +11,7 @@
 export {
   Client,
   type ClientOptions,
+  type PendingActivityDescription,
   type RunDescription,
   type StartOptions,
   WorkflowHandle,
@@ -21,6 +22,7 @@ export {
   type ActivityDefinition,
   ActivityFailure,
   type ActivityInfo,
+  ActivityInterruptedError,
   aesGcmCodec,
   all,
   type Backend,

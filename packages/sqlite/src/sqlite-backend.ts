@@ -631,6 +631,16 @@ export class SqliteBackend implements Backend {
     });
   }
 
+  /** Gives back an attempt that never started, not counted. @throws ConflictError */
+  async releaseActivityTask(ref: ActivityAttemptRef): Promise<void> {
+    await this.write((out) => {
+      if (this.stmts.releaseActivity.run(this.clock(), ref.taskId, ref.fence).changes !== 1) {
+        throw staleAttempt("release", ref);
+      }
+      out.activityTask = true;
+    });
+  }
+
   // ── Timers ───────────────────────────────────────────────────────────────────────────────
 
   /** Moves up to `limit` due timers into their runs' inboxes as TimerFired; returns how many. */

@@ -5,6 +5,7 @@
 import type {
   BackendInspector,
   BackendStats,
+  PendingActivity,
   RawEvent,
   RunFilter,
   RunPage,
@@ -12,7 +13,14 @@ import type {
   RunStatus,
   WaitingWork,
 } from "@spool/core";
-import { ConfigurationError, toRawEvents, toRunRecord, withRunStatus } from "@spool/core";
+import {
+  ConfigurationError,
+  type StoredPendingActivityRow,
+  toPendingActivity,
+  toRawEvents,
+  toRunRecord,
+  withRunStatus,
+} from "@spool/core";
 import type Database from "better-sqlite3";
 import { RUN_COLUMNS, type RunRow, type Statements } from "./statements.ts";
 
@@ -169,8 +177,32 @@ export class SqliteInspector implements BackendInspector {
         readyWorkflowTasks: q.ready_wf,
         readyActivityTasks: q.ready_act,
         runningActivityTasks: q.running_act,
+        backoffActivityTasks: q.backoff_act,
         pendingTimers: q.timers,
       };
+    });
+  }
+
+  /** The unfinished activity steps of these runs (an index probe per run), state on the backend's clock. */
+  async pendingActivities(
+    runIds: readonly string[],
+    options: { perRun?: number } = {},
+  ): Promise<PendingActivity[]> {
+    if (runIds.length === 0) return [];
+    const perRun = options.perRun ?? 2 ** 31;
+    return this.host.read(() => {
+      const rows = this.host.db
+        .prepare<unknown[], StoredPendingActivityRow>(
+          `SELECT * FROM (
+             SELECT run_id, step, name, attempt, last_error, visible_at, lease_expires_at, scheduled_at,
+               CASE WHEN lease_owner IS NOT NULL AND lease_expires_at > @now THEN 'running'
+                    WHEN visible_at > @now THEN 'backoff' ELSE 'waiting' END AS state,
+               row_number() OVER (PARTITION BY run_id ORDER BY attempt DESC, step) AS rank
+             FROM activity_tasks WHERE run_id IN (${runIds.map(() => "?").join(", ")}))
+           WHERE rank <= @perRun ORDER BY run_id, step`,
+        )
+        .all(...runIds, { now: this.host.now(), perRun });
+      return rows.map(toPendingActivity);
     });
   }
 }

@@ -326,6 +326,12 @@ export function prepareStatements(db: Database.Database) {
       `UPDATE activity_tasks SET lease_owner = NULL, lease_expires_at = NULL, visible_at = ?, last_error = ?
        WHERE task_id = ? AND fence = ? AND lease_owner IS NOT NULL`,
     ),
+    /** Un-claims an attempt that never started: ready now, its attempt not counted. */
+    releaseActivity: p<[now: number, taskId: string, fence: number]>(
+      `UPDATE activity_tasks SET attempt = max(attempt - 1, 0), lease_owner = NULL, lease_expires_at = NULL,
+         visible_at = ?
+       WHERE task_id = ? AND fence = ? AND lease_owner IS NOT NULL`,
+    ),
     cancelActivity: p<[runId: string, step: number], { task_id: string; lease_owner: string | null }>(
       "DELETE FROM activity_tasks WHERE run_id = ? AND step = ? RETURNING task_id, lease_owner",
     ),
@@ -366,12 +372,13 @@ export function prepareStatements(db: Database.Database) {
     ),
     queueStats: p<
       { now: number },
-      { ready_wf: number; ready_act: number; running_act: number; timers: number }
+      { ready_wf: number; ready_act: number; running_act: number; backoff_act: number; timers: number }
     >(
       `SELECT
          (SELECT count(*) FROM workflow_tasks WHERE visible_at <= @now) AS ready_wf,
          (SELECT count(*) FROM activity_tasks WHERE visible_at <= @now) AS ready_act,
          (SELECT count(*) FROM activity_tasks WHERE lease_owner IS NOT NULL AND lease_expires_at > @now) AS running_act,
+         (SELECT count(*) FROM activity_tasks WHERE lease_owner IS NULL AND visible_at > @now) AS backoff_act,
          (SELECT count(*) FROM timers) AS timers`,
     ),
   };

@@ -8,6 +8,7 @@
 import {
   type ActivityContext,
   type ActivityDefinition,
+  ActivityInterruptedError,
   attemptLeaseMs,
   type Backend,
   CancelledError,
@@ -19,6 +20,7 @@ import {
   type NewInboundEvent,
   parseWith,
   type RecordedActivityOptions,
+  type ResolvedRetryPolicy,
   retryDecision,
   StorageFullError,
   serializeError,
@@ -53,6 +55,11 @@ export interface ActivityRunnerDeps {
   completeEagerly?: (task: ClaimedActivityTask, event: NewInboundEvent) => Promise<boolean>;
   /** Told when an outcome could not be stored for lack of space, and when storing works again. */
   storage?: { full(err: unknown): void; ok(): void };
+  /**
+   * When a failed attempt that will be retried is logged at WARN rather than DEBUG: from attempt
+   * `after`, then every `every` attempts (see WorkerOptions.activityFailureWarn).
+   */
+  failureWarn?: { after: number; every: number };
 }
 
 /**
@@ -160,6 +167,31 @@ async function runAttempt(
     await report(deps, task, { ok: false, error: err, reason: "validation" });
     return;
   }
+  // An attempt past the first may follow one that never reported (its worker died, stalled past
+  // its lease or shut down): that attempt counted, so the policy may not allow this one. Checked
+  // only past the first attempt, so the common case decodes no options.
+  if (task.attempt > 1) {
+    const policy = await policyOf(dc, task).catch(() => undefined);
+    if (policy !== undefined && task.attempt > policy.maxAttempts) {
+      const last = policy.maxAttempts;
+      const error = new ActivityInterruptedError(
+        `activity "${task.name}" attempt ${last} of ${last} never reported an outcome: its lease ran out ` +
+          "(the worker running it died, was killed, stalled, or shut down without finishing it). An attempt " +
+          "that does not finish counts, and no attempt is left, so the step fails rather than run again. " +
+          "The attempt's side effect may have happened: check it by the idempotency key " +
+          `"${task.workflowId}/${task.step}".`,
+      );
+      log.warn("activity attempts exhausted by an attempt that never reported; the step fails", {
+        activity: task.name,
+        workflowId: task.workflowId,
+        step: task.step,
+        maxAttempts: last,
+      });
+      const outcome = { ok: false, error, reason: "retries-exhausted", attempt: last } as const;
+      if (!(await reportDurably(deps, task, outcome, () => state.reason === "shutdown"))) abort("lease-lost");
+      return;
+    }
+  }
   await deps.fault?.("activity.start", { taskId: task.taskId, runId: task.runId, step: task.step });
   if (task.timeoutMs > 0) timers.push(setTimeout(() => abort("timeout"), task.timeoutMs));
   armHeartbeatTimeout();
@@ -222,7 +254,24 @@ async function runAttempt(
     return;
   }
   if (reason === "shutdown" && !outcome.ok) {
-    // Hand the attempt back at once so another worker can take it.
+    // The attempt was cut short by the shutdown: it counts against maxAttempts (it may have done
+    // its side effect). With attempts left, hand it back at once so another worker can take it;
+    // with none left, fail the step saying why, rather than run it once more than allowed.
+    const policy = await policyOf(dc, task).catch(() => undefined);
+    if (policy !== undefined && task.attempt >= policy.maxAttempts) {
+      const error = new ActivityInterruptedError(
+        `activity "${task.name}" attempt ${task.attempt} of ${policy.maxAttempts} was interrupted by worker ` +
+          "shutdown (it had not finished when the shutdown grace period ran out, and did not stop on its " +
+          "AbortSignal). An interrupted attempt counts, and no attempt is left, so the step fails rather " +
+          "than run again. Its side effect may have happened: check it by the idempotency key " +
+          `"${task.workflowId}/${task.step}".`,
+        { cause: outcome.error },
+      );
+      await reportDurably(deps, task, { ok: false, error, reason: "retries-exhausted" }, () => true).catch(
+        () => undefined,
+      );
+      return;
+    }
     await backend
       .retryActivityTask(ref, backend.now(), await encodeError(dc, outcome.error))
       .catch(() => undefined);
@@ -244,30 +293,33 @@ async function runAttempt(
     if (!(await reportDurably(deps, task, outcome, shuttingDown))) abort("lease-lost");
     return;
   }
-  let options: RecordedActivityOptions;
+  let policy: ResolvedRetryPolicy;
   try {
-    options = (await dc.decode(task.options)) as RecordedActivityOptions;
+    policy = await policyOf(dc, task);
   } catch (err) {
     // Unreadable options: no retry policy to follow, so the step fails for good, saying why.
     if (!(await reportDurably(deps, task, { ok: false, error: err, reason: "validation" }, shuttingDown)))
       abort("lease-lost");
     return;
   }
-  const policy = decodeRetryPolicy(options.retry);
   const decision = retryDecision(policy, task.attempt, outcome.error);
   if (decision.retry) {
-    log.debug("activity attempt failed; retrying", {
+    const retryAt = backend.now() + decision.delayMs;
+    // A step failing again and again looks healthy from outside unless someone says so: from
+    // the threshold on (and every Nth attempt after) it is a warning, with when it runs next.
+    const warn = deps.failureWarn ?? { after: 3, every: 10 };
+    const loud = task.attempt >= warn.after && (task.attempt - warn.after) % Math.max(1, warn.every) === 0;
+    (loud ? log.warn : log.debug).call(log, "activity attempt failed; retrying", {
       activity: task.name,
+      workflowId: task.workflowId,
+      step: task.step,
       attempt: task.attempt,
-      delayMs: decision.delayMs,
+      maxAttempts: Number.isFinite(policy.maxAttempts) ? policy.maxAttempts : "unlimited",
       error: errorMessage(outcome.error),
+      nextAttemptAt: new Date(retryAt).toISOString(),
     });
     try {
-      await backend.retryActivityTask(
-        ref,
-        backend.now() + decision.delayMs,
-        await encodeError(dc, outcome.error),
-      );
+      await backend.retryActivityTask(ref, retryAt, await encodeError(dc, outcome.error));
     } catch (err) {
       if (!ConflictError.is(err)) throw err;
       abort("lease-lost");
@@ -310,6 +362,12 @@ async function reportDurably(
   }
 }
 
+/** The attempt's retry policy, as recorded with its step. @throws when the options cannot be decoded */
+async function policyOf(dc: DataConverter, task: ClaimedActivityTask): Promise<ResolvedRetryPolicy> {
+  const options = (await dc.decode(task.options)) as RecordedActivityOptions;
+  return decodeRetryPolicy(options.retry);
+}
+
 async function encodeError(dc: DataConverter, err: unknown): Promise<Uint8Array> {
   return (await dc.encodeError(serializeError(err), (e) => e, "activity error")).bytes;
 }
@@ -323,10 +381,13 @@ async function report(
         ok: false;
         error: unknown;
         reason: "retries-exhausted" | "non-retryable" | "timeout" | "cancelled" | "validation";
+        /** The attempt to record, when not this claim's (a claim past the last allowed attempt). */
+        attempt?: number;
       },
 ): Promise<boolean> {
   const { backend, dc, log } = deps;
   const ref = { taskId: task.taskId, fence: task.fence };
+  const attempt = (!outcome.ok && outcome.attempt) || task.attempt;
   // The error as it will be stored (shrunk to fit the payload limit when it must be): the eager
   // path keeps the event in the cached executor, which must hold what a replay would read.
   const error = outcome.ok
@@ -334,7 +395,7 @@ async function report(
     : (
         await dc.encodeError(
           serializeError(outcome.error),
-          (e) => ({ error: e, attempt: task.attempt, reason: outcome.reason }),
+          (e) => ({ error: e, attempt, reason: outcome.reason }),
           `error of activity "${task.name}"`,
         )
       ).error;
@@ -347,7 +408,7 @@ async function report(
           step: task.step,
           ts,
           error: error!,
-          attempt: task.attempt,
+          attempt,
           reason: outcome.reason,
         };
     if (await deps.completeEagerly(task, event)) return true;
@@ -365,7 +426,7 @@ async function report(
     } else {
       type = "ActivityFailed";
       body = (await encodeEventBody(
-        { type, error: error!, attempt: task.attempt, reason: outcome.reason },
+        { type, error: error!, attempt, reason: outcome.reason },
         dc,
       )) as Uint8Array;
     }
@@ -373,7 +434,7 @@ async function report(
     // The result cannot be stored (too large, not serialisable): fail the step for good with that reason.
     type = "ActivityFailed";
     body = (await encodeEventBody(
-      { type, error: serializeError(err), attempt: task.attempt, reason: "validation" },
+      { type, error: serializeError(err), attempt, reason: "validation" },
       dc,
     )) as Uint8Array;
   }

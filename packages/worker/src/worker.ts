@@ -8,7 +8,6 @@ import {
   type ActivityDefinition,
   type Backend,
   type BackendNotification,
-  CancelledError,
   type ClaimedActivityTask,
   type ClaimedWorkflowTask,
   ConfigurationError,
@@ -18,7 +17,6 @@ import {
   type PayloadCodec,
   type RunRecord,
   StorageFullError,
-  serializeError,
   type WorkflowDefinition,
   type WorkflowExecutor,
 } from "@spool/core";
@@ -83,6 +81,14 @@ export interface WorkerOptions {
    * message telling the author to continue as new (default 50,000).
    */
   historyLimits?: { historyWarnAt?: number; historyLimit?: number };
+  /**
+   * When a failed activity attempt that will be retried is logged at WARN (otherwise DEBUG): from
+   * the `after`-th consecutive failure of a step, then every `every` failures (default 3 and 10:
+   * attempts 3, 13, 23...). Each line names the activity, the run, the attempt, the error and the
+   * next attempt's time. A step that fails for ever (retries are unlimited by default) is then
+   * visible in the logs, not only in `spool describe`.
+   */
+  activityFailureWarn?: { after: number; every: number };
   /** Fault points, for crash tests only: called at named moments with details. */
   faultHook?: (point: string, info: Record<string, unknown>) => Promise<void> | void;
 }
@@ -196,6 +202,7 @@ export class Worker {
       fault: this.faultHook,
       completeEagerly: this.workflows.size > 0 ? (t, e) => this.completeEagerly(t, e) : undefined,
       storage: { full: (err) => this.storageFull(err), ok: () => this.storageOk() },
+      failureWarn: options.activityFailureWarn,
     };
   }
 
@@ -210,6 +217,12 @@ export class Worker {
     if (retried > 0) this.log.info("re-offering blocked runs to the new code", { count: retried });
     this.unknownTimer = setInterval(() => void this.reportUnknownWork(), this.unknownWorkCheck.intervalMs);
     this.unknownTimer.unref?.();
+    // Say what this worker runs: work of any other name waits for another worker.
+    this.log.info("worker started", {
+      workerId: this.workerId,
+      workflows: [...this.workflows.keys()],
+      activities: this.activityNames,
+    });
     this.wake();
   }
 
@@ -495,17 +508,11 @@ export class Worker {
       for (const t of tasks) this.runActivity(t);
       return;
     }
-    if (tasks.length === 0) return;
-    const { bytes: reason } = await this.dc.encodeError(
-      serializeError(new CancelledError("the worker shut down before this attempt started")),
-      (e) => e,
-      "activity error",
-    );
+    // Never started, so not counted: the next claim gets the same attempt number (a counted
+    // hand-back would use up a `maxAttempts: 1` step that never ran).
     await Promise.all(
       tasks.map((t) =>
-        this.backend
-          .retryActivityTask({ taskId: t.taskId, fence: t.fence }, this.backend.now(), reason)
-          .catch(() => undefined),
+        this.backend.releaseActivityTask({ taskId: t.taskId, fence: t.fence }).catch(() => undefined),
       ),
     );
   }

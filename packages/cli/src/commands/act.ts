@@ -10,10 +10,11 @@ import {
   exportHistory,
   NonDeterminismError,
   parseHistoryFile,
+  RunNotFoundError,
   replay,
   type SignalDefinition,
 } from "@spool/core";
-import { consoleLogger, Worker } from "@spool/worker";
+import { consoleLogger, type LogLevel, Worker } from "@spool/worker";
 import { z } from "zod";
 import { type CliIo, UsageError } from "../io.ts";
 import { loadDefinitions } from "../load-module.ts";
@@ -90,17 +91,28 @@ export async function cancelCommand(
   return 0;
 }
 
-/** `spool terminate <workflowId>`: ends the open run at once, without running workflow code. */
+/**
+ * `spool terminate <workflowId>`: ends the open run at once, without running workflow code. A run
+ * that has already closed is a no-op that says so (as `spool cancel` does), not an error.
+ */
 export async function terminateCommand(
   backend: Backend,
   io: CliIo,
   workflowId: string,
   o: { reason?: string },
 ): Promise<number> {
-  const { runId } = await new Client({ backend })
-    .getHandle(workflowId)
-    .terminate(o.reason ?? "terminated from the CLI");
-  io.out(`terminated ${workflowId} (run ${runId})`);
+  const handle = new Client({ backend }).getHandle(workflowId);
+  try {
+    const { runId } = await handle.terminate(o.reason ?? "terminated from the CLI");
+    io.out(`terminated ${workflowId} (run ${runId})`);
+  } catch (err) {
+    if (!RunNotFoundError.is(err)) throw err;
+    // No open run: either there is no run at all (describe says so with RunNotFoundError), or
+    // the latest one has closed.
+    const d = await handle.describe();
+    if (d.status === "running" || d.status === "blocked") throw err;
+    io.out(`${workflowId} is already closed (${d.status}, run ${d.runId}); nothing to terminate`);
+  }
   return 0;
 }
 
@@ -170,11 +182,15 @@ export async function replayCommand(
   }
 }
 
-/** `spool worker --module <defs>`: runs a worker until SIGTERM/SIGINT, then drains. */
+/**
+ * `spool worker --module <defs> [--concurrency n] [--log-level level]`: runs a worker until
+ * SIGTERM/SIGINT, then drains. The flags were checked by main (a concurrency of 0 or less would
+ * start a worker that never runs anything).
+ */
 export async function workerCommand(
   backend: Backend,
   io: CliIo,
-  o: { module?: string; concurrency?: string },
+  o: { module?: string; concurrency?: string; "log-level"?: string },
 ): Promise<number> {
   if (!o.module) throw new UsageError("spool worker needs --module <file exporting definitions>");
   const defs = await loadDefinitions(o.module);
@@ -182,12 +198,14 @@ export async function workerCommand(
   const worker = new Worker({
     backend,
     ...defs,
-    logger: consoleLogger("info"),
-    ...(concurrency ? { maxConcurrentActivities: concurrency } : {}),
+    logger: consoleLogger((o["log-level"] ?? "info") as LogLevel),
+    ...(concurrency !== undefined ? { maxConcurrentActivities: concurrency } : {}),
   });
   await worker.start();
+  const names = (list: { name: string }[]) => list.map((d) => d.name).join(", ") || "none";
   io.out(
-    `worker ${worker.workerId} running ${defs.workflows.length} workflow(s) and ${defs.activities.length} activity(ies); Ctrl+C drains and stops`,
+    `worker ${worker.workerId} running ${defs.workflows.length} workflow(s) (${names(defs.workflows)}) and ` +
+      `${defs.activities.length} activity(ies) (${names(defs.activities)}); Ctrl+C drains and stops`,
   );
   await new Promise<void>((resolve) => worker.handleSignals(resolve));
   io.out("worker stopped");

@@ -295,7 +295,10 @@ export interface ClaimedActivityTask {
   name: string;
   input: Uint8Array;
   options: Uint8Array;
-  /** 1 for the first attempt; every claim (including reclaim after a lost lease) counts. */
+  /**
+   * 1 for the first attempt; every claim (including reclaim after a lost lease) counts, except
+   * one given back unstarted by `releaseActivityTask`. The worker enforces `maxAttempts` on it.
+   */
   attempt: number;
   fence: number;
   timeoutMs: number;
@@ -380,6 +383,11 @@ export interface Backend {
   completeActivityTask(ref: ActivityAttemptRef, event: { type: EventType; body: Uint8Array }): Promise<void>;
   /** Schedules another attempt at `retryAt` after a failed one; ConflictError if stale. */
   retryActivityTask(ref: ActivityAttemptRef, retryAt: number, lastError: Uint8Array): Promise<void>;
+  /**
+   * Gives back a claimed attempt that never started (its worker began draining first): ready at
+   * once and not counted, so the next claim has the same attempt number. ConflictError if stale.
+   */
+  releaseActivityTask(ref: ActivityAttemptRef): Promise<void>;
 
   // ── Timers ───────────────────────────────────────────────────────────────────────────────
   /** Moves up to `limit` timers due at or before now into their runs' inboxes as TimerFired. */
@@ -437,7 +445,35 @@ export interface BackendStats {
   readyWorkflowTasks: number;
   readyActivityTasks: number;
   runningActivityTasks: number;
+  /**
+   * Activity tasks waiting out a retry back-off after a failed attempt (not yet due). A number
+   * that keeps growing means steps that fail again and again; `spool describe` shows their errors.
+   */
+  backoffActivityTasks: number;
   pendingTimers: number;
+}
+
+/**
+ * An activity step of an open run that has not finished: what its latest attempt did and when
+ * the next one runs. `running`: an attempt holds a live lease. `backoff`: the last attempt failed
+ * and the next waits until `nextAttemptAt`. `waiting`: claimable since `nextAttemptAt` (never
+ * attempted, retry due, or a lost attempt's lease ran out) and no worker has claimed it — a long
+ * wait means no running worker has this activity's code, or every one is busy.
+ */
+export interface PendingActivity {
+  runId: string;
+  step: number;
+  name: string;
+  /** Attempts made so far (0 before the first claim); a running attempt is included. */
+  attempt: number;
+  state: "running" | "backoff" | "waiting";
+  /** Encoded SerializedError of the last failed attempt, or null. */
+  lastError: Uint8Array | null;
+  /** When the next attempt may start (`backoff`: in the future; `waiting`: already past); null while running. */
+  nextAttemptAt: number | null;
+  /** When the running attempt's lease runs out; null unless running. */
+  leaseExpiresAt: number | null;
+  scheduledAt: number;
 }
 
 /** Ready work of one name that nobody has claimed since `oldestReadyAt`. */
@@ -465,4 +501,9 @@ export interface BackendInspector {
   getHistory(runId: string, afterSeq?: number): Promise<RawEvent[]>;
   /** Queue and status counts. */
   stats(): Promise<BackendStats>;
+  /**
+   * The unfinished activity steps of these runs, by run id then step. With `perRun`, at most that
+   * many per run: those with the most attempts (a listing's summary of a run with a wide fan-out).
+   */
+  pendingActivities(runIds: readonly string[], options?: { perRun?: number }): Promise<PendingActivity[]>;
 }

@@ -14,6 +14,7 @@ import type {
   ActivityAttemptRef,
   ClaimedActivityTask,
   InboxEvent,
+  PendingActivity,
   RawEvent,
   RunRecord,
   RunStatus,
@@ -290,6 +291,35 @@ export function toClaimedActivity(row: StoredActivityRow): ClaimedActivityTask {
 }
 
 /** The ConflictError of a heartbeat, completion or retry from an attempt that no longer holds its task. */
+/** An `activity_tasks` row as the inspectors read it, with its state computed on the store's clock. */
+export interface StoredPendingActivityRow {
+  run_id: string;
+  step: number;
+  name: string;
+  attempt: number;
+  state: string;
+  last_error: Uint8Array | null;
+  visible_at: number;
+  lease_expires_at: number | null;
+  scheduled_at: number;
+}
+
+/** The inspector's view of a pending activity row. */
+export function toPendingActivity(row: StoredPendingActivityRow): PendingActivity {
+  const state = row.state as PendingActivity["state"];
+  return {
+    runId: row.run_id,
+    step: row.step,
+    name: row.name,
+    attempt: row.attempt,
+    state,
+    lastError: row.last_error === null ? null : asBytes(row.last_error),
+    nextAttemptAt: state === "running" ? null : row.visible_at,
+    leaseExpiresAt: state === "running" ? row.lease_expires_at : null,
+    scheduledAt: row.scheduled_at,
+  };
+}
+
 export function staleAttempt(what: string, ref: ActivityAttemptRef): ConflictError {
   return new ConflictError(
     `activity ${what} rejected: task ${ref.taskId} has no live attempt with fence ${ref.fence} (a stale attempt ` +
