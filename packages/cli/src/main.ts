@@ -69,7 +69,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     if (command === "replay") return await replayCommand(io, needArg("a history file"), o);
     // Check the arguments before opening (maybe creating) a store.
     if (command === "start") needArg("a workflow name");
-    else if (!["list", "stats", "worker"].includes(command)) needArg("a workflow id");
+    else if (!["list", "stats", "doctor", "worker"].includes(command)) needArg("a workflow id");
     if (command === "query" && !arg2)
       throw new UsageError("spool query needs a workflow id and a query name");
     if (["worker", "start", "query"].includes(command) && !o.module) {
