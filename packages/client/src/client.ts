@@ -6,7 +6,7 @@ import {
   type Backend,
   ConfigurationError,
   DataConverter,
-  encodeEventBody,
+  encodeBody,
   type IdConflictPolicy,
   isClosedStatus,
   newId,
@@ -145,11 +145,11 @@ export class Client {
     if (workflow.signals && !workflow.signals.some((s) => s.name === sig.name)) {
       throw new ConfigurationError(`workflow "${workflow.name}" does not accept signal "${sig.name}"`);
     }
-    const body = (await encodeEventBody(
+    const body = await encodeBody(
       { type: "SignalReceived", name: sig.name, payload },
       this.dc,
       `payload of signal "${sig.name}"`,
-    )) as Uint8Array;
+    );
     const r = await this.backend.signalWithStart(
       req,
       body,
@@ -207,11 +207,7 @@ export class Client {
       workflowId,
       workflowName: workflow.name,
       version: workflow.version ?? null,
-      startedEventBody: (await encodeEventBody(
-        started,
-        this.dc,
-        `input of workflow "${workflow.name}"`,
-      )) as Uint8Array,
+      startedEventBody: await encodeBody(started, this.dc, `input of workflow "${workflow.name}"`),
       onConflict: options.onConflict ?? "attach",
       inputHash: workflowInputFingerprint(parsed),
     };

@@ -12,7 +12,7 @@ import {
   decodeHistory,
   decodeInboxEvent,
   deserializeError,
-  encodeEventBody,
+  encodeBody,
   HistoryCorruptError,
   type HistoryEvent,
   isClosedStatus,
@@ -224,11 +224,11 @@ export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
     checkRequestId(options.requestId);
     const parsed = parseWith(signal.schema, payload, `payload of signal "${signal.name}"`);
     await this.checkSignalDeclared(signal.name, parsed);
-    const body = (await encodeEventBody(
+    const body = await encodeBody(
       { type: "SignalReceived", name: signal.name, payload: parsed },
       this.deps.dc,
       `payload of signal "${signal.name}"`,
-    )) as Uint8Array;
+    );
     await this.deps.backend.signalWorkflow({
       workflowId: this.workflowId,
       body,
@@ -319,7 +319,7 @@ export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
   async cancel(
     reason = "cancelled by client",
   ): Promise<{ outcome: "requested" | "alreadyClosed"; status: RunStatus }> {
-    const body = (await encodeEventBody({ type: "CancelRequested", reason }, this.deps.dc)) as Uint8Array;
+    const body = await encodeBody({ type: "CancelRequested", reason }, this.deps.dc);
     const r = await this.deps.backend.requestCancel({ workflowId: this.workflowId, body });
     return { outcome: r.outcome, status: r.status };
   }
@@ -354,16 +354,16 @@ export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
         ts,
         type: "WorkflowCancelled",
         step: null,
-        body: await encodeEventBody({ type: "WorkflowCancelled", error }, dc),
+        body: await encodeBody({ type: "WorkflowCancelled", error }, dc),
       });
       const children = await backend.inspect.listRuns({
         parentRunId: run.runId,
         status: ["running", "blocked"],
       });
-      const cancelBody = (await encodeEventBody(
+      const cancelBody = await encodeBody(
         { type: "CancelRequested", reason: `parent ${run.workflowId} was terminated` },
         dc,
-      )) as Uint8Array;
+      );
       try {
         await backend.commitActivation({
           runId: run.runId,
@@ -387,7 +387,7 @@ export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
               ? {
                   parentEvent: {
                     type: "ChildFailed" as const,
-                    body: await encodeEventBody({ type: "ChildFailed", error }, dc),
+                    body: await encodeBody({ type: "ChildFailed", error }, dc),
                   },
                 }
               : {}),
