@@ -40,10 +40,13 @@ function importsOf(file: string): string[] {
 }
 
 describe("package boundaries", () => {
-  it("follow DESIGN.md's direction: core depends on no workspace package; backends, worker and client only on core", () => {
+  it("follow DESIGN.md's direction: core depends on no workspace package; the SQL layer, worker and client only on core; the SQL backends on core and the SQL layer", () => {
     expect(byName.get("@spool/core")?.deps).toEqual([]);
-    for (const name of ["@spool/sqlite", "@spool/postgres", "@spool/worker", "@spool/client"]) {
+    for (const name of ["@spool/sql-store", "@spool/worker", "@spool/client"]) {
       expect(byName.get(name)?.deps, name).toEqual(["@spool/core"]);
+    }
+    for (const name of ["@spool/sqlite", "@spool/postgres"]) {
+      expect(byName.get(name)?.deps.sort(), name).toEqual(["@spool/core", "@spool/sql-store"]);
     }
     // Only tests and examples depend on @spool/testing.
     for (const p of pkgs) expect(p.deps, p.name).not.toContain("@spool/testing");

@@ -1,10 +1,11 @@
 // Guards against a damaged row outside history handing out a wrong value: a flipped byte in a run's stored result (9 read back as -10), its status or an activity task's input is detected by checksum on SQLite and PostgreSQL; reads fail with RowCorruptError naming the run and the row (never suggesting `spool terminate` for a finished run), and `spool doctor` finds the damage.
+
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "@spool/cli";
-import { runChecksum } from "@spool/core";
 import { PostgresBackend } from "@spool/postgres";
+import { runChecksum } from "@spool/sql-store";
 import Database from "better-sqlite3";
 import {
   type Backend,

@@ -1,5 +1,6 @@
 // Guards the one-statement commit against a stale snapshot: a delivery that commits while the commit waits for the run's lock must be seen (the close refused, the task woken), never lost.
-import { ConflictError, eventChecksum } from "@spool/core";
+import { ConflictError } from "@spool/core";
+import { eventChecksum } from "@spool/sql-store";
 import pg from "pg";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { commitOf } from "../conformance/commits.ts";

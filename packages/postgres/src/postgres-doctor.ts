@@ -4,13 +4,13 @@
  * checks (data checksums, `amcheck`) are the server administrator's: they need superuser rights
  * and settings Spool does not own, so `engine` is null here.
  */
+import type { IntegrityReport } from "@spool/core";
 import {
-  type IntegrityReport,
   IntegrityScan,
   type StoredActivityRow,
   type StoredHistoryRow,
   type StoredInboxRow,
-} from "@spool/core";
+} from "@spool/sql-store";
 import type pg from "pg";
 import { RUN_COLUMNS, type RunRow } from "./statements.ts";
 

@@ -13,14 +13,14 @@ import type {
   RunStatus,
   WaitingWork,
 } from "@spool/core";
+import { ConfigurationError } from "@spool/core";
 import {
-  ConfigurationError,
   type StoredPendingActivityRow,
   toPendingActivity,
   toRawEvents,
   toRunRecord,
   withRunStatus,
-} from "@spool/core";
+} from "@spool/sql-store";
 import type pg from "pg";
 import { type HistoryRow, RUN_COLUMNS, type RunRow, type Statement, type Statements } from "./statements.ts";
 

@@ -21,7 +21,7 @@
  */
 
 import { crc32 } from "node:zlib";
-import type { StoredActivityRow, StoredHistoryRow, StoredInboxRow, StoredRunRow } from "@spool/core";
+import type { StoredActivityRow, StoredHistoryRow, StoredInboxRow, StoredRunRow } from "@spool/sql-store";
 
 /** Row shapes shared with every SQL backend (see stored-rows.ts in @spool/core). */
 export type RunRow = StoredRunRow;

@@ -30,28 +30,31 @@ import type {
   StartWorkflowResult,
 } from "@spool/core";
 import {
-  activityChecksum,
-  attachOrConflict,
   attemptLeaseMs,
   ConfigurationError,
   ConflictError,
-  eventChecksum,
   HistoryCorruptError,
-  isOpenStatus,
   newId,
   RunNotFoundError,
+  SignalBufferFullError,
+  SpoolError,
+} from "@spool/core";
+import {
+  activityChecksum,
+  attachOrConflict,
+  eventChecksum,
+  isOpenStatus,
   runChecksum,
   runRowCorruption,
   runRowError,
-  SignalBufferFullError,
-  SpoolError,
   staleAttempt,
   toClaimedActivity,
   toInboxEvents,
   toRawEvents,
   toRunRecordUnchecked,
+  validateCommit,
   withRunStatus,
-} from "@spool/core";
+} from "@spool/sql-store";
 import Database from "better-sqlite3";
 import { migrate } from "./migrations.ts";
 import { checkSqliteIntegrity } from "./sqlite-doctor.ts";
@@ -1171,24 +1174,6 @@ export class SqliteBackend implements Backend {
     return new ConflictError(
       `${op} of run ${runId} with fence ${fence} rejected: ${why}. Nothing was changed.`,
     );
-  }
-}
-
-/** Checks the shape of an activation before any lock is taken: a malformed one is a worker bug. */
-function validateCommit(req: ActivationCommit): void {
-  const bad = (what: string) =>
-    new ConfigurationError(`commitActivation for run ${req.runId}: ${what}. This is a bug in the worker.`);
-  for (let i = 0; i < req.events.length; i++) {
-    const e = req.events[i]!;
-    const expected = req.expectedLastSeq + 1 + i;
-    if (e.seq !== expected)
-      throw bad(`event ${i} has seq ${e.seq}, expected ${expected} (events must be contiguous)`);
-    if (e.body !== null && !(e.body instanceof Uint8Array)) throw bad(`event #${e.seq} body is not bytes`);
-    if (e.step !== null && !Number.isInteger(e.step)) throw bad(`event #${e.seq} step is not an integer`);
-  }
-  const close = req.close;
-  if (close !== undefined && (close.status === "continued") !== (close.continueAsNew !== undefined)) {
-    throw bad('close.continueAsNew must be given exactly when close.status is "continued"');
   }
 }
 

@@ -3,13 +3,13 @@
  * NOT NULL and index consistency — a quicker `integrity_check` that skips comparing index content),
  * then every row's checksum, read in a single read transaction so the scan sees one state.
  */
+import type { IntegrityReport } from "@spool/core";
 import {
-  type IntegrityReport,
   IntegrityScan,
   type StoredActivityRow,
   type StoredHistoryRow,
   type StoredInboxRow,
-} from "@spool/core";
+} from "@spool/sql-store";
 import type Database from "better-sqlite3";
 import { RUN_COLUMNS, type RunRow } from "./statements.ts";
 

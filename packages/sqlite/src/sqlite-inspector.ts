@@ -13,14 +13,14 @@ import type {
   RunStatus,
   WaitingWork,
 } from "@spool/core";
+import { ConfigurationError } from "@spool/core";
 import {
-  ConfigurationError,
   type StoredPendingActivityRow,
   toPendingActivity,
   toRawEvents,
   toRunRecord,
   withRunStatus,
-} from "@spool/core";
+} from "@spool/sql-store";
 import type Database from "better-sqlite3";
 import { RUN_COLUMNS, type RunRow, type Statements } from "./statements.ts";
 

@@ -9,8 +9,13 @@
  * one statement.
  */
 
-import type { StoredActivityRow, StoredHistoryRow, StoredInboxRow, StoredRunRow } from "@spool/core";
-import { attemptLeaseSql } from "@spool/core";
+import {
+  attemptLeaseSql,
+  type StoredActivityRow,
+  type StoredHistoryRow,
+  type StoredInboxRow,
+  type StoredRunRow,
+} from "@spool/sql-store";
 import type Database from "better-sqlite3";
 
 /** Row shapes shared with every SQL backend (see stored-rows.ts in @spool/core). */

@@ -17,9 +17,3 @@ export function attemptLeaseMs(timeoutMs: number, heartbeatTimeoutMs: number, de
   const base = heartbeatTimeoutMs > 0 ? heartbeatTimeoutMs : timeoutMs > 0 ? timeoutMs : defaultMs;
   return base + leaseGraceMs(base);
 }
-
-/** The same computation in SQL, over the columns `heartbeat_timeout_ms` and `timeout_ms`. */
-export function attemptLeaseSql(defaultParam: string): string {
-  const base = `(CASE WHEN heartbeat_timeout_ms > 0 THEN heartbeat_timeout_ms WHEN timeout_ms > 0 THEN timeout_ms ELSE ${defaultParam} END)`;
-  return `(${base} + MIN(1000, MAX(100, ${base} / 2)))`;
-}

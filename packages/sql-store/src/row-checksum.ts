@@ -7,7 +7,6 @@
  * and verified at every read. Pure JavaScript (the `crc-32` package), so the core stays I/O-free.
  */
 import CRC32 from "crc-32";
-import { encodeValue } from "../codec/msgpack-codec.ts";
 
 /**
  * CRC32 (unsigned) of one event's fields. The header string covers position, time, type, step and
@@ -59,28 +58,6 @@ export function runChecksum(
 export function activityChecksum(runId: string, step: number, name: string, input: Uint8Array): number {
   const header = `${runId}\u001f${step}\u001f${name}\u001f${input.byteLength}`;
   return CRC32.buf(input, CRC32.str(header)) >>> 0;
-}
-
-/**
- * A 64-bit fingerprint (16 hex digits: CRC-32 and FNV-1a, each over the bytes) of a workflow's
- * encoded input, stored with the run so a start with the same id can tell whether it asks for
- * the same run. It detects mistakes, not adversaries: it is not a cryptographic hash. Computed
- * over the msgpack bytes before any payload codec, whose output (a random IV) may differ for
- * equal inputs.
- */
-export function inputFingerprint(encoded: Uint8Array): string {
-  let fnv = 0x811c9dc5;
-  for (let i = 0; i < encoded.length; i++) fnv = Math.imul(fnv ^ encoded[i]!, 0x01000193);
-  const crc = CRC32.buf(encoded) >>> 0;
-  return crc.toString(16).padStart(8, "0") + (fnv >>> 0).toString(16).padStart(8, "0");
-}
-
-/**
- * {@link inputFingerprint} of a workflow input value (after its schema has parsed it): what a
- * client, a child start or a continue-as-new stores with the run it creates.
- */
-export function workflowInputFingerprint(input: unknown): string {
-  return inputFingerprint(encodeValue(input, "workflow input"));
 }
 
 /** A stored event row as a driver returns it, before it has been checked. */

@@ -4,23 +4,21 @@
  * replay: each row's checksum, and gapless positions.
  */
 import {
+  type ActivityAttemptRef,
+  type ClaimedActivityTask,
   ConflictError,
+  type EventType,
   HistoryCorruptError,
+  type InboxEvent,
+  type PendingActivity,
+  type RawEvent,
   RowCorruptError,
+  type RunRecord,
+  type RunStatus,
+  type StartWorkflowRequest,
+  type StartWorkflowResult,
   WorkflowAlreadyStartedError,
-} from "../errors.ts";
-import type { EventType } from "../history/events.ts";
-import type {
-  ActivityAttemptRef,
-  ClaimedActivityTask,
-  InboxEvent,
-  PendingActivity,
-  RawEvent,
-  RunRecord,
-  RunStatus,
-  StartWorkflowRequest,
-  StartWorkflowResult,
-} from "./backend.ts";
+} from "@spool/core";
 import {
   activityChecksum,
   asBytes,
