@@ -51,25 +51,40 @@ describe("scale-out on PostgreSQL", () => {
         const workers: ChildProcess[] = Array.from({ length: WORKERS }, (_, slot) => spawn(slot));
 
         // Chaos: every 0.3-1.2 s one worker dies (SIGKILL: no drain, leases left behind, possibly
-        // mid-transaction) and a fresh process takes its slot, until every run has completed.
+        // mid-transaction) and a fresh process takes its slot, until every run has completed. A
+        // kill waits for progress since the previous one: on a loaded machine a fresh process
+        // takes seconds to start, and killing on a fixed beat would kill faster than workers come
+        // up. The test fails on a stall (no run completing for a minute), not on a total time.
         let kills = 0;
         let done = 0;
-        const deadline = Date.now() + (SOAK ? 600_000 : 100_000);
-        while (done < RUNS) {
-          if (Date.now() > deadline) throw new Error(`only ${done}/${RUNS} runs completed in time`);
-          await sleep(300 + Math.random() * 900);
-          const stats = await backend.inspect.stats();
-          done = stats.runsByStatus.completed ?? 0;
-          if (done >= RUNS) break;
-          const slot = Math.floor(Math.random() * WORKERS);
-          const victim = workers[slot]!;
-          victim.kill("SIGKILL");
-          await exited(victim);
-          kills++;
-          workers[slot] = spawn(slot);
+        let doneAtLastKill = -1;
+        let lastProgress = Date.now();
+        const stallMs = SOAK ? 300_000 : 60_000;
+        try {
+          while (done < RUNS) {
+            await sleep(300 + Math.random() * 900);
+            const stats = await backend.inspect.stats();
+            const now = stats.runsByStatus.completed ?? 0;
+            if (now > done) lastProgress = Date.now();
+            done = now;
+            if (done >= RUNS) break;
+            if (Date.now() - lastProgress > stallMs)
+              throw new Error(`no run completed for ${stallMs / 1000} s: ${done}/${RUNS} done`);
+            if (done === doneAtLastKill) continue;
+            doneAtLastKill = done;
+            const slot = Math.floor(Math.random() * WORKERS);
+            const victim = workers[slot]!;
+            victim.kill("SIGKILL");
+            await exited(victim);
+            kills++;
+            workers[slot] = spawn(slot);
+          }
+        } finally {
+          // Done: a clean stop (SIGTERM drains). Failed: never leave worker processes behind.
+          const signal = done >= RUNS ? "SIGTERM" : "SIGKILL";
+          for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill(signal);
         }
         const elapsed = Date.now() - startedAt;
-        for (const w of workers) w.kill("SIGTERM");
         await Promise.all(workers.map(exited));
 
         // Every run completed, with the right result.
@@ -125,6 +140,7 @@ describe("scale-out on PostgreSQL", () => {
         await dropSchema(schema);
       }
     },
-    SOAK ? 700_000 : 120_000,
+    // A last-resort bound; the loop above fails first on a stall.
+    SOAK ? 900_000 : 300_000,
   );
 });
