@@ -6,8 +6,8 @@
 import {
   type ActivationCommit,
   type DataConverter,
+  encodeBody,
   encodeEvent,
-  encodeEventBody,
   type HistoryEvent,
   isInbound,
   type RecordedActivityOptions,
@@ -80,13 +80,13 @@ export async function buildActivation(c: ActivationContext): Promise<ActivationC
           workflowId: e.workflowId,
           workflowName: e.name,
           version: def?.version ?? null,
-          startedEventBody: (await encodeEventBody(
+          startedEventBody: await encodeBody(
             workflowStartedFields(e.name, def, e.input, {
               parent: { workflowId: run.workflowId, runId: run.runId, step: e.step },
             }),
             dc,
             `input of child workflow "${e.name}"`,
-          )) as Uint8Array,
+          ),
           inputHash: workflowInputFingerprint(e.input),
         });
         break;
@@ -95,10 +95,10 @@ export async function buildActivation(c: ActivationContext): Promise<ActivationC
         commit.cancelChildren.push({
           step: e.step,
           workflowId: e.workflowId,
-          body: (await encodeEventBody(
+          body: await encodeBody(
             { type: "CancelRequested", reason: `parent ${run.workflowId} cancelled it` },
             dc,
-          )) as Uint8Array,
+          ),
         });
         break;
       case "WorkflowCompleted":
@@ -122,7 +122,7 @@ export async function buildActivation(c: ActivationContext): Promise<ActivationC
           continueAsNew: {
             workflowName: run.workflowName,
             version: c.definition.version ?? null,
-            startedEventBody: (await encodeEventBody(
+            startedEventBody: await encodeBody(
               workflowStartedFields(run.workflowName, c.definition, e.input, {
                 continuedFrom: run.runId,
                 ...(run.parentRunId && run.parentWorkflowId && run.parentStep !== null
@@ -137,15 +137,12 @@ export async function buildActivation(c: ActivationContext): Promise<ActivationC
               }),
               dc,
               `continueAsNew input of "${run.workflowName}"`,
-            )) as Uint8Array,
+            ),
             inputHash: workflowInputFingerprint(e.input),
             carriedSignals: await Promise.all(
               (e.carriedSignals ?? []).map(
                 async (sig) =>
-                  (await encodeEventBody(
-                    { type: "SignalReceived", name: sig.name, payload: sig.payload },
-                    dc,
-                  )) as Uint8Array,
+                  await encodeBody({ type: "SignalReceived", name: sig.name, payload: sig.payload }, dc),
               ),
             ),
           },
@@ -187,5 +184,5 @@ async function parentEvent(
   e: { type: "ChildCompleted"; result: unknown } | { type: "ChildFailed"; error: unknown },
 ): Promise<{ parentEvent?: { type: "ChildCompleted" | "ChildFailed"; body: Uint8Array } }> {
   if (!run.parentRunId) return {};
-  return { parentEvent: { type: e.type, body: (await encodeEventBody(e, dc)) as Uint8Array } };
+  return { parentEvent: { type: e.type, body: await encodeBody(e, dc) } };
 }
