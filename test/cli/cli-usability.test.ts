@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "@spool/cli";
+import pg from "pg";
 import { Client, SqliteBackend, silentLogger, Worker } from "spool";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliFlow, cliQueried, cliStuck, double, gateway, go } from "./fixtures/definitions.ts";
@@ -75,6 +76,27 @@ describe("spool CLI: bad input is refused clearly", () => {
       );
     }
     expect(existsSync(typo)).toBe(false);
+  });
+
+  it("a mistyped --schema is refused by read commands on PostgreSQL, and no empty schema is created", async () => {
+    const schema = `spool_test_typo_${process.pid}`;
+    const pgUrl = process.env.SPOOL_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+    const exists = async () => {
+      const pool = new pg.Pool({ connectionString: pgUrl, max: 1 });
+      try {
+        return (await pool.query("SELECT 1 FROM pg_namespace WHERE nspname = $1", [schema])).rows.length > 0;
+      } finally {
+        await pool.end();
+      }
+    };
+    for (const argv of [["list"], ["describe", "x"], ["stats"]]) {
+      const r = await run(...argv, "--pg", pgUrl, "--schema", schema);
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(
+        new RegExp(`there is no schema "${schema}" in this PostgreSQL database \\(nothing was created\\)`),
+      );
+    }
+    expect(await exists()).toBe(false);
   });
 
   it("a --db in a directory that does not exist is an error line, not a stack trace", async () => {

@@ -21,8 +21,8 @@ export interface BackendFlags {
 }
 
 /**
- * Opens (and initialises) the backend. With `create: false` a SQLite file that does not exist is
- * refused rather than created.
+ * Opens (and initialises) the backend. With `create: false` a SQLite file or a PostgreSQL schema
+ * that does not exist is refused rather than created.
  * @throws CliError for a missing file or directory
  */
 export async function openBackend(flags: BackendFlags, opts: { create: boolean }): Promise<Backend> {
@@ -30,7 +30,12 @@ export async function openBackend(flags: BackendFlags, opts: { create: boolean }
   const pg = flags.pg ?? (flags.db ? undefined : process.env.SPOOL_PG_URL);
   if (pg) {
     const { PostgresBackend } = await import("@spool/postgres");
-    const backend = new PostgresBackend({ connectionString: pg, schema: flags.schema });
+    // As with a SQLite file: only the commands that make work may create the schema.
+    const backend = new PostgresBackend({
+      connectionString: pg,
+      schema: flags.schema,
+      createSchema: opts.create,
+    });
     await backend.init();
     return backend;
   }

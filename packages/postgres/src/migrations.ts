@@ -202,7 +202,11 @@ export function advisoryLockKey(schema: string, purpose: LockPurpose): number {
  * @throws ConfigurationError when the schema was migrated by newer code, or when a recorded
  *   migration's name differs from this list.
  */
-export async function migrate(client: pg.ClientBase, schema: string): Promise<{ applied: number[] }> {
+export async function migrate(
+  client: pg.ClientBase,
+  schema: string,
+  opts: { createSchema?: boolean } = {},
+): Promise<{ applied: number[] }> {
   const s = quoteIdent(schema);
   await client.query("BEGIN");
   try {
@@ -210,6 +214,17 @@ export async function migrate(client: pg.ClientBase, schema: string): Promise<{ 
       ADVISORY_LOCK_CLASS,
       advisoryLockKey(schema, "migrate"),
     ]);
+    if (opts.createSchema === false) {
+      // A reader (the CLI's list, describe...) given a mistyped schema must not create an empty one
+      // and report "no runs", hiding the typo.
+      const { rows } = await client.query("SELECT 1 FROM pg_namespace WHERE nspname = $1", [schema]);
+      if (rows.length === 0) {
+        throw new ConfigurationError(
+          `there is no schema "${schema}" in this PostgreSQL database (nothing was created). Check --schema ` +
+            "(default spool) and the database in the connection string; a worker creates the schema on first start.",
+        );
+      }
+    }
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
     await client.query(
       `CREATE TABLE IF NOT EXISTS ${s}.spool_migrations (

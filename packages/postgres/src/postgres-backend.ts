@@ -96,6 +96,12 @@ export interface PostgresBackendOptions {
    * using different schemas.
    */
   schema?: string;
+  /**
+   * Whether `init()` may create the schema when it is missing (default true). False for readers
+   * that should refuse a schema that does not exist (a typo) rather than create an empty one;
+   * `init()` then throws ConfigurationError naming it.
+   */
+  createSchema?: boolean;
   /** Lease used by `claimWorkflowTask` when the request's `leaseMs` is not positive (default 30000). */
   workflowLeaseMs?: number;
   /**
@@ -223,6 +229,8 @@ export class PostgresBackend implements Backend {
   private readonly timerLockKey: number;
   private readonly workflowLeaseMs: number;
   private readonly activityLeaseMs: number;
+  /** Whether init() may create a missing schema (see the option). */
+  private readonly createSchema: boolean;
   private readonly maxBufferedSignals: number;
   private readonly clockRefreshMs: number;
   private readonly prepared: boolean;
@@ -253,6 +261,7 @@ export class PostgresBackend implements Backend {
     this.clockRefreshMs = positiveInt(options.clockRefreshMs, 60_000, "clockRefreshMs", true);
     const poolSize = positiveInt(options.poolSize, 10, "poolSize");
     this.prepared = options.preparedStatements ?? true;
+    this.createSchema = options.createSchema ?? true;
     this.onConnectionError = options.onConnectionError ?? (() => undefined);
     if (options.pool !== undefined) {
       this.pool = options.pool;
@@ -316,7 +325,7 @@ export class PostgresBackend implements Backend {
   private async doInit(): Promise<void> {
     const client = await this.connect();
     try {
-      await migrate(client, this.schema);
+      await migrate(client, this.schema, { createSchema: this.createSchema });
       client.release();
     } catch (err) {
       client.release(isConnectionFailure(err) ? (err as Error) : undefined);
