@@ -17,6 +17,7 @@ import {
   SqliteBackend,
   silentLogger,
   Worker,
+  WorkflowFailedError,
 } from "spool";
 import { afterAll, describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -207,7 +208,7 @@ describe.each([
     }
   });
 
-  it("a flipped byte in an activity task's input is refused at the claim; doctor says to terminate the open run", async () => {
+  it("a flipped byte in an activity task's input is caught at the claim: doctor names it, and the step fails without running", async () => {
     const store = makeStore();
     const backend = store.open();
     try {
@@ -229,21 +230,44 @@ describe.each([
         task.task_id,
       ]);
 
-      const err = await rejection(
-        backend.claimActivityTask({ workerId: "w", activityNames: ["rows.never"] }),
-      );
-      expect(err).toBeInstanceOf(RowCorruptError);
-      expect((err as RowCorruptError).table).toBe("activity_tasks");
-      expect((err as Error).message).toMatch(
-        new RegExp(`activity task ${task.task_id} \\(run ${handle.runId}, step 1, "rows\\.never"\\)`),
-      );
-
       const doctor = await cli("doctor", ...store.cli);
       expect(doctor.code).toBe(1);
       expect(doctor.out).toMatch(
         /DAMAGED activity_tasks run \S+ task \S+ \(step 1, "rows\.never"\): checksum mismatch/,
       );
       expect(doctor.out).toMatch(/\(running; activity_tasks\): .*spool terminate/);
+
+      // A worker with the activity claims the task, sees the damage and fails the step for good
+      // without running the activity: the run moves on (here it fails), nothing waits for ever.
+      let ran = 0;
+      const counting = defineActivity(
+        { name: "rows.never", input: z.object({ n: z.number() }), output: z.number() },
+        async ({ n }) => {
+          ran++;
+          return n;
+        },
+      );
+      const fixer = new Worker({
+        backend,
+        workflows: [waitsOnActivity],
+        activities: [counting],
+        logger: silentLogger,
+      });
+      await fixer.start();
+      try {
+        const err = await rejection(handle.result({ timeout: 20_000 }));
+        expect(err).toBeInstanceOf(WorkflowFailedError);
+        const failed = (await handle.history()).find((e) => e.type === "ActivityFailed");
+        expect(failed).toMatchObject({ type: "ActivityFailed", step: 1, attempt: 1, reason: "validation" });
+        const cause = (failed as { error: { name: string; message: string } }).error;
+        expect(cause.name).toBe("RowCorruptError");
+        expect(cause.message).toMatch(
+          new RegExp(`activity task ${task.task_id} \\(run ${handle.runId}, step 1, "rows\\.never"\\)`),
+        );
+        expect(ran).toBe(0);
+      } finally {
+        await fixer.shutdown();
+      }
     } finally {
       await backend.close();
       await store.close();

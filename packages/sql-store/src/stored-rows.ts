@@ -269,15 +269,16 @@ export function activityRowError(row: StoredActivityRow, reason: string): RowCor
  * @throws RowCorruptError when the input fails the checksum: the attempt must not run.
  */
 export function toClaimedActivity(row: StoredActivityRow): ClaimedActivityTask {
+  // A damaged row is handed out marked, not thrown: a throw would fail every claim of this
+  // activity name while the row stays first in line; marked, the worker fails its step for good.
   const problem = activityRowCorruption(row);
-  if (problem !== null) throw activityRowError(row, problem);
-  return {
+  const claimed: ClaimedActivityTask = {
     taskId: row.task_id,
     runId: row.run_id,
     workflowId: row.workflow_id,
     step: row.step,
     name: row.name,
-    input: asBytes(row.input),
+    input: row.input instanceof Uint8Array ? asBytes(row.input) : new Uint8Array(0),
     options: asBytes(row.options),
     attempt: row.attempt,
     fence: row.fence,
@@ -286,6 +287,8 @@ export function toClaimedActivity(row: StoredActivityRow): ClaimedActivityTask {
     scheduledAt: row.scheduled_at,
     leaseExpiresAt: row.lease_expires_at,
   };
+  if (problem !== null) claimed.corruption = activityRowError(row, problem);
+  return claimed;
 }
 
 /** The ConflictError of a heartbeat, completion or retry from an attempt that no longer holds its task. */

@@ -158,6 +158,17 @@ async function runAttempt(
     if (heartbeatTimer) clearTimeout(heartbeatTimer);
     heartbeatTimer = setTimeout(() => abort("heartbeat-timeout"), task.heartbeatTimeoutMs);
   };
+  if (task.corruption) {
+    // The stored task failed its checksum: never run the activity on a damaged input.
+    log.error("activity task is damaged in storage; its step fails without running", {
+      runId: task.runId,
+      step: task.step,
+      activity: task.name,
+      error: task.corruption.message,
+    });
+    await report(deps, task, { ok: false, error: task.corruption, reason: "validation" });
+    return;
+  }
   let input: unknown;
   try {
     // A synchronous codec (the default) spares a promise per attempt. The options (the retry

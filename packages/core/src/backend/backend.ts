@@ -306,6 +306,13 @@ export interface ClaimedActivityTask {
   scheduledAt: number;
   /** When the lease ends unless extended by a heartbeat. */
   leaseExpiresAt: number;
+  /**
+   * Set when the stored task failed its checksum (its input or name was damaged on disk): the
+   * attempt must not run the activity on that input. The worker fails the step for good with this
+   * error (reason `validation`), so the run moves on — its code sees an ActivityFailure — instead of
+   * the damaged row failing every claim of its activity name.
+   */
+  corruption?: HistoryCorruptError;
 }
 
 /** Identifies one attempt: stale tokens are rejected with ConflictError. */
