@@ -248,8 +248,6 @@ export class Worker {
       setInterval(() => void this.sweepDeadWorkers(), this.liveness.sweepIntervalMs),
     ];
     for (const t of this.livenessTimers) t.unref?.();
-    const hosts = { workflows: [...this.workflows.keys()], activities: this.activityNames };
-    this.log.info("worker started", { workerId: this.workerId, ...hosts });
     this.wake();
   }
 
