@@ -6,6 +6,7 @@ export * from "./backend/backend.ts";
 export * from "./backend/lease.ts";
 export * from "./backend/row-checksum.ts";
 export * from "./backend/stored-rows.ts";
+export * from "./backend/unhosted-work.ts";
 export * from "./codec/index.ts";
 export * from "./definitions/activity.ts";
 export * from "./definitions/query.ts";

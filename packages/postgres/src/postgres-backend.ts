@@ -675,9 +675,12 @@ export class PostgresBackend implements Backend {
   /**
    * Marks workers whose heartbeat is older than their timeout (database clock) dead and releases
    * their leases, in one transaction; each death is swept once, by whichever worker gets there
-   * first. With nobody dead it is one statement that changes nothing.
+   * first. With nobody dead it is one read (every worker sweeps several times a second).
    */
   async releaseDeadWorkers(): Promise<DeadWorkerSweep> {
+    if ((await this.one(this.stmts.anyDeadWorker, [this.clock.offset()])).rowCount === 0) {
+      return { workers: [], workflowTasks: 0, activityTasks: 0 };
+    }
     return this.tx(async (tx) => {
       const { rows } = await tx.q<{ worker_id: string }>(this.stmts.markDeadWorkers, [tx.now]);
       const workers = rows.map((r) => r.worker_id);

@@ -610,6 +610,12 @@ export function buildStatements(schema: string) {
       "stop_worker",
       `UPDATE ${S}.workers SET stopped_at = ${NOW} WHERE worker_id = $2 AND stopped_at IS NULL`,
     ),
+    /** Read-only: is any registered worker's heartbeat older than its timeout? $1 offset. */
+    anyDeadWorker: st(
+      "any_dead_worker",
+      `SELECT 1 FROM ${S}.workers
+       WHERE dead_at IS NULL AND stopped_at IS NULL AND heartbeat_at + dead_after_ms < ${NOW} LIMIT 1`,
+    ),
     /**
      * Marks every worker whose heartbeat is older than its timeout dead (on the database clock),
      * once: a concurrent sweep waits for the row lock, then finds dead_at set and skips it. $1 now.

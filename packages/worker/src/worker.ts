@@ -18,6 +18,8 @@ import {
   type PayloadCodec,
   StorageFullError,
   serializeError,
+  unhostedWork,
+  type WorkerInfo,
   type WorkflowDefinition,
   type WorkflowExecutor,
 } from "@spool/core";
@@ -677,21 +679,25 @@ export class Worker {
     } catch {
       return [];
     }
-    // Hosted names: this worker's, and those every live worker registered (a name another live
+    // Hosted: what this worker runs, and what every live worker registered (a name another live
     // worker hosts is only waiting its turn there).
-    const hosted = new Set<string>();
-    for (const n of this.workflows.keys()) hosted.add(`workflow:${n}`);
-    for (const n of this.activityNames) hosted.add(`activity:${n}`);
+    let workers: WorkerInfo[] = [];
     try {
-      for (const w of await this.backend.inspect.workers()) {
-        if (w.status !== "live") continue;
-        for (const n of w.workflowNames) hosted.add(`workflow:${n}`);
-        for (const n of w.activityNames) hosted.add(`activity:${n}`);
-      }
+      workers = await this.backend.inspect.workers();
     } catch {
       // Without the registry, judge by this worker's names alone.
     }
-    const unknown = waiting.filter((w) => !hosted.has(`${w.kind}:${w.name}`));
+    const self: WorkerInfo = {
+      workerId: this.workerId,
+      workflowNames: [...this.workflows.keys()],
+      activityNames: this.activityNames,
+      pid: null,
+      host: null,
+      startedAt: 0,
+      heartbeatAt: 0,
+      status: "live",
+    };
+    const unknown = unhostedWork(waiting, [self, ...workers]);
     for (const w of unknown) {
       const key = `${w.kind}:${w.name}`;
       if ((this.unknownReported.get(key) ?? 0) > now - 600_000) continue;
