@@ -250,6 +250,9 @@ export class Worker {
       setInterval(() => void this.sweepDeadWorkers(), this.liveness.sweepIntervalMs),
     ];
     for (const t of this.livenessTimers) t.unref?.();
+    // A worker restarted after a crash frees what its predecessor (or any dead worker) held at once,
+    // before its first claim, rather than a sweep interval later.
+    await this.sweepDeadWorkers();
     this.wake();
   }
 
