@@ -91,11 +91,13 @@ describe("clock jumps", () => {
     try {
       const a = spawnWorker(db, effects, { SPOOL_LOG: "debug" });
       await a.ready;
-      // Long enough that B (started only once A runs the attempt) finds it still running under
-      // load, heartbeated by A, so the lease B takes over is a live one.
+      // A's attempt works for a minute, heartbeating: B is started only once it runs, and however
+      // long B takes to start on a loaded machine it finds a live lease to take over (a fixed
+      // 1.2 s attempt used to end before a slow B arrived, and B then waited for nothing). B's own
+      // attempt (attempt 2) works 1.2 s.
       const h = await client.start(
         slowFlow,
-        { count: 1, ms: 1200, heartbeat: true, heartbeatTimeout: 300 },
+        { count: 1, ms: 1200, firstMs: 60_000, heartbeat: true, heartbeatTimeout: 300 },
         { id: "steal" },
       );
       await waitFor(
@@ -164,6 +166,10 @@ describe("clock jumps", () => {
         signalUpFront: 2,
         signalEveryMs: 150,
         workers: [faked, {}],
+        // The faked worker reads its clock file on every time call (FAKETIME_NO_CACHE) and ends up
+        // doing most of the work an hour ahead of the other: slow on a loaded machine, so the runs
+        // get three minutes to finish (a wait, not a measure).
+        finishTimeoutMs: 180_000,
         during: async (f) => {
           for (const offset of ["+1h", "-1h", "+0", "-3s", "+3s", "+1h"]) {
             await sleep(250);
@@ -174,7 +180,7 @@ describe("clock jumps", () => {
       });
       expect(r.runs).toBe(20);
     },
-    90_000,
+    300_000,
   );
   /** A worker process whose whole wall clock is moved by libfaketime (monotonic clock untouched). */
   const fakedWorker = (db: string, effects: string, file: string) =>

@@ -111,6 +111,12 @@ export type SqliteFaultPoint =
 
 /** What one transaction wants to tell listeners once it has committed. */
 class Outbox {
+  /**
+   * How far the clock's anchor moved (wall-clock steps reconciled) between the call and this write:
+   * added to the absolute times the caller computed from `now()` (retry times, timer due times),
+   * which are on the anchor of the moment they were computed.
+   */
+  frameShift = 0;
   workflowTask = false;
   activityTask = false;
   timer = false;
@@ -164,6 +170,8 @@ export class SqliteBackend implements Backend {
   private readonly clock: () => number;
   /** The default clock (null when one was injected): see syncClock. */
   private readonly anchored: AnchoredClock | null;
+  /** Every anchor change adopted by this process, in order (their sum corrects late absolute times). */
+  private readonly frameShifts: number[] = [];
   /** A wall-clock step was seen and not yet reconciled with the file's anchor. */
   private clockStepPending = false;
   /** The file has no anchor for this boot yet: the first write batch records it (moving nothing). */
@@ -392,6 +400,7 @@ export class SqliteBackend implements Backend {
     return new Promise<T>((resolve, reject) => {
       this.writeQueue.push({
         fn,
+        gen: this.frameShifts.length,
         afterPoint,
         runId,
         resolve: resolve as (v: unknown) => void,
@@ -500,6 +509,7 @@ export class SqliteBackend implements Backend {
   /** Runs one queued write inside the open transaction. */
   private applyWrite(item: QueuedWrite): WriteResult {
     const out = new Outbox();
+    for (let i = item.gen; i < this.frameShifts.length; i++) out.frameShift += this.frameShifts[i]!;
     this.faultHook?.("sqlite.write.begin", item.runId ? { runId: item.runId } : undefined);
     const value = item.fn(out);
     this.faultHook?.("sqlite.write.end", item.runId ? { runId: item.runId } : undefined);
@@ -533,7 +543,7 @@ export class SqliteBackend implements Backend {
   async blockRun(req: BlockRequest): Promise<void> {
     await this.write((out) => {
       const s = this.stmts;
-      if (s.releaseWorkflowTask.run(req.retryAt, req.runId, req.fence).changes !== 1) {
+      if (s.releaseWorkflowTask.run(req.retryAt + out.frameShift, req.runId, req.fence).changes !== 1) {
         throw this.staleTask("blockRun", req.runId, req.fence);
       }
       s.blockRun.run(req.error, req.reason, this.clock(), req.runId);
@@ -544,7 +554,7 @@ export class SqliteBackend implements Backend {
   /** Gives the task back, claimable at `retryAt` (default now). @throws ConflictError (stale fence) */
   async releaseWorkflowTask(req: { runId: string; fence: number; retryAt?: number }): Promise<void> {
     await this.write((out) => {
-      const at = req.retryAt ?? this.clock();
+      const at = req.retryAt !== undefined ? req.retryAt + out.frameShift : this.clock();
       if (this.stmts.releaseWorkflowTask.run(at, req.runId, req.fence).changes !== 1) {
         throw this.staleTask("releaseWorkflowTask", req.runId, req.fence);
       }
@@ -616,7 +626,9 @@ export class SqliteBackend implements Backend {
   /** Releases the attempt and makes the task claimable at `retryAt`. @throws ConflictError */
   async retryActivityTask(ref: ActivityAttemptRef, retryAt: number, lastError: Uint8Array): Promise<void> {
     await this.write((out) => {
-      if (this.stmts.retryActivity.run(retryAt, lastError, ref.taskId, ref.fence).changes !== 1) {
+      if (
+        this.stmts.retryActivity.run(retryAt + out.frameShift, lastError, ref.taskId, ref.fence).changes !== 1
+      ) {
         throw staleAttempt("retry", ref);
       }
       out.activityTask = true;
@@ -764,12 +776,12 @@ export class SqliteBackend implements Backend {
     const row = s.readClockAnchor.get();
     if (row === undefined || row.boot_id !== boot || (boot === null && atOpen)) {
       s.writeClockAnchor.run(boot, wall);
-      clock.offset = wall;
+      this.adoptOffset(wall);
       return;
     }
     const delta = wall - row.offset_ms;
     if (Math.abs(delta) <= STEP_MS) {
-      clock.offset = row.offset_ms;
+      this.adoptOffset(row.offset_ms);
       return;
     }
     const timers = s.shiftTimers.run(delta).changes;
@@ -778,7 +790,7 @@ export class SqliteBackend implements Backend {
     s.shiftWorkers.run(delta);
     s.writeClockAnchor.run(boot, wall);
     const before = clock.now();
-    clock.offset = wall;
+    this.adoptOffset(wall);
     this.onWarning(
       `the wall clock stepped by ${delta > 0 ? "+" : ""}${delta} ms (from ${new Date(before).toISOString()} ` +
         `to ${new Date(clock.now()).toISOString()}) against the machine's monotonic clock. Spool moved ` +
@@ -796,9 +808,17 @@ export class SqliteBackend implements Backend {
     if (clock === null) return;
     const row = this.whenUnlocked(() => this.stmts.readClockAnchor.get());
     if (row !== undefined && Math.abs(clock.wallOffset() - row.offset_ms) <= STEP_MS) {
-      clock.offset = row.offset_ms;
+      this.adoptOffset(row.offset_ms);
       this.clockStepPending = false;
     }
+  }
+
+  /** Moves this process onto another anchor, remembering by how much (see Outbox.frameShift). */
+  private adoptOffset(offset: number): void {
+    const clock = this.anchored!;
+    if (offset === clock.offset) return;
+    this.frameShifts.push(offset - clock.offset);
+    clock.offset = offset;
   }
 
   /** A batch that synced the clock rolled back: so did the anchor, so the step is still pending. */
@@ -806,6 +826,7 @@ export class SqliteBackend implements Backend {
     if (this.anchored === null || offsetBefore === undefined) return;
     this.clockAnchorUnrecorded = unrecordedBefore;
     if (this.anchored.offset === offsetBefore) return;
+    this.frameShifts.push(offsetBefore - this.anchored.offset);
     this.anchored.offset = offsetBefore;
     this.clockStepPending = true;
   }
@@ -1142,7 +1163,7 @@ export class SqliteBackend implements Backend {
           out.activityTask = true;
         }
       }
-      for (const t of req.timers) s.insertTimer.run(runId, t.step, t.dueAt);
+      for (const t of req.timers) s.insertTimer.run(runId, t.step, t.dueAt + out.frameShift);
       if (req.timers.length > 0) out.timer = true;
     }
 
@@ -1352,6 +1373,8 @@ function abortsTransaction(err: unknown): boolean {
 /** A write waiting for the next group commit. */
 interface QueuedWrite {
   fn: (out: Outbox) => unknown;
+  /** Clock anchor generation when the write was requested (see Outbox.frameShift). */
+  gen: number;
   afterPoint: "sqlite.commit.after" | "sqlite.write.after";
   runId: string | undefined;
   resolve: (v: unknown) => void;

@@ -223,9 +223,10 @@ async function runAttempt(
   }
   if (reason === "shutdown" && !outcome.ok) {
     // Hand the attempt back at once so another worker can take it.
-    await backend
-      .retryActivityTask(ref, backend.now(), await encodeError(dc, outcome.error))
-      .catch(() => undefined);
+    // The error is encoded first: a time read from the backend's clock goes straight into the call
+    // (a clock step reconciled across an await would leave it on the old anchor).
+    const error = await encodeError(dc, outcome.error);
+    await backend.retryActivityTask(ref, backend.now(), error).catch(() => undefined);
     return;
   }
   await deps.fault?.("activity.before-complete", {
@@ -263,11 +264,8 @@ async function runAttempt(
       error: errorMessage(outcome.error),
     });
     try {
-      await backend.retryActivityTask(
-        ref,
-        backend.now() + decision.delayMs,
-        await encodeError(dc, outcome.error),
-      );
+      const error = await encodeError(dc, outcome.error);
+      await backend.retryActivityTask(ref, backend.now() + decision.delayMs, error);
     } catch (err) {
       if (!ConflictError.is(err)) throw err;
       abort("lease-lost");
