@@ -170,6 +170,8 @@ export class SqliteBackend implements Backend {
   private readonly clock: () => number;
   /** The default clock (null when one was injected): see syncClock. */
   private readonly anchored: AnchoredClock | null;
+  /** The warning of a step reconciled by the running batch, told once the batch commits. */
+  private clockWarning: [string, Record<string, unknown>] | undefined;
   /** Every anchor change adopted by this process, in order (their sum corrects late absolute times). */
   private readonly frameShifts: number[] = [];
   /** A wall-clock step was seen and not yet reconciled with the file's anchor. */
@@ -486,6 +488,11 @@ export class SqliteBackend implements Backend {
       }
     }
     this.busySince = undefined;
+    if (this.clockWarning !== undefined) {
+      const [message, fields] = this.clockWarning;
+      this.clockWarning = undefined;
+      this.onWarning(message, fields);
+    }
     for (const [i, item] of batch.entries()) {
       const r = results[i];
       if (!r) continue;
@@ -791,7 +798,8 @@ export class SqliteBackend implements Backend {
     s.writeClockAnchor.run(boot, wall);
     const before = clock.now();
     this.adoptOffset(wall);
-    this.onWarning(
+    // Reported once the transaction has committed (what it says was moved is then true).
+    this.clockWarning = [
       `the wall clock stepped by ${delta > 0 ? "+" : ""}${delta} ms (from ${new Date(before).toISOString()} ` +
         `to ${new Date(clock.now()).toISOString()}) against the machine's monotonic clock. Spool moved ` +
         `${timers} timer(s) and ${workflowTasks + activityTasks} task time(s) and lease(s) in ${this.path} by ` +
@@ -799,7 +807,7 @@ export class SqliteBackend implements Backend {
         "with them); history keeps the times it recorded. If the step was not expected, check the time " +
         "service (NTP/chrony should slew, not step).",
       { stepMs: delta, timers, tasks: workflowTasks + activityTasks, path: this.path },
-    );
+    ];
   }
 
   /** Outside a transaction: adopt a step another process already applied (read-only). */
@@ -824,6 +832,7 @@ export class SqliteBackend implements Backend {
   /** A batch that synced the clock rolled back: so did the anchor, so the step is still pending. */
   private revertClock(offsetBefore: number | undefined, unrecordedBefore: boolean): void {
     if (this.anchored === null || offsetBefore === undefined) return;
+    this.clockWarning = undefined;
     this.clockAnchorUnrecorded = unrecordedBefore;
     if (this.anchored.offset === offsetBefore) return;
     this.frameShifts.push(offsetBefore - this.anchored.offset);
