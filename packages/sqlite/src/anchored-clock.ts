@@ -22,9 +22,16 @@ export function monotonicMs(): number {
 export class AnchoredClock {
   /** Wall time minus monotonic time, as adopted: every time this clock reports is `mono + offset`. */
   offset: number;
+  /**
+   * This process's own wall-minus-monotonic offset when it last looked: a step is a change of it.
+   * (Kept apart from `offset`, which follows the file's anchor: a process adopts steps another
+   * process applied, and only the steps it sees itself are its own to apply.)
+   */
+  wallBaseline: number;
 
   constructor() {
     this.offset = this.wallOffset();
+    this.wallBaseline = this.offset;
   }
 
   /** Milliseconds since the epoch, on the adopted anchor. */
@@ -37,8 +44,9 @@ export class AnchoredClock {
     return Date.now() - monotonicMs();
   }
 
-  /** True when the wall clock has stepped away from the adopted anchor. */
-  stepped(): boolean {
-    return Math.abs(this.wallOffset() - this.offset) > STEP_MS;
+  /** How far this process's wall clock stepped since it last looked (0 when it did not). */
+  localStep(): number {
+    const step = this.wallOffset() - this.wallBaseline;
+    return Math.abs(step) > STEP_MS ? step : 0;
   }
 }

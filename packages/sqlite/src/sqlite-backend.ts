@@ -48,7 +48,7 @@ import {
   WorkflowAlreadyStartedError,
 } from "@spool/core";
 import Database from "better-sqlite3";
-import { AnchoredClock, STEP_MS } from "./anchored-clock.ts";
+import { AnchoredClock, monotonicMs, STEP_MS } from "./anchored-clock.ts";
 import { migrate } from "./migrations.ts";
 import { selfIdentity } from "./process-identity.ts";
 import { translateSqliteError } from "./sqlite-errors.ts";
@@ -244,7 +244,12 @@ export class SqliteBackend implements Backend {
         row = undefined;
       }
       if (row !== undefined && row.boot_id !== null && row.boot_id === selfIdentity.bootId) {
+        // Times in the file are on its anchor. If the wall clock shows another offset, it stepped
+        // while this process was not looking: treat that as a step of its own, reconciled (the
+        // file's pending times moved) at the first write.
         this.anchored.offset = row.offset_ms;
+        this.anchored.wallBaseline = row.offset_ms;
+        if (this.anchored.localStep() !== 0) this.clockStepPending = true;
       } else {
         this.clockAnchorUnrecorded = true;
       }
@@ -421,12 +426,13 @@ export class SqliteBackend implements Backend {
     // is rolled back (nothing was written) and the batch runs again, each write in its savepoint,
     // so the others still commit.
     const offsetBefore = this.anchored?.offset;
+    const baselineBefore = this.anchored?.wallBaseline ?? 0;
     const unrecordedBefore = this.clockAnchorUnrecorded;
     const runBatch = (isolated: boolean) =>
       this.txn.immediate(() => {
         results.length = 0;
         // A wall-clock step is reconciled before any write of the batch reads the clock.
-        if (this.clockStepPending || this.clockAnchorUnrecorded) this.syncClock();
+        if (this.anchored !== null) this.syncClock();
         // Without savepoints, the batch's history rows go in a few multi-row statements at the end
         // rather than one statement per activation: each statement has a fixed cost of its own.
         // With savepoints each write must be whole on its own, so it writes its rows itself.
@@ -472,14 +478,14 @@ export class SqliteBackend implements Backend {
       try {
         runBatch(false);
       } catch (err) {
-        this.revertClock(offsetBefore, unrecordedBefore);
+        this.revertClock(offsetBefore, baselineBefore, unrecordedBefore);
         if (!(err instanceof IsolateWrites)) throw err;
         runBatch(true);
       } finally {
         this.queuedHistory = undefined;
       }
     } catch (err) {
-      this.revertClock(offsetBefore, unrecordedBefore);
+      this.revertClock(offsetBefore, baselineBefore, unrecordedBefore);
       if (!(err instanceof RollbackOnly)) {
         if (this.retryWhenBusy(err, batch)) return;
         const error = translateSqliteError(err, this.path, this.busyTimeoutMs);
@@ -753,7 +759,7 @@ export class SqliteBackend implements Backend {
   /** The default clock: wall time on the adopted anchor; a step is noticed here and reconciled soon. */
   private anchoredNow(): number {
     const clock = this.anchored!;
-    if (!this.clockStepPending && clock.stepped()) {
+    if (!this.clockStepPending && clock.localStep() !== 0) {
       this.clockStepPending = true;
       // Reconciled at the start of the next write batch: make sure there is one.
       if (!this.closed) void this.write(() => undefined).catch(() => undefined);
@@ -784,20 +790,27 @@ export class SqliteBackend implements Backend {
     if (row === undefined || row.boot_id !== boot || (boot === null && atOpen)) {
       s.writeClockAnchor.run(boot, wall);
       this.adoptOffset(wall);
+      clock.wallBaseline = wall;
       return;
     }
-    const delta = wall - row.offset_ms;
-    if (Math.abs(delta) <= STEP_MS) {
+    // What other processes applied since this one last synced, and what this one saw itself.
+    const movedBy = row.offset_ms - clock.offset;
+    const step = clock.localStep();
+    clock.wallBaseline = wall;
+    if (step === 0 || Math.abs(movedBy - step) <= STEP_MS) {
+      // No step of its own, or the one it saw was applied already: follow the file.
       this.adoptOffset(row.offset_ms);
       return;
     }
+    const delta = step;
     const timers = s.shiftTimers.run(delta).changes;
     const workflowTasks = s.shiftWorkflowTasks.run(delta, delta).changes;
     const activityTasks = s.shiftActivityTasks.run(delta, delta).changes;
     s.shiftWorkers.run(delta);
-    s.writeClockAnchor.run(boot, wall);
-    const before = clock.now();
-    this.adoptOffset(wall);
+    const anchor = row.offset_ms + delta;
+    s.writeClockAnchor.run(boot, anchor);
+    const before = row.offset_ms + monotonicMs();
+    this.adoptOffset(anchor);
     // Reported once the transaction has committed (what it says was moved is then true).
     this.clockWarning = [
       `the wall clock stepped by ${delta > 0 ? "+" : ""}${delta} ms (from ${new Date(before).toISOString()} ` +
@@ -815,8 +828,10 @@ export class SqliteBackend implements Backend {
     const clock = this.anchored;
     if (clock === null) return;
     const row = this.whenUnlocked(() => this.stmts.readClockAnchor.get());
-    if (row !== undefined && Math.abs(clock.wallOffset() - row.offset_ms) <= STEP_MS) {
+    const step = clock.localStep();
+    if (row !== undefined && Math.abs(row.offset_ms - clock.offset - step) <= STEP_MS) {
       this.adoptOffset(row.offset_ms);
+      clock.wallBaseline = clock.wallOffset();
       this.clockStepPending = false;
     }
   }
@@ -830,14 +845,19 @@ export class SqliteBackend implements Backend {
   }
 
   /** A batch that synced the clock rolled back: so did the anchor, so the step is still pending. */
-  private revertClock(offsetBefore: number | undefined, unrecordedBefore: boolean): void {
+  private revertClock(
+    offsetBefore: number | undefined,
+    baselineBefore: number,
+    unrecordedBefore: boolean,
+  ): void {
     if (this.anchored === null || offsetBefore === undefined) return;
     this.clockWarning = undefined;
     this.clockAnchorUnrecorded = unrecordedBefore;
+    this.anchored.wallBaseline = baselineBefore;
+    if (this.anchored.localStep() !== 0) this.clockStepPending = true;
     if (this.anchored.offset === offsetBefore) return;
     this.frameShifts.push(offsetBefore - this.anchored.offset);
     this.anchored.offset = offsetBefore;
-    this.clockStepPending = true;
   }
 
   // ── Wake-ups ─────────────────────────────────────────────────────────────────────────────
