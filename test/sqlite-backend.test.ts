@@ -1,5 +1,5 @@
 // Guards the SQLite backend against durability and integrity bugs: wrong pragmas, unsafe migrations, undetected corrupt rows, partial writes on a full disk, double claims across connections and processes.
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,7 +14,7 @@ import {
 } from "@spool/core";
 import { MIGRATIONS, SCHEMA_VERSION, SqliteBackend, type SqliteBackendOptions } from "@spool/sqlite";
 import Database from "better-sqlite3";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { commitOf } from "./conformance/commits.ts";
 import { describeBackend } from "./conformance/describe-backend.ts";
 
@@ -118,7 +118,9 @@ describe("SqliteBackend (SQLite specifics)", () => {
       // What version 1 left on disk: no signal_requests table (nor version 3's columns), one
       // migration recorded.
       const raw = new Database(path);
-      raw.exec(`${UNDO_V3} DROP TABLE signal_requests; DELETE FROM spool_migrations WHERE version > 1`);
+      raw.exec(
+        `${UNDO_V3} DROP TABLE signal_requests; DROP TABLE workers; DROP TABLE clock_anchor; DELETE FROM spool_migrations WHERE version > 1`,
+      );
       raw.close();
 
       const upgraded = new SqliteBackend({ path });
@@ -139,7 +141,9 @@ describe("SqliteBackend (SQLite specifics)", () => {
       const { runId } = await old.startWorkflow({ ...startReq("from-v2"), inputHash: "00000000000000aa" });
       await old.close();
       const raw = new Database(path);
-      raw.exec(`${UNDO_V3} DELETE FROM spool_migrations WHERE version > 2`);
+      raw.exec(
+        `${UNDO_V3} DROP TABLE workers; DROP TABLE clock_anchor; DELETE FROM spool_migrations WHERE version > 2`,
+      );
       raw.close();
 
       const upgraded = new SqliteBackend({ path });
@@ -484,6 +488,170 @@ describe("SqliteBackend (SQLite specifics)", () => {
       expect((await backend.inspect.getRun(runId))?.lastSeq).toBe(1);
       expect(await backend.getHistory(runId)).toHaveLength(1);
       expect(await backend.claimActivityTask({ workerId: "w", activityNames: ["act"] })).toBeNull();
+      await backend.close();
+    });
+  });
+
+  describe("worker registry on one machine", () => {
+    it("a worker process killed with SIGKILL is found dead at once by its process; its leases are released with new fences", async () => {
+      const path = freshPath();
+      const backend = new SqliteBackend({ path });
+      const { runId } = await backend.startWorkflow(startReq("held"));
+      const setup = (await backend.claimWorkflowTask({
+        workerId: "setup",
+        workflowNames: ["wf"],
+        leaseMs: 1000,
+      }))!;
+      await backend.commitActivation(
+        commitOf(runId, 1, {
+          fence: setup.fence,
+          events: [{ seq: 2, ts: backend.now(), type: "ActivityScheduled", step: 1, body: bytes(1) }],
+          activities: [
+            {
+              step: 1,
+              name: "act",
+              input: bytes(1),
+              options: bytes(1),
+              timeoutMs: 300_000,
+              heartbeatTimeoutMs: 0,
+            },
+          ],
+        }),
+      );
+      await backend.signalWorkflow({ workflowId: "held", body: bytes(2) }); // the run's task is ready again
+      const holder = spawn(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          fileURLToPath(new URL("../packages/sqlite/test/fixtures/lease-holder.ts", import.meta.url)),
+          path,
+          "holder",
+        ],
+        { cwd: fileURLToPath(new URL("..", import.meta.url)), stdio: ["ignore", "pipe", "inherit"] },
+      );
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        holder.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          if (out.includes("\n")) resolve(out.trim());
+        });
+        holder.once("exit", (code) => reject(new Error(`lease holder exited early (${code})`)));
+      });
+      const held = JSON.parse(line) as {
+        workflowTasks: { runId: string; fence: number }[];
+        activityTasks: { taskId: string; fence: number; attempt: number; leaseExpiresAt: number }[];
+      };
+      expect(held.workflowTasks.map((t) => t.runId)).toEqual([runId]);
+      expect(held.activityTasks).toHaveLength(1);
+      // Alive: nothing is released, though its heartbeat is never refreshed.
+      expect((await backend.releaseDeadWorkers()).workers).toEqual([]);
+      expect((await backend.inspect.workers()).find((w) => w.workerId === "holder")?.status).toBe("live");
+
+      const exited = new Promise((r) => holder.once("exit", r));
+      holder.kill("SIGKILL");
+      await exited;
+      // No clock moves: the leases (an hour for the workflow task, five minutes for the attempt) are
+      // all still valid, yet the dead process is recognised at once.
+      const swept = await backend.releaseDeadWorkers();
+      expect(swept).toEqual({ workers: ["holder"], workflowTasks: 1, activityTasks: 1 });
+      expect(await backend.releaseDeadWorkers(), "each death is released once").toEqual({
+        workers: [],
+        workflowTasks: 0,
+        activityTasks: 0,
+      });
+      expect((await backend.inspect.workers()).find((w) => w.workerId === "holder")?.status).toBe("dead");
+      const attempt = (await backend.claimActivityTask({ workerId: "me", activityNames: ["act"] }))!;
+      expect(attempt.attempt).toBe(2);
+      expect(attempt.fence).toBeGreaterThan(held.activityTasks[0]!.fence + 1);
+      expect(backend.now()).toBeLessThan(held.activityTasks[0]!.leaseExpiresAt);
+      const task = (await backend.claimWorkflowTask({
+        workerId: "me",
+        workflowNames: ["wf"],
+        leaseMs: 1000,
+      }))!;
+      expect(task.run.runId).toBe(runId);
+      expect(task.fence).toBeGreaterThan(held.workflowTasks[0]!.fence + 1);
+      // The dead holder's fences are stale: had it only stalled, its late calls would be refused.
+      expect(
+        await rejection(
+          backend.completeActivityTask(
+            { taskId: held.activityTasks[0]!.taskId, fence: held.activityTasks[0]!.fence },
+            { type: "ActivityCompleted", body: bytes(1) },
+          ),
+        ),
+      ).toBeInstanceOf(ConflictError);
+      await backend.close();
+    }, 30_000);
+  });
+
+  describe("wall-clock steps (default clock)", () => {
+    it("a step back or forward of an hour moves pending timers and leases by the step: a 5 s timer stays 5 s away, a lease is not stolen", async () => {
+      const path = freshPath();
+      const warnings: string[] = [];
+      const backend = new SqliteBackend({ path, onWarning: (m) => warnings.push(m) });
+      const { runId } = await backend.startWorkflow(startReq("sleeper"));
+      const task = (await backend.claimWorkflowTask({
+        workerId: "w",
+        workflowNames: ["wf"],
+        leaseMs: 60_000,
+      }))!;
+      await backend.commitActivation(
+        commitOf(runId, 1, {
+          fence: task.fence,
+          events: [{ seq: 2, ts: backend.now(), type: "ActivityScheduled", step: 2, body: bytes(1) }],
+          timers: [{ step: 1, dueAt: backend.now() + 5_000 }],
+          activities: [
+            {
+              step: 2,
+              name: "act",
+              input: bytes(1),
+              options: bytes(1),
+              timeoutMs: 10_000,
+              heartbeatTimeoutMs: 0,
+            },
+          ],
+        }),
+      );
+      const attempt = (await backend.claimActivityTask({ workerId: "w", activityNames: ["act"] }))!;
+      const db = connectionOf(backend);
+      const untilDue = async () =>
+        (db.prepare("SELECT due_at FROM timers").get() as { due_at: number }).due_at - backend.now();
+      const before = await untilDue();
+      expect(before).toBeGreaterThan(4_000);
+
+      const realNow = Date.now.bind(Date);
+      for (const step of [-3_600_000, 3_600_000]) {
+        const shift = vi.spyOn(Date, "now").mockImplementation(() => realNow() + step);
+        try {
+          backend.now(); // sees the step; the next write reconciles it
+          await backend.signalWorkflow({ workflowId: "sleeper", body: bytes(3) });
+          // Wall time moved by an hour; the timer is still about 5 s away and nothing is due.
+          expect(Math.abs(backend.now() - Date.now())).toBeLessThan(1_000);
+          const left = await untilDue();
+          expect(left).toBeGreaterThan(before - 2_000);
+          expect(left).toBeLessThanOrEqual(before);
+          expect(await backend.fireDueTimers(10)).toBe(0);
+          expect(await backend.claimActivityTask({ workerId: "thief", activityNames: ["act"] })).toBeNull();
+        } finally {
+          shift.mockRestore();
+        }
+        // Back to the real clock: a step the other way, reconciled the same way.
+        backend.now();
+        await backend.signalWorkflow({ workflowId: "sleeper", body: bytes(4) });
+        expect(Math.abs(backend.now() - Date.now())).toBeLessThan(1_000);
+        expect(await backend.fireDueTimers(10)).toBe(0);
+      }
+      expect(warnings.length).toBe(4);
+      expect(warnings[0]).toMatch(/wall clock stepped by -36000\d\d ms.*moved 1 timer\(s\)/s);
+      // The original holder's lease is intact: it can still heartbeat and complete.
+      await backend.heartbeatActivityTask(attempt, 10_000);
+      await backend.completeActivityTask(attempt, { type: "ActivityCompleted", body: bytes(5) });
+
+      // Another backend on the file (another process, same machine) adopts the anchor, not the wall clock.
+      const other = new SqliteBackend({ path });
+      expect(Math.abs(other.now() - backend.now())).toBeLessThan(1_000);
+      await other.close();
       await backend.close();
     });
   });

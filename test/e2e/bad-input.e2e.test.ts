@@ -275,8 +275,8 @@ describe("bad input and bad state", () => {
       ]),
     );
     expect(warnings.join("\n")).toMatch(
-      /does not run workflow "bad.nobody-runs-me". Register its definition/,
+      /no live worker hosts workflow "bad.nobody-runs-me". Register its definition/,
     );
-    expect(warnings.join("\n")).toMatch(/does not run activity "bad.nobody-has-me"/);
+    expect(warnings.join("\n")).toMatch(/no live worker hosts activity "bad.nobody-has-me"/);
   });
 });

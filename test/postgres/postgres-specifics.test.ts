@@ -107,6 +107,7 @@ describe("PostgresBackend (PostgreSQL specifics)", () => {
         "signal_requests",
         "spool_migrations",
         "timers",
+        "workers",
         "workflow_tasks",
       ]);
       const { runId } = await racers[0]!.startWorkflow(startReq("keep-me"));
@@ -124,6 +125,7 @@ describe("PostgresBackend (PostgreSQL specifics)", () => {
       await sql(
         `ALTER TABLE "${schema}".runs DROP COLUMN input_hash, DROP COLUMN crc, DROP COLUMN buffered_signals;
          ALTER TABLE "${schema}".activity_tasks DROP COLUMN crc;
+         DROP TABLE "${schema}".workers;
          DELETE FROM "${schema}".spool_migrations WHERE version > 2`,
       );
       const upgraded = sibling(schema);
@@ -250,7 +252,85 @@ describe("PostgresBackend (PostgreSQL specifics)", () => {
       // Another worker with a correct clock sees a live lease and a timer not yet due.
       expect(await claim(backend)).toBeNull();
       expect(await backend.fireDueTimers(10)).toBe(0);
-      expect(skewed!.diagnostics.clockSkewMs).toBeGreaterThan(3_500_000);
+      // The estimate is taken against the monotonic clock: the skewed wall clock does not enter it.
+      expect(Math.abs(skewed!.diagnostics.clockSkewMs - backend.diagnostics.clockSkewMs)).toBeLessThan(1_000);
+    });
+
+    it("a step of the worker's wall clock while it runs moves neither now() nor the leases it computes", async () => {
+      const { backend, schema } = open();
+      await backend.init();
+      const worker = sibling(schema);
+      await worker.init();
+      const realNow = Date.now.bind(Date);
+      for (const step of [3_600_000, -3_600_000]) {
+        const spy = vi.spyOn(Date, "now").mockImplementation(() => realNow() + step);
+        try {
+          const [{ db }] = await sql("SELECT (extract(epoch from clock_timestamp()) * 1000)::float8 AS db");
+          expect(Math.abs(worker.now() - db), `after a step of ${step} ms`).toBeLessThan(1_000);
+        } finally {
+          spy.mockRestore();
+        }
+      }
+    });
+  });
+
+  describe("worker registry", () => {
+    it("a worker whose heartbeat is older than its timeout (database clock) is presumed dead: its leases are released now", async () => {
+      const { schema, backend: first } = open();
+      await first.init();
+      // Two processes on one database clock (the test offset moves both).
+      let offset = 0;
+      const clock = { advance: (ms: number) => (offset += ms) };
+      const backend = sibling(schema, { clock: { offsetMs: () => offset } });
+      const other = sibling(schema, { clock: { offsetMs: () => offset } });
+      await other.registerWorker({
+        workerId: "quiet",
+        incarnation: "q1",
+        workflowNames: ["wf"],
+        activityNames: ["act"],
+        heartbeatIntervalMs: 1_000,
+        deadAfterMs: 5_000,
+      });
+      const { runId } = await backend.startWorkflow(startReq("held"));
+      const setup = (await claim(backend))!;
+      await backend.commitActivation(
+        commitOf(runId, 1, {
+          fence: setup.fence,
+          events: [{ seq: 2, ts: backend.now(), type: "ActivityScheduled", step: 1, body: bytes(1) }],
+          activities: [
+            {
+              step: 1,
+              name: "act",
+              input: bytes(1),
+              options: bytes(1),
+              timeoutMs: 300_000,
+              heartbeatTimeoutMs: 0,
+            },
+          ],
+        }),
+      );
+      const attempt = (await other.claimActivityTask({ workerId: "quiet", activityNames: ["act"] }))!;
+      expect(attempt.attempt).toBe(1);
+      // Heartbeats keep it alive, on the database clock.
+      clock.advance(4_000);
+      expect(await other.heartbeatWorker("quiet")).toBe(true);
+      clock.advance(4_000);
+      expect((await backend.releaseDeadWorkers()).workers).toEqual([]);
+      // Silent for longer than its timeout: dead, though its attempt's lease has minutes left.
+      clock.advance(2_000);
+      const swept = await backend.releaseDeadWorkers();
+      expect(swept).toEqual({ workers: ["quiet"], workflowTasks: 0, activityTasks: 1 });
+      expect((await backend.inspect.workers()).map((w) => [w.workerId, w.status])).toEqual([
+        ["quiet", "dead"],
+      ]);
+      expect(backend.now()).toBeLessThan(attempt.leaseExpiresAt);
+      const again = (await backend.claimActivityTask({ workerId: "me", activityNames: ["act"] }))!;
+      expect(again.attempt).toBe(2);
+      // It was only stalled: its late completion is refused, and its next heartbeat tells it to rejoin.
+      expect(
+        await rejection(other.completeActivityTask(attempt, { type: "ActivityCompleted", body: bytes(1) })),
+      ).toBeInstanceOf(ConflictError);
+      expect(await other.heartbeatWorker("quiet")).toBe(false);
     });
 
     it("now() estimates the database clock without running ahead of it", async () => {

@@ -1,9 +1,10 @@
-// Guards against clock jumps (NTP steps, VM resumes) breaking exactly-once recording: with worker clocks jumping forward and backward, no timer fires twice, no step is recorded twice, and no lease taken over comes back to life for its old holder.
+// Guards against clock jumps (NTP steps, VM resumes) breaking exactly-once recording or liveness: with worker clocks jumping forward and backward, no timer fires twice, no step is recorded twice, no lease taken over comes back to life for its old holder; and a real process whose wall clock steps an hour keeps its timers on schedule (neither an hour late nor early).
 import { appendFileSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { Client, SqliteBackend } from "spool";
 import { afterAll, describe, expect, it } from "vitest";
-import { slowFlow } from "./fixtures/workflows.ts";
+import { sleepFlow, slowFlow } from "./fixtures/workflows.ts";
 import {
   allHistories,
   baseSeed,
@@ -83,18 +84,34 @@ describe("clock jumps", () => {
     writeFileSync(clockB, String(HOUR));
     const backend = new SqliteBackend({ path: db });
     const client = new Client({ backend });
+    // Every wait below is for a child process to start, claim or finish: on a loaded machine (the
+    // suite runs on 2 busy cores) starting a process alone can take several seconds, so the waits
+    // are a minute each. None of them is a measure: each only waits for an event the test needs.
+    const GENEROUS = 60_000;
     try {
       const a = spawnWorker(db, effects, { SPOOL_LOG: "debug" });
       await a.ready;
+      // A's attempt works for a minute, heartbeating: B is started only once it runs, and however
+      // long B takes to start on a loaded machine it finds a live lease to take over (a fixed
+      // 1.2 s attempt used to end before a slow B arrived, and B then waited for nothing). B's own
+      // attempt (attempt 2) works 1.2 s.
       const h = await client.start(
         slowFlow,
-        { count: 1, ms: 1200, heartbeat: true, heartbeatTimeout: 300 },
+        { count: 1, ms: 1200, firstMs: 60_000, heartbeat: true, heartbeatTimeout: 300 },
         { id: "steal" },
       );
-      await waitFor(() => readEffects(effects).some((l) => l.kind === "effect" && l.pid === a.pid));
+      await waitFor(
+        () => readEffects(effects).some((l) => l.kind === "effect" && l.pid === a.pid),
+        GENEROUS,
+        "A to start the attempt",
+      );
       // B's clock is an hour ahead: A's heartbeated lease looks long expired to it.
       const b = spawnWorker(db, effects, { SPOOL_CLOCK_FILE: clockB, SPOOL_LOG: "debug" });
-      await waitFor(() => readEffects(effects).some((l) => l.kind === "effect" && l.pid === b.pid));
+      await waitFor(
+        () => readEffects(effects).some((l) => l.kind === "effect" && l.pid === b.pid),
+        GENEROUS,
+        "B to take the attempt over",
+      );
       // The jump is B's, the lost attempt A's: both count as touched by the fault.
       for (const pid of [a.pid, b.pid]) {
         appendFileSync(
@@ -103,8 +120,12 @@ describe("clock jumps", () => {
         );
       }
       writeFileSync(clockB, "0"); // ...and steps back while its attempt runs.
-      expect(await h.result({ timeout: 20_000 })).toEqual(["steal#0"]);
-      await waitFor(() => readEffects(effects).some((l) => l.kind === "abort" && l.pid === a.pid));
+      expect(await h.result({ timeout: GENEROUS })).toEqual(["steal#0"]);
+      await waitFor(
+        () => readEffects(effects).some((l) => l.kind === "abort" && l.pid === a.pid),
+        GENEROUS,
+        "A to hear its lease was lost",
+      );
       const abort = readEffects(effects).find((l) => l.kind === "abort" && l.pid === a.pid)!;
       expect(abort.reason).toMatch(/lease was lost/);
       await stop(a);
@@ -121,7 +142,7 @@ describe("clock jumps", () => {
     } finally {
       await backend.close();
     }
-  }, 60_000);
+  }, 240_000);
 
   it.skipIf(!existsSync(LIBFAKETIME))(
     "a worker whose whole process clock jumps (libfaketime): timers fire once, steps are recorded once",
@@ -145,6 +166,10 @@ describe("clock jumps", () => {
         signalUpFront: 2,
         signalEveryMs: 150,
         workers: [faked, {}],
+        // The faked worker reads its clock file on every time call (FAKETIME_NO_CACHE) and ends up
+        // doing most of the work an hour ahead of the other: slow on a loaded machine, so the runs
+        // get three minutes to finish (a wait, not a measure).
+        finishTimeoutMs: 180_000,
         during: async (f) => {
           for (const offset of ["+1h", "-1h", "+0", "-3s", "+3s", "+1h"]) {
             await sleep(250);
@@ -155,6 +180,87 @@ describe("clock jumps", () => {
       });
       expect(r.runs).toBe(20);
     },
-    90_000,
+    300_000,
+  );
+  /** A worker process whose whole wall clock is moved by libfaketime (monotonic clock untouched). */
+  const fakedWorker = (db: string, effects: string, file: string) =>
+    spawnWorker(db, effects, {
+      LD_PRELOAD: LIBFAKETIME,
+      FAKETIME_TIMESTAMP_FILE: file,
+      FAKETIME_NO_CACHE: "1",
+      FAKETIME_DONT_FAKE_MONOTONIC: "1",
+    });
+  const dueAt = (db: string): number | undefined => {
+    const raw = new Database(db, { readonly: true });
+    try {
+      return (raw.prepare("SELECT due_at FROM timers").get() as { due_at: number } | undefined)?.due_at;
+    } finally {
+      raw.close();
+    }
+  };
+  const stepWarning = (effects: string, pid: number) =>
+    readEffects(effects).find(
+      (l) => l.kind === "log" && l.pid === pid && /wall clock stepped/.test(String(l.message)),
+    );
+
+  it.skipIf(!existsSync(LIBFAKETIME))(
+    "a worker process whose wall clock steps back an hour during sleep('5s') still fires the timer on schedule (libfaketime)",
+    async () => {
+      const { db, effects } = scratch();
+      const file = join(scratch().dir, "faketime");
+      writeFileSync(file, "+0");
+      const backend = new SqliteBackend({ path: db });
+      const client = new Client({ backend });
+      const w = fakedWorker(db, effects, file);
+      try {
+        await w.ready;
+        const h = await client.start(sleepFlow, { ms: 5_000 }, { id: "back" });
+        await waitFor(() => dueAt(db) !== undefined, 60_000, "the timer to be scheduled");
+        writeFileSync(file, "-1h");
+        // The child's clock stays an hour behind from here on: had the timer kept its wall-clock due
+        // time it could only fire an hour from now, far beyond this wait (generous for a loaded machine).
+        expect(await h.result({ timeout: 120_000 })).toBe(5_000);
+        const warning = stepWarning(effects, w.pid);
+        expect(warning?.message, "the step was reported loudly").toMatch(
+          /stepped by -36\d{5} ms.*moved 1 timer/s,
+        );
+        const events = await h.history();
+        expect(events.filter((e) => e.type === "TimerFired")).toHaveLength(1);
+      } finally {
+        await stop(w);
+        await backend.close();
+      }
+    },
+    240_000,
+  );
+
+  it.skipIf(!existsSync(LIBFAKETIME))(
+    "a worker process whose wall clock steps forward an hour during sleep('8s') does not fire the timer early (libfaketime)",
+    async () => {
+      const { db, effects } = scratch();
+      const file = join(scratch().dir, "faketime");
+      writeFileSync(file, "+0");
+      const backend = new SqliteBackend({ path: db });
+      const client = new Client({ backend });
+      const w = fakedWorker(db, effects, file);
+      try {
+        await w.ready;
+        const h = await client.start(sleepFlow, { ms: 8_000 }, { id: "forward" });
+        await waitFor(() => dueAt(db) !== undefined, 60_000, "the timer to be scheduled");
+        const scheduled = dueAt(db)!;
+        writeFileSync(file, "+1h");
+        // The child reconciles the step at its next write (it polls, so within a poll interval).
+        await waitFor(() => stepWarning(effects, w.pid) !== undefined, 60_000, "the step to be reconciled");
+        // Still pending, moved by the step: the sleep keeps its 8 s rather than ending at once.
+        const moved = dueAt(db);
+        expect(moved, "the timer has not fired").toBeDefined();
+        expect(Math.abs(moved! - scheduled - 3_600_000)).toBeLessThan(1_000);
+        expect(await h.result({ timeout: 120_000 })).toBe(8_000);
+      } finally {
+        await stop(w);
+        await backend.close();
+      }
+    },
+    240_000,
   );
 });

@@ -5,6 +5,7 @@
 export * from "./backend/backend.ts";
 export * from "./backend/integrity.ts";
 export * from "./backend/lease.ts";
+export * from "./backend/unhosted-work.ts";
 export * from "./codec/index.ts";
 export * from "./codec/input-fingerprint.ts";
 export * from "./definitions/activity.ts";

@@ -8,7 +8,18 @@
  * The estimate is deliberately a lower bound (it never runs ahead of the database): a time a
  * worker computes as `now() + delay` is then never later than the database's own `now + delay`,
  * so back-offs and retries never come due later than asked.
+ *
+ * The local side of the estimate is the monotonic clock (`performance.timeOrigin + performance.now()`),
+ * not `Date.now()`: a step of this machine's wall clock (NTP, `date -s`) then moves nothing — the
+ * skew is measured against a clock that does not step. (A step of the database server's own clock
+ * moves every lease and due time, as it moves the server's notion of now; the next re-measure
+ * follows it.)
  */
+
+/** Milliseconds on a clock that never steps, near the epoch (the process's start time plus elapsed). */
+function localMs(): number {
+  return performance.timeOrigin + performance.now();
+}
 
 /**
  * Test-only hook: shifts the backend's clock by `offsetMs()` milliseconds, in SQL (added to the
@@ -37,7 +48,7 @@ export class DbClock {
 
   /** The estimated database time, never ahead of it. */
   now(): number {
-    return Math.floor(Date.now() + this.skewMs) + this.offset();
+    return Math.floor(localMs() + this.skewMs) + this.offset();
   }
 
   /**
@@ -49,7 +60,7 @@ export class DbClock {
     let best = Number.NEGATIVE_INFINITY;
     for (let i = 0; i < samples; i++) {
       const db = await readDb();
-      const after = Date.now();
+      const after = localMs();
       best = Math.max(best, db - after - 1);
     }
     if (Number.isFinite(best)) this.skewMs = best;
@@ -71,7 +82,7 @@ export class DbClock {
     this.timer = null;
   }
 
-  /** The current skew estimate (database minus local clock), for diagnostics. */
+  /** The current skew estimate (database clock minus the local monotonic clock), for diagnostics. */
   get skew(): number {
     return this.skewMs;
   }

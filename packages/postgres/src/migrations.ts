@@ -16,7 +16,7 @@ import { quoteIdent } from "./statements.ts";
 
 /** One schema change: applied once, in a transaction, in version order. */
 export interface Migration {
-  /** 1, 2, 3... with no gaps. */
+  /** Increasing: 1, 2, 3... (applied in order; see version 4). */
   version: number;
   /** A short, stable description (recorded in `spool_migrations`). */
   name: string;
@@ -168,6 +168,29 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE ${s}.runs ADD COLUMN crc bigint;
       ALTER TABLE ${s}.runs ADD COLUMN buffered_signals integer NOT NULL DEFAULT 0;
       ALTER TABLE ${s}.activity_tasks ADD COLUMN crc bigint;
+      `,
+  },
+  {
+    version: 4,
+    name: "worker registry",
+    // One row per worker process: its heartbeat (database clock), the timeout after which it is
+    // presumed dead, what it hosts, and whether it stopped cleanly or was presumed dead (its
+    // leases released). pid and host are for operators; liveness here is the heartbeat alone.
+    sql: (s) => `
+      CREATE TABLE ${s}.workers (
+        worker_id             text COLLATE "C" PRIMARY KEY,
+        incarnation           text NOT NULL,
+        pid                   integer,
+        host                  text,
+        started_at            bigint NOT NULL,
+        heartbeat_at          bigint NOT NULL,
+        heartbeat_interval_ms bigint NOT NULL,
+        dead_after_ms         bigint NOT NULL,
+        workflow_names        text[] NOT NULL,
+        activity_names        text[] NOT NULL,
+        stopped_at            bigint,
+        dead_at               bigint
+      );
     `,
   },
 ];

@@ -14,6 +14,7 @@
  * HOW_IT_WORKS.md describes the tables and protocols.
  */
 
+import { hostname } from "node:os";
 import type {
   ActivationCommit,
   ActivationResult,
@@ -26,6 +27,7 @@ import type {
   CancelResult,
   ClaimedActivityTask,
   ClaimedWorkflowTask,
+  DeadWorkerSweep,
   EventType,
   InboxEvent,
   IntegrityReport,
@@ -33,6 +35,7 @@ import type {
   SignalRequest,
   StartWorkflowRequest,
   StartWorkflowResult,
+  WorkerRegistration,
 } from "@spool/core";
 import {
   attemptLeaseMs,
@@ -703,6 +706,73 @@ export class PostgresBackend implements Backend {
   async nextWakeAt(): Promise<number | null> {
     const { rows } = await this.one<{ t: number | null }>(this.stmts.nextWakeAt, []);
     return rows[0]?.t ?? null;
+  }
+
+  // ── Worker liveness ──────────────────────────────────────────────────────────────────────
+
+  /**
+   * Records the worker (pid and host for operators; liveness is its heartbeat, on the database
+   * clock). A row left by another incarnation of the same id has its leases released first.
+   */
+  async registerWorker(reg: WorkerRegistration): Promise<void> {
+    await this.tx(async (tx) => {
+      const { rows } = await tx.q<{ previous: string | null }>(this.stmts.upsertWorker, [
+        this.clock.offset(),
+        reg.workerId,
+        reg.incarnation,
+        process.pid,
+        hostname(),
+        Math.round(reg.heartbeatIntervalMs),
+        Math.round(reg.deadAfterMs),
+        reg.workflowNames,
+        reg.activityNames,
+      ]);
+      const previous = rows[0]?.previous ?? null;
+      if (previous !== null && previous !== reg.incarnation) await this.releaseIn(tx, [reg.workerId]);
+    });
+  }
+
+  /** Refreshes the worker's heartbeat; false when it was presumed dead or is unknown. */
+  async heartbeatWorker(workerId: string): Promise<boolean> {
+    const res = await this.one(this.stmts.heartbeatWorker, [this.clock.offset(), workerId]);
+    return res.rowCount === 1;
+  }
+
+  /**
+   * Marks workers whose heartbeat is older than their timeout (database clock) dead and releases
+   * their leases, in one transaction; each death is swept once, by whichever worker gets there
+   * first. With nobody dead it is one read (every worker sweeps several times a second).
+   */
+  async releaseDeadWorkers(): Promise<DeadWorkerSweep> {
+    if ((await this.one(this.stmts.anyDeadWorker, [this.clock.offset()])).rowCount === 0) {
+      return { workers: [], workflowTasks: 0, activityTasks: 0 };
+    }
+    return this.tx(async (tx) => {
+      const { rows } = await tx.q<{ worker_id: string }>(this.stmts.markDeadWorkers, [tx.now]);
+      const workers = rows.map((r) => r.worker_id);
+      if (workers.length === 0) return { workers, workflowTasks: 0, activityTasks: 0 };
+      return { workers, ...(await this.releaseIn(tx, workers)) };
+    });
+  }
+
+  /** Marks the worker stopped (clean shutdown). */
+  async unregisterWorker(workerId: string): Promise<void> {
+    await this.one(this.stmts.stopWorker, [this.clock.offset(), workerId]);
+  }
+
+  private async releaseIn(
+    tx: Tx,
+    owners: string[],
+  ): Promise<{ workflowTasks: number; activityTasks: number }> {
+    const { rows } = await tx.q<{ workflow_tasks: number; activity_tasks: number }>(
+      this.stmts.releaseLeasesOf,
+      [tx.now, owners],
+    );
+    const workflowTasks = rows[0]?.workflow_tasks ?? 0;
+    const activityTasks = rows[0]?.activity_tasks ?? 0;
+    if (workflowTasks > 0) tx.out.workflowTask = true;
+    if (activityTasks > 0) tx.out.activityTask = true;
+    return { workflowTasks, activityTasks };
   }
 
   // ── Wake-ups ─────────────────────────────────────────────────────────────────────────────

@@ -12,6 +12,7 @@ import type {
   RunRecord,
   RunStatus,
   WaitingWork,
+  WorkerInfo,
 } from "@spool/core";
 import { ConfigurationError } from "@spool/core";
 import {
@@ -48,6 +49,33 @@ const DEFAULT_PAGE = 100;
  */
 export class PostgresInspector implements BackendInspector {
   constructor(private readonly host: InspectorHost) {}
+
+  /** The worker registry: live workers first (heartbeat within its timeout, database clock), then dead and stopped. */
+  async workers(): Promise<WorkerInfo[]> {
+    const { rows } = await this.host.query<{
+      worker_id: string;
+      pid: number | null;
+      host: string | null;
+      started_at: number;
+      heartbeat_at: number;
+      workflow_names: string[];
+      activity_names: string[];
+      status: WorkerInfo["status"];
+    }>(this.host.stmts.listWorkers, [this.host.offset()]);
+    const rank = { live: 0, dead: 1, stopped: 2 } as const;
+    return rows
+      .map((r) => ({
+        workerId: r.worker_id,
+        workflowNames: r.workflow_names,
+        activityNames: r.activity_names,
+        pid: r.pid,
+        host: r.host,
+        startedAt: r.started_at,
+        heartbeatAt: r.heartbeat_at,
+        status: r.status,
+      }))
+      .sort((a, b) => rank[a.status] - rank[b.status] || a.startedAt - b.startedAt);
+  }
 
   /** The run, or null. */
   async getRun(runId: string): Promise<RunRecord | null> {

@@ -12,7 +12,7 @@ import type Database from "better-sqlite3";
 
 /** One schema change: applied once, in a transaction, in version order. */
 export interface Migration {
-  /** 1, 2, 3... with no gaps. */
+  /** Increasing: 1, 2, 3... (applied in order; see version 4). */
   version: number;
   /** A short, stable description (recorded in `spool_migrations`). */
   name: string;
@@ -147,6 +147,39 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE runs ADD COLUMN crc INTEGER;
       ALTER TABLE runs ADD COLUMN buffered_signals INTEGER NOT NULL DEFAULT 0;
       ALTER TABLE activity_tasks ADD COLUMN crc INTEGER;
+      `,
+  },
+  {
+    version: 4,
+    name: "worker registry",
+    // One row per worker process (see worker-registry in HOW_IT_WORKS.md): its identity on this
+    // machine (host, boot id, PID namespace, pid and process start time), its heartbeat, what it
+    // hosts (JSON arrays of names), and whether it stopped cleanly or was presumed dead.
+    // `clock_anchor` holds the offset between the wall clock and the machine's monotonic clock
+    // that every stored time is expressed in (see SqliteBackend's clock).
+    sql: `
+      CREATE TABLE workers (
+        worker_id             TEXT PRIMARY KEY,
+        incarnation           TEXT NOT NULL,
+        pid                   INTEGER,
+        host                  TEXT,
+        boot_id               TEXT,
+        pid_ns                TEXT,
+        start_ticks           TEXT,
+        started_at            INTEGER NOT NULL,
+        heartbeat_at          INTEGER NOT NULL,
+        heartbeat_interval_ms INTEGER NOT NULL,
+        dead_after_ms         INTEGER NOT NULL,
+        workflow_names        TEXT NOT NULL,
+        activity_names        TEXT NOT NULL,
+        stopped_at            INTEGER,
+        dead_at               INTEGER
+      ) WITHOUT ROWID;
+      CREATE TABLE clock_anchor (
+        id        INTEGER PRIMARY KEY CHECK (id = 1),
+        boot_id   TEXT,
+        offset_ms INTEGER NOT NULL
+      );
     `,
   },
 ];

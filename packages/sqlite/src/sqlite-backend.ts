@@ -21,6 +21,7 @@ import type {
   CancelResult,
   ClaimedActivityTask,
   ClaimedWorkflowTask,
+  DeadWorkerSweep,
   EventType,
   InboxEvent,
   IntegrityReport,
@@ -28,6 +29,7 @@ import type {
   SignalRequest,
   StartWorkflowRequest,
   StartWorkflowResult,
+  WorkerRegistration,
 } from "@spool/core";
 import {
   attemptLeaseMs,
@@ -56,11 +58,14 @@ import {
   withRunStatus,
 } from "@spool/sql-store";
 import Database from "better-sqlite3";
+import { AnchoredClock, monotonicMs, STEP_MS } from "./anchored-clock.ts";
 import { migrate } from "./migrations.ts";
+import { selfIdentity } from "./process-identity.ts";
 import { checkSqliteIntegrity } from "./sqlite-doctor.ts";
 import { translateSqliteError } from "./sqlite-errors.ts";
 import { SqliteInspector } from "./sqlite-inspector.ts";
 import { prepareStatements, type Statements } from "./statements.ts";
+import { FORGET_WORKERS_AFTER_MS, isDeadWorker } from "./worker-registry.ts";
 
 /** Options of {@link SqliteBackend}. */
 export interface SqliteBackendOptions {
@@ -74,8 +79,16 @@ export interface SqliteBackendOptions {
   durability?: "full" | "normal";
   /** How long a write waits for another connection's write lock before failing (default 5000). */
   busyTimeoutMs?: number;
-  /** Milliseconds since the epoch; every lease, due time and timestamp is read from it (default Date.now). */
+  /**
+   * Milliseconds since the epoch; every lease, due time and timestamp is read from it. Default: the
+   * wall clock, advanced by the machine's monotonic clock and guarded against steps — when the wall
+   * clock steps (NTP, `date -s`), every pending timer, back-off and lease in the file is moved by
+   * the step, once, so sleeps and leases keep their durations, and a warning says so. An injected
+   * clock is used as it is.
+   */
   clock?: () => number;
+  /** Where the backend reports what an operator must know (a wall-clock step). Default: console.warn. */
+  onWarning?: (message: string, fields: Record<string, unknown>) => void;
   /** Lease used by `claimWorkflowTask` when the request's `leaseMs` is not positive (default 30000). */
   workflowLeaseMs?: number;
   /**
@@ -116,6 +129,12 @@ export type SqliteFaultPoint =
 
 /** What one transaction wants to tell listeners once it has committed. */
 class Outbox {
+  /**
+   * How far the clock's anchor moved (wall-clock steps reconciled) between the call and this write:
+   * added to the absolute times the caller computed from `now()` (retry times, timer due times),
+   * which are on the anchor of the moment they were computed.
+   */
+  frameShift = 0;
   workflowTask = false;
   activityTask = false;
   timer = false;
@@ -169,6 +188,17 @@ export class SqliteBackend implements Backend {
   private readonly db: Database.Database;
   private readonly stmts: Statements;
   private readonly clock: () => number;
+  /** The default clock (null when one was injected): see syncClock. */
+  private readonly anchored: AnchoredClock | null;
+  /** The warning of a step reconciled by the running batch, told once the batch commits. */
+  private clockWarning: [string, Record<string, unknown>] | undefined;
+  /** Every anchor change adopted by this process, in order (their sum corrects late absolute times). */
+  private readonly frameShifts: number[] = [];
+  /** A wall-clock step was seen and not yet reconciled with the file's anchor. */
+  private clockStepPending = false;
+  /** The file has no anchor for this boot yet: the first write batch records it (moving nothing). */
+  private clockAnchorUnrecorded = false;
+  private readonly onWarning: NonNullable<SqliteBackendOptions["onWarning"]>;
   private readonly busyTimeoutMs: number;
   private readonly workflowLeaseMs: number;
   private readonly activityLeaseMs: number;
@@ -204,7 +234,9 @@ export class SqliteBackend implements Backend {
       throw new ConfigurationError('SqliteBackend: path must be a file path or ":memory:"');
     }
     this.path = options.path;
-    this.clock = options.clock ?? Date.now;
+    this.anchored = options.clock === undefined ? new AnchoredClock() : null;
+    this.clock = options.clock ?? (() => this.anchoredNow());
+    this.onWarning = options.onWarning ?? ((message) => console.warn(`[spool] WARN ${message}`));
 
     const db = new Database(options.path, { timeout: this.busyTimeoutMs });
     try {
@@ -223,6 +255,27 @@ export class SqliteBackend implements Backend {
     this.db = db;
     this.stmts = prepareStatements(db);
     this.txn = db.transaction((fn: () => unknown) => fn());
+    if (this.anchored !== null) {
+      // Read-only, like opening a migrated file: adopt the file's anchor when it is this boot's; a
+      // step since then shows as soon as the clock is read. Otherwise (a new file, another boot)
+      // the first write records this boot's anchor.
+      let row: { boot_id: string | null; offset_ms: number } | undefined;
+      try {
+        row = this.whenUnlocked(() => this.stmts.readClockAnchor.get());
+      } catch {
+        row = undefined;
+      }
+      if (row !== undefined && row.boot_id !== null && row.boot_id === selfIdentity.bootId) {
+        // Times in the file are on its anchor. If the wall clock shows another offset, it stepped
+        // while this process was not looking: treat that as a step of its own, reconciled (the
+        // file's pending times moved) at the first write.
+        this.anchored.offset = row.offset_ms;
+        this.anchored.wallBaseline = row.offset_ms;
+        if (this.anchored.localStep() !== 0) this.clockStepPending = true;
+      } else {
+        this.clockAnchorUnrecorded = true;
+      }
+    }
     this.inspect = new SqliteInspector({
       db,
       stmts: this.stmts,
@@ -403,6 +456,7 @@ export class SqliteBackend implements Backend {
     return new Promise<T>((resolve, reject) => {
       this.writeQueue.push({
         fn,
+        gen: this.frameShifts.length,
         afterPoint,
         runId,
         resolve: resolve as (v: unknown) => void,
@@ -420,9 +474,14 @@ export class SqliteBackend implements Backend {
     // activation's statements, and writes almost never fail. When one does, the whole transaction
     // is rolled back (nothing was written) and the batch runs again, each write in its savepoint,
     // so the others still commit.
+    const offsetBefore = this.anchored?.offset;
+    const baselineBefore = this.anchored?.wallBaseline ?? 0;
+    const unrecordedBefore = this.clockAnchorUnrecorded;
     const runBatch = (isolated: boolean) =>
       this.txn.immediate(() => {
         results.length = 0;
+        // A wall-clock step is reconciled before any write of the batch reads the clock.
+        if (this.anchored !== null) this.syncClock();
         // Without savepoints, the batch's history rows go in a few multi-row statements at the end
         // rather than one statement per activation: each statement has a fixed cost of its own.
         // With savepoints each write must be whole on its own, so it writes its rows itself.
@@ -468,12 +527,14 @@ export class SqliteBackend implements Backend {
       try {
         runBatch(false);
       } catch (err) {
+        this.revertClock(offsetBefore, baselineBefore, unrecordedBefore);
         if (!(err instanceof IsolateWrites)) throw err;
         runBatch(true);
       } finally {
         this.queuedHistory = undefined;
       }
     } catch (err) {
+      this.revertClock(offsetBefore, baselineBefore, unrecordedBefore);
       if (!(err instanceof RollbackOnly)) {
         if (this.retryWhenBusy(err, batch)) return;
         const error = translateSqliteError(err, this.path, this.busyTimeoutMs);
@@ -482,6 +543,11 @@ export class SqliteBackend implements Backend {
       }
     }
     this.busySince = undefined;
+    if (this.clockWarning !== undefined) {
+      const [message, fields] = this.clockWarning;
+      this.clockWarning = undefined;
+      this.onWarning(message, fields);
+    }
     for (const [i, item] of batch.entries()) {
       const r = results[i];
       if (!r) continue;
@@ -505,6 +571,7 @@ export class SqliteBackend implements Backend {
   /** Runs one queued write inside the open transaction. */
   private applyWrite(item: QueuedWrite): WriteResult {
     const out = new Outbox();
+    for (let i = item.gen; i < this.frameShifts.length; i++) out.frameShift += this.frameShifts[i]!;
     this.faultHook?.("sqlite.write.begin", item.runId ? { runId: item.runId } : undefined);
     const value = item.fn(out);
     this.faultHook?.("sqlite.write.end", item.runId ? { runId: item.runId } : undefined);
@@ -538,7 +605,7 @@ export class SqliteBackend implements Backend {
   async blockRun(req: BlockRequest): Promise<void> {
     await this.write((out) => {
       const s = this.stmts;
-      if (s.releaseWorkflowTask.run(req.retryAt, req.runId, req.fence).changes !== 1) {
+      if (s.releaseWorkflowTask.run(req.retryAt + out.frameShift, req.runId, req.fence).changes !== 1) {
         throw this.staleTask("blockRun", req.runId, req.fence);
       }
       s.blockRun.run(
@@ -555,7 +622,7 @@ export class SqliteBackend implements Backend {
   /** Gives the task back, claimable at `retryAt` (default now). @throws ConflictError (stale fence) */
   async releaseWorkflowTask(req: { runId: string; fence: number; retryAt?: number }): Promise<void> {
     await this.write((out) => {
-      const at = req.retryAt ?? this.clock();
+      const at = req.retryAt !== undefined ? req.retryAt + out.frameShift : this.clock();
       if (this.stmts.releaseWorkflowTask.run(at, req.runId, req.fence).changes !== 1) {
         throw this.staleTask("releaseWorkflowTask", req.runId, req.fence);
       }
@@ -627,7 +694,9 @@ export class SqliteBackend implements Backend {
   /** Releases the attempt and makes the task claimable at `retryAt`. @throws ConflictError */
   async retryActivityTask(ref: ActivityAttemptRef, retryAt: number, lastError: Uint8Array): Promise<void> {
     await this.write((out) => {
-      if (this.stmts.retryActivity.run(retryAt, lastError, ref.taskId, ref.fence).changes !== 1) {
+      if (
+        this.stmts.retryActivity.run(retryAt + out.frameShift, lastError, ref.taskId, ref.fence).changes !== 1
+      ) {
         throw staleAttempt("retry", ref);
       }
       out.activityTask = true;
@@ -666,6 +735,196 @@ export class SqliteBackend implements Backend {
     return this.read(() => this.stmts.nextWakeAt.get()?.t ?? null);
   }
 
+  // ── Worker liveness ──────────────────────────────────────────────────────────────────────
+
+  /**
+   * Records the worker with this process's identity (host, boot id, PID namespace, pid, process
+   * start time), so workers on this machine can tell at once when it dies. A row left by another
+   * incarnation of the same id has its leases released first.
+   */
+  async registerWorker(reg: WorkerRegistration): Promise<void> {
+    await this.write((out) => {
+      const s = this.stmts;
+      const now = this.clock();
+      s.forgetOldWorkers.run(now - FORGET_WORKERS_AFTER_MS);
+      const previous = s.workerIncarnation.get(reg.workerId);
+      if (previous !== undefined && previous.incarnation !== reg.incarnation) {
+        this.releaseLeasesOf(reg.workerId, now, out);
+      }
+      const me = selfIdentity;
+      s.upsertWorker.run({
+        workerId: reg.workerId,
+        incarnation: reg.incarnation,
+        pid: me.pid,
+        host: me.host,
+        bootId: me.bootId,
+        pidNs: me.pidNs,
+        startTicks: me.startTicks,
+        now,
+        intervalMs: Math.round(reg.heartbeatIntervalMs),
+        deadAfterMs: Math.round(reg.deadAfterMs),
+        workflowNames: JSON.stringify(reg.workflowNames),
+        activityNames: JSON.stringify(reg.activityNames),
+      });
+    });
+  }
+
+  /** Refreshes the worker's heartbeat; false when it was presumed dead or is unknown. */
+  async heartbeatWorker(workerId: string): Promise<boolean> {
+    return this.write(() => this.stmts.heartbeatWorker.run(this.clock(), workerId).changes === 1);
+  }
+
+  /**
+   * Releases the leases of dead workers. The judgement is read-only (a process check per worker on
+   * this machine, a heartbeat age otherwise): a sweep that finds nobody dead writes nothing.
+   */
+  async releaseDeadWorkers(): Promise<DeadWorkerSweep> {
+    const none: DeadWorkerSweep = { workers: [], workflowTasks: 0, activityTasks: 0 };
+    const now = this.clock();
+    const dead = this.read(() => this.stmts.activeWorkers.all()).filter((w) => isDeadWorker(w, now));
+    if (dead.length === 0) return none;
+    return this.write((out) => {
+      const s = this.stmts;
+      const at = this.clock();
+      const swept: DeadWorkerSweep = { workers: [], workflowTasks: 0, activityTasks: 0 };
+      for (const w of dead) {
+        // Once per death: a sweep in another process may have marked (and released) it already.
+        if (s.markWorkerDead.run(at, w.worker_id).changes !== 1) continue;
+        swept.workers.push(w.worker_id);
+        const released = this.releaseLeasesOf(w.worker_id, at, out);
+        swept.workflowTasks += released.workflowTasks;
+        swept.activityTasks += released.activityTasks;
+      }
+      return swept;
+    });
+  }
+
+  /** Marks the worker stopped (clean shutdown). */
+  async unregisterWorker(workerId: string): Promise<void> {
+    await this.write(() => {
+      this.stmts.stopWorker.run(this.clock(), workerId);
+    });
+  }
+
+  /** Makes every lease `owner` holds claimable now, moving each fence on. */
+  private releaseLeasesOf(
+    owner: string,
+    now: number,
+    out: Outbox,
+  ): { workflowTasks: number; activityTasks: number } {
+    const workflowTasks = this.stmts.releaseWorkflowLeasesOf.run(now, owner).changes;
+    const activityTasks = this.stmts.releaseActivityLeasesOf.run(now, owner).changes;
+    if (workflowTasks > 0) out.workflowTask = true;
+    if (activityTasks > 0) out.activityTask = true;
+    return { workflowTasks, activityTasks };
+  }
+
+  // ── Clock ────────────────────────────────────────────────────────────────────────────────
+
+  /** The default clock: wall time on the adopted anchor; a step is noticed here and reconciled soon. */
+  private anchoredNow(): number {
+    const clock = this.anchored!;
+    if (!this.clockStepPending && clock.localStep() !== 0) {
+      this.clockStepPending = true;
+      // Reconciled at the start of the next write batch: make sure there is one.
+      if (!this.closed) void this.write(() => undefined).catch(() => undefined);
+    }
+    return clock.now();
+  }
+
+  /**
+   * Reconciles this process's clock with the anchor recorded in the file, inside a write
+   * transaction. Every time stored in the file is expressed on that anchor. When the wall clock now
+   * shows another offset (a step), every pending time — timer due times, task visibility, leases,
+   * worker heartbeats — is moved by the step and the new offset recorded, once for all processes
+   * on the machine (they see the same step; the first to get here applies it, the others find the
+   * anchor already moved and adopt it). History keeps the times it recorded. At open, a file
+   * anchored on another boot (or with no boot id to compare) is re-anchored without moving
+   * anything: the monotonic clock restarted, so the offset says nothing about a step.
+   */
+  private syncClock(): void {
+    const clock = this.anchored;
+    if (clock === null) return;
+    const atOpen = this.clockAnchorUnrecorded;
+    this.clockStepPending = false;
+    this.clockAnchorUnrecorded = false;
+    const s = this.stmts;
+    const wall = clock.wallOffset();
+    const boot = selfIdentity.bootId;
+    const row = s.readClockAnchor.get();
+    if (row === undefined || row.boot_id !== boot || (boot === null && atOpen)) {
+      s.writeClockAnchor.run(boot, wall);
+      this.adoptOffset(wall);
+      clock.wallBaseline = wall;
+      return;
+    }
+    // What other processes applied since this one last synced, and what this one saw itself.
+    const movedBy = row.offset_ms - clock.offset;
+    const step = clock.localStep();
+    clock.wallBaseline = wall;
+    if (step === 0 || Math.abs(movedBy - step) <= STEP_MS) {
+      // No step of its own, or the one it saw was applied already: follow the file.
+      this.adoptOffset(row.offset_ms);
+      return;
+    }
+    const delta = step;
+    const timers = s.shiftTimers.run(delta).changes;
+    const workflowTasks = s.shiftWorkflowTasks.run(delta, delta).changes;
+    const activityTasks = s.shiftActivityTasks.run(delta, delta).changes;
+    s.shiftWorkers.run(delta);
+    const anchor = row.offset_ms + delta;
+    s.writeClockAnchor.run(boot, anchor);
+    const before = row.offset_ms + monotonicMs();
+    this.adoptOffset(anchor);
+    // Reported once the transaction has committed (what it says was moved is then true).
+    this.clockWarning = [
+      `the wall clock stepped by ${delta > 0 ? "+" : ""}${delta} ms (from ${new Date(before).toISOString()} ` +
+        `to ${new Date(clock.now()).toISOString()}) against the machine's monotonic clock. Spool moved ` +
+        `${timers} timer(s) and ${workflowTasks + activityTasks} task time(s) and lease(s) in ${this.path} by ` +
+        "the same amount, so sleeps, back-offs and leases keep their durations (a sleepUntil() target moves " +
+        "with them); history keeps the times it recorded. If the step was not expected, check the time " +
+        "service (NTP/chrony should slew, not step).",
+      { stepMs: delta, timers, tasks: workflowTasks + activityTasks, path: this.path },
+    ];
+  }
+
+  /** Outside a transaction: adopt a step another process already applied (read-only). */
+  private adoptAppliedStep(): void {
+    const clock = this.anchored;
+    if (clock === null) return;
+    const row = this.whenUnlocked(() => this.stmts.readClockAnchor.get());
+    const step = clock.localStep();
+    if (row !== undefined && Math.abs(row.offset_ms - clock.offset - step) <= STEP_MS) {
+      this.adoptOffset(row.offset_ms);
+      clock.wallBaseline = clock.wallOffset();
+      this.clockStepPending = false;
+    }
+  }
+
+  /** Moves this process onto another anchor, remembering by how much (see Outbox.frameShift). */
+  private adoptOffset(offset: number): void {
+    const clock = this.anchored!;
+    if (offset === clock.offset) return;
+    this.frameShifts.push(offset - clock.offset);
+    clock.offset = offset;
+  }
+
+  /** A batch that synced the clock rolled back: so did the anchor, so the step is still pending. */
+  private revertClock(
+    offsetBefore: number | undefined,
+    baselineBefore: number,
+    unrecordedBefore: boolean,
+  ): void {
+    if (this.anchored === null || offsetBefore === undefined) return;
+    this.clockWarning = undefined;
+    this.clockAnchorUnrecorded = unrecordedBefore;
+    this.anchored.wallBaseline = baselineBefore;
+    if (this.anchored.localStep() !== 0) this.clockStepPending = true;
+    if (this.anchored.offset === offsetBefore) return;
+    this.frameShifts.push(offsetBefore - this.anchored.offset);
+    this.anchored.offset = offsetBefore;
+  }
+
   // ── Wake-ups ─────────────────────────────────────────────────────────────────────────────
 
   /** Registers a listener for this process's notifications (called synchronously after commit). */
@@ -700,6 +959,7 @@ export class SqliteBackend implements Backend {
   /** Runs a read (each statement is its own consistent snapshot in WAL mode). */
   private read<T>(fn: () => T): T {
     this.assertOpen();
+    if (this.clockStepPending) this.adoptAppliedStep();
     try {
       return this.whenUnlocked(fn);
     } catch (err) {
@@ -1015,7 +1275,7 @@ export class SqliteBackend implements Backend {
           out.activityTask = true;
         }
       }
-      for (const t of req.timers) s.insertTimer.run(runId, t.step, t.dueAt);
+      for (const t of req.timers) s.insertTimer.run(runId, t.step, t.dueAt + out.frameShift);
       if (req.timers.length > 0) out.timer = true;
     }
 
@@ -1209,6 +1469,8 @@ function abortsTransaction(err: unknown): boolean {
 /** A write waiting for the next group commit. */
 interface QueuedWrite {
   fn: (out: Outbox) => unknown;
+  /** Clock anchor generation when the write was requested (see Outbox.frameShift). */
+  gen: number;
   afterPoint: "sqlite.commit.after" | "sqlite.write.after";
   runId: string | undefined;
   resolve: (v: unknown) => void;

@@ -12,6 +12,7 @@ import type {
   RunRecord,
   RunStatus,
   WaitingWork,
+  WorkerInfo,
 } from "@spool/core";
 import { ConfigurationError } from "@spool/core";
 import {
@@ -23,6 +24,7 @@ import {
 } from "@spool/sql-store";
 import type Database from "better-sqlite3";
 import { RUN_COLUMNS, type RunRow, type Statements } from "./statements.ts";
+import { sortWorkers, toWorkerInfo } from "./worker-registry.ts";
 
 /** What the inspector borrows from its backend: the connection, its statements, error handling. */
 export interface InspectorHost {
@@ -45,6 +47,14 @@ const DEFAULT_PAGE = 100;
  */
 export class SqliteInspector implements BackendInspector {
   constructor(private readonly host: InspectorHost) {}
+
+  /** The worker registry: live workers first (judged now, by process on this machine), then dead and stopped. */
+  async workers(): Promise<WorkerInfo[]> {
+    const now = this.host.now();
+    return sortWorkers(
+      this.host.read(() => this.host.stmts.allWorkers.all()).map((r) => toWorkerInfo(r, now)),
+    );
+  }
 
   /** The run, or null. */
   async getRun(runId: string): Promise<RunRecord | null> {

@@ -24,6 +24,19 @@ export type HistoryRow = StoredHistoryRow;
 export type InboxRow = StoredInboxRow;
 export type ActivityRow = StoredActivityRow;
 
+/** A `workers` row as a sweep reads it. */
+export interface WorkerRow {
+  worker_id: string;
+  pid: number | null;
+  host: string | null;
+  boot_id: string | null;
+  pid_ns: string | null;
+  start_ticks: string | null;
+  started_at: number;
+  heartbeat_at: number;
+  dead_after_ms: number;
+}
+
 /** Statuses of an open run, as a SQL list. Kept in one place so every query agrees. */
 const OPEN = "('running', 'blocked')";
 
@@ -355,6 +368,98 @@ export function prepareStatements(db: Database.Database) {
          SELECT run_id, step FROM timers WHERE due_at <= ? ORDER BY due_at, run_id, step LIMIT ?)
        RETURNING run_id, step, due_at`,
     ),
+
+    // ── worker registry ───────────────────────────────────────────────────────────────────
+    upsertWorker: p<{
+      workerId: string;
+      incarnation: string;
+      pid: number;
+      host: string;
+      bootId: string | null;
+      pidNs: string | null;
+      startTicks: string | null;
+      now: number;
+      intervalMs: number;
+      deadAfterMs: number;
+      workflowNames: string;
+      activityNames: string;
+    }>(
+      `INSERT INTO workers (worker_id, incarnation, pid, host, boot_id, pid_ns, start_ticks, started_at, heartbeat_at,
+         heartbeat_interval_ms, dead_after_ms, workflow_names, activity_names)
+       VALUES (@workerId, @incarnation, @pid, @host, @bootId, @pidNs, @startTicks, @now, @now, @intervalMs,
+         @deadAfterMs, @workflowNames, @activityNames)
+       ON CONFLICT (worker_id) DO UPDATE SET incarnation = excluded.incarnation, pid = excluded.pid,
+         host = excluded.host, boot_id = excluded.boot_id, pid_ns = excluded.pid_ns,
+         start_ticks = excluded.start_ticks,
+         started_at = CASE WHEN workers.incarnation = excluded.incarnation THEN workers.started_at ELSE excluded.started_at END,
+         heartbeat_at = excluded.heartbeat_at, heartbeat_interval_ms = excluded.heartbeat_interval_ms,
+         dead_after_ms = excluded.dead_after_ms, workflow_names = excluded.workflow_names,
+         activity_names = excluded.activity_names, stopped_at = NULL, dead_at = NULL`,
+    ),
+    workerIncarnation: p<[workerId: string], { incarnation: string }>(
+      "SELECT incarnation FROM workers WHERE worker_id = ?",
+    ),
+    /** No row changed = the worker is unknown or was presumed dead: it must register again. */
+    heartbeatWorker: p<[now: number, workerId: string]>(
+      "UPDATE workers SET heartbeat_at = ? WHERE worker_id = ? AND dead_at IS NULL AND stopped_at IS NULL",
+    ),
+    stopWorker: p<[now: number, workerId: string]>(
+      "UPDATE workers SET stopped_at = ? WHERE worker_id = ? AND stopped_at IS NULL",
+    ),
+    /** Registered workers neither stopped nor already presumed dead: the candidates of a sweep. */
+    activeWorkers: p<[], WorkerRow>(
+      `SELECT worker_id, pid, host, boot_id, pid_ns, start_ticks, started_at, heartbeat_at, dead_after_ms
+       FROM workers WHERE dead_at IS NULL AND stopped_at IS NULL`,
+    ),
+    allWorkers: p<
+      [],
+      WorkerRow & {
+        workflow_names: string;
+        activity_names: string;
+        stopped_at: number | null;
+        dead_at: number | null;
+      }
+    >(
+      `SELECT worker_id, pid, host, boot_id, pid_ns, start_ticks, started_at, heartbeat_at, dead_after_ms,
+         workflow_names, activity_names, stopped_at, dead_at
+       FROM workers ORDER BY started_at, worker_id`,
+    ),
+    /** Marks a worker dead once: no row changed = another sweep got there first. */
+    markWorkerDead: p<[now: number, workerId: string]>(
+      "UPDATE workers SET dead_at = ? WHERE worker_id = ? AND dead_at IS NULL AND stopped_at IS NULL",
+    ),
+    forgetOldWorkers: p<[before: number]>("DELETE FROM workers WHERE coalesce(dead_at, stopped_at) < ?"),
+    /**
+     * A dead holder's leases: claimable now, and the fence moves on so that the holder's late
+     * commit or completion (if it was only presumed dead) is rejected.
+     */
+    releaseWorkflowLeasesOf: p<[now: number, owner: string]>(
+      `UPDATE workflow_tasks SET visible_at = ?, lease_owner = NULL, lease_expires_at = NULL, fence = fence + 1
+       WHERE lease_owner = ?`,
+    ),
+    releaseActivityLeasesOf: p<[now: number, owner: string]>(
+      `UPDATE activity_tasks SET visible_at = ?, lease_owner = NULL, lease_expires_at = NULL, fence = fence + 1
+       WHERE lease_owner = ?`,
+    ),
+
+    // ── clock anchor (see SqliteBackend's clock) ──────────────────────────────────────────
+    readClockAnchor: p<[], { boot_id: string | null; offset_ms: number }>(
+      "SELECT boot_id, offset_ms FROM clock_anchor WHERE id = 1",
+    ),
+    writeClockAnchor: p<[bootId: string | null, offsetMs: number]>(
+      `INSERT INTO clock_anchor (id, boot_id, offset_ms) VALUES (1, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET boot_id = excluded.boot_id, offset_ms = excluded.offset_ms`,
+    ),
+    /** Moves every pending time (not history) by a wall-clock step, so schedules keep their durations. */
+    shiftTimers: p<[delta: number]>("UPDATE timers SET due_at = due_at + ?"),
+    shiftWorkflowTasks: p<[delta: number, sameDelta: number]>(
+      `UPDATE workflow_tasks SET visible_at = visible_at + ?, lease_expires_at = lease_expires_at + ?
+       WHERE visible_at IS NOT NULL`,
+    ),
+    shiftActivityTasks: p<[delta: number, sameDelta: number]>(
+      "UPDATE activity_tasks SET visible_at = visible_at + ?, lease_expires_at = lease_expires_at + ?",
+    ),
+    shiftWorkers: p<[delta: number]>("UPDATE workers SET heartbeat_at = heartbeat_at + ?"),
 
     // ── wake-ups and stats ────────────────────────────────────────────────────────────────
     /** Three index probes: `min()` over an indexed column reads one end of the index. */

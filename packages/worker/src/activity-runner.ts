@@ -283,9 +283,10 @@ async function runAttempt(
       );
       return;
     }
-    await backend
-      .retryActivityTask(ref, backend.now(), await encodeError(dc, outcome.error))
-      .catch(() => undefined);
+    // The error is encoded first: a time read from the backend's clock goes straight into the call
+    // (a clock step reconciled across an await would leave it on the old anchor).
+    const error = await encodeError(dc, outcome.error);
+    await backend.retryActivityTask(ref, backend.now(), error).catch(() => undefined);
     return;
   }
   await deps.fault?.("activity.before-complete", {
@@ -315,6 +316,10 @@ async function runAttempt(
   }
   const decision = retryDecision(policy, task.attempt, outcome.error);
   if (decision.retry) {
+    // The error is encoded before the clock is read: a time read from the backend's clock goes
+    // straight into the call (a clock step reconciled across an await would leave it on the old
+    // anchor).
+    const error = await encodeError(dc, outcome.error);
     const retryAt = backend.now() + decision.delayMs;
     // A step failing again and again looks healthy from outside unless someone says so: from
     // the threshold on (and every Nth attempt after) it is a warning, with when it runs next.
@@ -330,7 +335,7 @@ async function runAttempt(
       nextAttemptAt: new Date(retryAt).toISOString(),
     });
     try {
-      await backend.retryActivityTask(ref, retryAt, await encodeError(dc, outcome.error));
+      await backend.retryActivityTask(ref, retryAt, error);
     } catch (err) {
       if (!ConflictError.is(err)) throw err;
       abort("lease-lost");

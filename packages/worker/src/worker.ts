@@ -17,6 +17,9 @@ import {
   type PayloadCodec,
   type RunRecord,
   StorageFullError,
+  serializeError,
+  unhostedWork,
+  type WorkerInfo,
   type WorkflowDefinition,
   type WorkflowExecutor,
 } from "@spool/core";
@@ -81,6 +84,17 @@ export interface WorkerOptions {
    * message telling the author to continue as new (default 50,000).
    */
   historyLimits?: { historyWarnAt?: number; historyLimit?: number };
+  /**
+   * How this worker proves it is alive (see the worker registry in the backends' HOW_IT_WORKS.md):
+   * it heartbeats every `heartbeatIntervalMs` (default 1 s) and is presumed dead by the other
+   * workers after `deadAfterMs` without one (default 5 s; on SQLite a worker on the same machine
+   * is known dead at once, when its process is gone). Every `sweepIntervalMs` (default 250 ms) it
+   * looks for dead workers and releases their leases, so their runs resume without waiting for
+   * the leases to run out. A worker whose event loop is blocked for longer than `deadAfterMs` may be
+   * presumed dead while alive: its leases are then taken over (activities run at least once; its
+   * late results are rejected by the fences).
+   */
+  liveness?: { heartbeatIntervalMs?: number; deadAfterMs?: number; sweepIntervalMs?: number };
   /**
    * When a failed activity attempt that will be retried is logged at WARN (otherwise DEBUG): from
    * the `after`-th consecutive failure of a step, then every `every` failures (default 3 and 10:
@@ -151,6 +165,12 @@ export class Worker {
   private readonly activityNames: string[];
   /** What every attempt needs from this worker: built once, not per attempt (the hot path). */
   private readonly runnerDeps: ActivityRunnerDeps;
+  /** New per Worker object: tells the registry this is not an earlier process with the same id. */
+  private readonly incarnation = newId();
+  private readonly liveness: { heartbeatIntervalMs: number; deadAfterMs: number; sweepIntervalMs: number };
+  private livenessTimers: ReturnType<typeof setInterval>[] = [];
+  private heartbeating = false;
+  private sweeping = false;
 
   constructor(options: WorkerOptions) {
     if (!options?.backend) throw new ConfigurationError("new Worker() needs { backend }");
@@ -194,6 +214,22 @@ export class Worker {
     this.faultHook = options.faultHook;
     this.historyLimits = options.historyLimits;
     this.unknownWorkCheck = options.unknownWorkCheck ?? { intervalMs: 30_000, minAgeMs: 30_000 };
+    const heartbeatIntervalMs = positiveMs(
+      options.liveness?.heartbeatIntervalMs,
+      1000,
+      "heartbeatIntervalMs",
+    );
+    this.liveness = {
+      heartbeatIntervalMs,
+      deadAfterMs: positiveMs(options.liveness?.deadAfterMs, 5 * heartbeatIntervalMs, "deadAfterMs"),
+      sweepIntervalMs: positiveMs(options.liveness?.sweepIntervalMs, 250, "sweepIntervalMs"),
+    };
+    if (this.liveness.deadAfterMs < 2 * heartbeatIntervalMs) {
+      throw new ConfigurationError(
+        `liveness.deadAfterMs (${this.liveness.deadAfterMs}) must be at least twice heartbeatIntervalMs ` +
+          `(${heartbeatIntervalMs}): one late heartbeat must not make a live worker look dead.`,
+      );
+    }
     this.pollDelay = this.opts.pollIntervalMs.min;
     this.runnerDeps = {
       backend: this.backend,
@@ -210,6 +246,7 @@ export class Worker {
   async start(): Promise<void> {
     if (this.state !== "new") throw new ConfigurationError(`worker ${this.workerId} was already started`);
     await this.backend.init();
+    await this.backend.registerWorker(this.registration());
     this.state = "running";
     this.unsubscribe = this.backend.subscribe((n) => this.onNotification(n));
     // New code may fix runs that were parked: offer them again now rather than after their back-off.
@@ -217,6 +254,14 @@ export class Worker {
     if (retried > 0) this.log.info("re-offering blocked runs to the new code", { count: retried });
     this.unknownTimer = setInterval(() => void this.reportUnknownWork(), this.unknownWorkCheck.intervalMs);
     this.unknownTimer.unref?.();
+    this.livenessTimers = [
+      setInterval(() => void this.heartbeat(), this.liveness.heartbeatIntervalMs),
+      setInterval(() => void this.sweepDeadWorkers(), this.liveness.sweepIntervalMs),
+    ];
+    for (const t of this.livenessTimers) t.unref?.();
+    // A worker restarted after a crash frees what its predecessor (or any dead worker) held at once,
+    // before its first claim, rather than a sweep interval later.
+    await this.sweepDeadWorkers();
     // Say what this worker runs: work of any other name waits for another worker.
     this.log.info("worker started", {
       workerId: this.workerId,
@@ -224,6 +269,58 @@ export class Worker {
       activities: this.activityNames,
     });
     this.wake();
+  }
+
+  private registration() {
+    return {
+      workerId: this.workerId,
+      incarnation: this.incarnation,
+      workflowNames: [...this.workflows.keys()],
+      activityNames: this.activityNames,
+      heartbeatIntervalMs: this.liveness.heartbeatIntervalMs,
+      deadAfterMs: this.liveness.deadAfterMs,
+    };
+  }
+
+  /** Proves this worker alive; if the others presumed it dead (a long stall), registers again. */
+  private async heartbeat(): Promise<void> {
+    if (this.heartbeating || this.state !== "running") return;
+    this.heartbeating = true;
+    try {
+      if (await this.backend.heartbeatWorker(this.workerId)) return;
+      if (this.state !== "running") return;
+      this.log.warn(
+        "this worker was presumed dead by the others (no heartbeat for longer than " +
+          `${this.liveness.deadAfterMs} ms: was the process stalled?); the leases it held were released and ` +
+          "its attempts still running will be rejected. Registering again.",
+        { workerId: this.workerId },
+      );
+      await this.backend.registerWorker(this.registration());
+    } catch {
+      // A heartbeat that fails (storage busy or down) is tried again next interval.
+    } finally {
+      this.heartbeating = false;
+    }
+  }
+
+  /** Releases the leases of workers found dead, so their runs resume now rather than when leases run out. */
+  private async sweepDeadWorkers(): Promise<void> {
+    if (this.sweeping || this.state !== "running") return;
+    this.sweeping = true;
+    try {
+      const swept = await this.backend.releaseDeadWorkers();
+      if (swept.workers.length === 0) return;
+      this.log.warn(
+        `worker(s) ${swept.workers.join(", ")} found dead: released ${swept.workflowTasks} workflow task and ` +
+          `${swept.activityTasks} activity task lease(s) for other workers to take over`,
+        { workerId: this.workerId, dead: swept.workers, ...swept },
+      );
+      this.wake();
+    } catch {
+      // Tried again next interval.
+    } finally {
+      this.sweeping = false;
+    }
   }
 
   /**
@@ -239,6 +336,7 @@ export class Worker {
     this.unsubscribe?.();
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     if (this.unknownTimer) clearInterval(this.unknownTimer);
+    for (const t of this.livenessTimers.splice(0)) clearInterval(t);
     const all = () =>
       Promise.allSettled([...this.workflowInFlight, ...[...this.running.values()].map((r) => r.done)]);
     const grace = new Promise<"timeout">((r) => {
@@ -254,6 +352,7 @@ export class Worker {
       await all();
     }
     this.cache.clear();
+    await this.backend.unregisterWorker(this.workerId).catch(() => undefined);
     this.state = "stopped";
     for (const s of this.signals.splice(0)) s();
   }
@@ -602,16 +701,32 @@ export class Worker {
     } catch {
       return [];
     }
-    const unknown = waiting.filter((w) =>
-      w.kind === "workflow" ? !this.workflows.has(w.name) : !this.activities.has(w.name),
-    );
+    // Hosted: what this worker runs, and what every live worker registered (a name another live
+    // worker hosts is only waiting its turn there).
+    let workers: WorkerInfo[] = [];
+    try {
+      workers = await this.backend.inspect.workers();
+    } catch {
+      // Without the registry, judge by this worker's names alone.
+    }
+    const self: WorkerInfo = {
+      workerId: this.workerId,
+      workflowNames: [...this.workflows.keys()],
+      activityNames: this.activityNames,
+      pid: null,
+      host: null,
+      startedAt: 0,
+      heartbeatAt: 0,
+      status: "live",
+    };
+    const unknown = unhostedWork(waiting, [self, ...workers]);
     for (const w of unknown) {
       const key = `${w.kind}:${w.name}`;
       if ((this.unknownReported.get(key) ?? 0) > now - 600_000) continue;
       this.unknownReported.set(key, now);
       this.log.warn(
         `${w.count} ${w.kind} task(s) of "${w.name}" have waited since ${new Date(w.oldestReadyAt).toISOString()} ` +
-          `and this worker does not run ${w.kind} "${w.name}". Register its definition with a worker ` +
+          `and no live worker hosts ${w.kind} "${w.name}". Register its definition with a worker ` +
           `(new Worker({ ${w.kind === "workflow" ? "workflows" : "activities"}: [...] })), or cancel those runs.`,
         { kind: w.kind, name: w.name, count: w.count, workerId: this.workerId },
       );
@@ -647,4 +762,12 @@ export class Worker {
     const { initialMs, maxMs } = this.opts.blockedRetry;
     return Math.min(maxMs, initialMs * 2 ** Math.min(n - 1, 30));
   }
+}
+
+function positiveMs(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new ConfigurationError(`liveness.${name} must be a positive number of milliseconds, got ${value}`);
+  }
+  return value;
 }

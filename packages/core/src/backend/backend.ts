@@ -321,6 +321,53 @@ export interface ActivityAttemptRef {
   fence: number;
 }
 
+/**
+ * A worker as it registers itself in the store's worker registry (Worker.start). The registry lets
+ * live workers tell that another worker died, so its leases are released at once rather than when
+ * they run out, and tells operators which names the live workers host.
+ */
+export interface WorkerRegistration {
+  /** The id the worker claims tasks with (`lease_owner` of the tasks it holds). */
+  workerId: string;
+  /**
+   * New for every Worker object. Registering an id whose row carries another incarnation means
+   * the id's previous process is gone (or is a duplicate): the leases it held are released.
+   */
+  incarnation: string;
+  workflowNames: string[];
+  activityNames: string[];
+  /** How often the worker heartbeats (ms). */
+  heartbeatIntervalMs: number;
+  /** After this long without a heartbeat (ms, on the backend's clock) the worker is presumed dead. */
+  deadAfterMs: number;
+}
+
+/** A registered worker, as the registry lists it (`backend.inspect.workers()`). */
+export interface WorkerInfo {
+  workerId: string;
+  workflowNames: string[];
+  activityNames: string[];
+  /** Process id and host name of the worker's process, when the backend records them. */
+  pid: number | null;
+  host: string | null;
+  startedAt: number;
+  heartbeatAt: number;
+  /**
+   * `live`: heartbeating (and, on SQLite on the same machine, its process exists); `dead`: presumed
+   * dead (its leases were released, or will be by the next sweep); `stopped`: shut down cleanly.
+   */
+  status: "live" | "dead" | "stopped";
+}
+
+/** What one sweep for dead workers released. */
+export interface DeadWorkerSweep {
+  /** Workers newly found dead by this sweep. */
+  workers: string[];
+  /** Workflow and activity task leases they held, now claimable (their fences moved on). */
+  workflowTasks: number;
+  activityTasks: number;
+}
+
 /** Notifications a backend emits to listeners in this process (and, for PostgreSQL, across machines). */
 export type BackendNotification =
   | { kind: "workflow-task" }
@@ -401,6 +448,29 @@ export interface Backend {
   fireDueTimers(limit: number): Promise<number>;
   /** The earliest time anything becomes ready (timer due, retry back-off, lease expiry), or null. */
   nextWakeAt(): Promise<number | null>;
+
+  // ── Worker liveness ─────────────────────────────────────────────────────────────────────
+  /**
+   * Records a worker in the registry (or refreshes its row), with what it hosts and how it proves
+   * it is alive. When the row held another incarnation of the same id, the leases that id held
+   * are released first (that process is gone).
+   */
+  registerWorker(reg: WorkerRegistration): Promise<void>;
+  /**
+   * Records that the worker is alive. Returns false when the registry had presumed it dead (its
+   * leases were released) or has no row for it: the worker should register again.
+   */
+  heartbeatWorker(workerId: string): Promise<boolean>;
+  /**
+   * Finds registered workers that died — on SQLite, a process on this machine that no longer exists
+   * (checked at once, by process id and start time); everywhere, a worker whose last heartbeat is
+   * older than its `deadAfterMs` — marks them dead and releases every lease they held: the tasks
+   * become claimable now and their fences move on, so a late commit or completion from the
+   * presumed-dead worker is rejected. Each death is released once, by whichever worker sweeps first.
+   */
+  releaseDeadWorkers(): Promise<DeadWorkerSweep>;
+  /** Marks the worker stopped (clean shutdown). Its leases, if any are left, run out as usual. */
+  unregisterWorker(workerId: string): Promise<void>;
 
   // ── Wake-ups ─────────────────────────────────────────────────────────────────────────────
   /** Subscribes to notifications; returns the unsubscribe function. */
@@ -498,6 +568,11 @@ export interface BackendInspector {
    * Workers use it to warn about work no running worker has the code for.
    */
   waitingWork(readyBefore: number): Promise<WaitingWork[]>;
+  /**
+   * The worker registry: live workers first, then dead and stopped ones (kept about a day), each
+   * with the workflow and activity names it registered.
+   */
+  workers(): Promise<WorkerInfo[]>;
   /** The run, or null. */
   getRun(runId: string): Promise<RunRecord | null>;
   /** The latest run with this workflow id (open if there is one), or null. */
