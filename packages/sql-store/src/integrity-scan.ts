@@ -6,7 +6,6 @@ import type { IntegrityProblem, IntegrityReport } from "@spool/core";
 import { rowCorruption } from "./row-checksum.ts";
 import {
   activityRowCorruption,
-  isOpenStatus,
   runRowCorruption,
   type StoredActivityRow,
   type StoredHistoryRow,

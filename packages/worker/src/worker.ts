@@ -17,7 +17,6 @@ import {
   type PayloadCodec,
   type RunRecord,
   StorageFullError,
-  serializeError,
   unhostedWork,
   type WorkerInfo,
   type WorkflowDefinition,
