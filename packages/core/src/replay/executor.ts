@@ -264,12 +264,15 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
   private feed(e: HistoryEvent): void {
     checkHistorySize(this.sched);
     if (this.s.closed) return;
-    if (!isInbound(e)) throw this.rec.commandWhileWaiting(e);
-    feedInbound(e as EventOf<InboundEventType>, this.sched);
+    if (!feedInbound(e, this.sched)) throw this.rec.commandWhileWaiting(e);
   }
 }
 
 /** True for an inbound event recorded as delivered in the same turn as the one before it. */
 function isTogether(e: HistoryEvent | undefined): e is HistoryEvent {
-  return e !== undefined && "together" in e && e.together === true;
+  // Only run-level events carry the mark: compare the type first (cheap on every event).
+  if (e === undefined) return false;
+  const t = e.type;
+  if (t !== "SignalReceived" && t !== "CancelRequested" && t !== "SignalRejected") return false;
+  return e.together === true;
 }

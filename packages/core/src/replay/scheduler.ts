@@ -109,21 +109,22 @@ export class Scheduler implements StepOps {
         );
         continue;
       }
-      const outcome = await this.startStep(fiber, asAnyStep(yielded));
+      let outcome = this.startStep(fiber, asAnyStep(yielded));
+      if (outcome instanceof Promise) outcome = await outcome;
       if (outcome === null || outcome === CONTINUED) return;
       k = outcome.ok ? "next" : "throw";
       v = outcome.ok ? outcome.value : outcome.error;
     }
   }
 
-  async startStep(fiber: Fiber, step: AnyStep): Promise<StepStart> {
+  startStep(fiber: Fiber, step: AnyStep): StepStart | Promise<StepStart> {
+    // Only a group starts asynchronously; every other step returns at once, and awaiting it would
+    // cost a microtask turn per step.
     try {
-      return await startStep(fiber, step, this);
+      const started = startStep(fiber, step, this);
+      return started instanceof Promise ? started.catch(stepError) : started;
     } catch (err) {
-      // Engine-level failures (non-determinism) stop everything; errors about the step itself
-      // (bad input, bad duration) are thrown into the workflow code at its `yield*`.
-      if (NonDeterminismError.is(err) || WorkflowAwaitError.is(err)) throw err;
-      return { ok: false, error: err };
+      return stepError(err);
     }
   }
 
@@ -173,4 +174,13 @@ export class Scheduler implements StepOps {
     if (s.isReplaying || !s.opts.log) return;
     s.opts.log({ level: "warn", message, fields, workflowId: s.workflowId, runId: s.runId, ts: s.nowTs });
   }
+}
+
+/**
+ * Engine-level failures (non-determinism) stop everything; errors about the step itself (bad
+ * input, bad duration) are thrown into the workflow code at its `yield*`.
+ */
+function stepError(err: unknown): StepStart {
+  if (NonDeterminismError.is(err) || WorkflowAwaitError.is(err)) throw err;
+  return { ok: false, error: err };
 }

@@ -27,7 +27,7 @@ export interface StepOps {
   /** Runs a fiber until it blocks or ends. */
   drive(fiber: Fiber, kind: "next" | "throw" | "return", value: unknown): Promise<void>;
   /** Starts a step for a fiber. */
-  startStep(fiber: Fiber, step: AnyStep): Promise<StepStart>;
+  startStep(fiber: Fiber, step: AnyStep): StepStart | Promise<StepStart>;
   /** Ends a fiber with an outcome (the root ends the run; a branch reports to its group). */
   finish(fiber: Fiber, outcome: Outcome): void;
   /** Cancels a fiber that lost a race or whose group failed. */

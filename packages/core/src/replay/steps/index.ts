@@ -3,7 +3,7 @@
  * waiting, and handles each inbound event type. These three tables are the only places that
  * enumerate kinds; everything a kind means lives in its own module.
  */
-import type { EventOf, InboundEventType } from "../../history/events.ts";
+import type { EventOf, HistoryEvent, InboundEventType } from "../../history/events.ts";
 import type { Fiber, Pending } from "../fiber.ts";
 import { deliverCancellation } from "../run-end.ts";
 import type { StepOps, StepStart } from "../step-ops.ts";
@@ -77,8 +77,14 @@ const INBOUND: InboundTable = {
   CancelRequested: (e, ops) => deliverCancellation(e.reason, ops),
 };
 
-/** Feeds one inbound event to the run. */
-export function feedInbound(e: EventOf<InboundEventType>, ops: StepOps): void {
+/**
+ * Feeds one event to the run as an inbound event; false (and nothing done) when its type is not
+ * an inbound one — a command where the code waits for a result, which the caller reports.
+ */
+export function feedInbound(e: HistoryEvent, ops: StepOps): boolean {
   // The table is keyed by the event's own type, so the handler takes this event.
-  (INBOUND[e.type] as (e: EventOf<InboundEventType>, ops: StepOps) => void)(e, ops);
+  const handle = (INBOUND as Partial<Record<string, (e: HistoryEvent, ops: StepOps) => void>>)[e.type];
+  if (handle === undefined) return false;
+  handle(e, ops);
+  return true;
 }
