@@ -1,21 +1,16 @@
-// Guards "maxAttempts: attempts in all, the first included" against attempts that never report: one cut short by a worker shutdown (the activity ignores its AbortSignal) or lost with its worker must count, on SQLite and PostgreSQL.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import {
   ActivityFailure,
   type Backend,
   Client,
   defineActivity,
   defineWorkflow,
-  SqliteBackend,
   silentLogger,
   Worker,
 } from "spool";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { closeAdmin, openPg } from "../postgres/pg-harness.ts";
-import { waitFor } from "./support.ts";
+import { closeAdmin } from "../postgres/pg-harness.ts";
+import { storeCases, waitFor } from "./support.ts";
 
 /** Attempts started, per workflow id; and the releases of the attempts still hanging. */
 const started = new Map<string, number[]>();
@@ -53,23 +48,8 @@ const flow = defineWorkflow(
   },
 );
 
-const backends: [string, () => Promise<{ backend: Backend; teardown: () => Promise<void> }>][] = [
-  [
-    "SQLite",
-    async () => {
-      const dir = mkdtempSync(join(tmpdir(), "spool-int-"));
-      const backend = new SqliteBackend({ path: join(dir, "spool.db"), durability: "normal" });
-      return {
-        backend,
-        teardown: async () => {
-          await backend.close();
-          rmSync(dir, { recursive: true, force: true });
-        },
-      };
-    },
-  ],
-  ["PostgreSQL", async () => openPg({ schema: undefined })],
-];
+// A SQLite file and PostgreSQL: the two stores with separate processes in mind.
+const backends = storeCases(["sqlite-file", "postgres"]);
 
 const workers: Worker[] = [];
 const newWorker = async (backend: Backend, opts: { shutdownGraceMs?: number } = {}) => {

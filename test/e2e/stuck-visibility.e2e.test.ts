@@ -1,20 +1,8 @@
-// Guards against stuck runs that look healthy: a step failing for ever must show its attempts, last error and next attempt in describe()/list()/stats, and be logged at WARN after a threshold; a worker says what it registered — on SQLite and PostgreSQL.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import {
-  type Backend,
-  Client,
-  defineActivity,
-  defineWorkflow,
-  type Logger,
-  SqliteBackend,
-  Worker,
-} from "spool";
+import { Client, defineActivity, defineWorkflow, type Logger, Worker } from "spool";
 import { afterAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { closeAdmin, openPg } from "../postgres/pg-harness.ts";
-import { waitFor } from "./support.ts";
+import { closeAdmin } from "../postgres/pg-harness.ts";
+import { storeCases, waitFor } from "./support.ts";
 
 const attempts = new Map<string, number>();
 /** Fails every attempt; retries are unlimited (the default). */
@@ -46,23 +34,8 @@ function recordingLogger(): { logger: Logger; lines: Line[] } {
   return { logger: { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") }, lines };
 }
 
-const backends: [string, () => Promise<{ backend: Backend; teardown: () => Promise<void> }>][] = [
-  [
-    "SQLite",
-    async () => {
-      const dir = mkdtempSync(join(tmpdir(), "spool-vis-"));
-      const backend = new SqliteBackend({ path: join(dir, "spool.db"), durability: "normal" });
-      return {
-        backend,
-        teardown: async () => {
-          await backend.close();
-          rmSync(dir, { recursive: true, force: true });
-        },
-      };
-    },
-  ],
-  ["PostgreSQL", async () => openPg()],
-];
+// A SQLite file and PostgreSQL: the two stores with separate processes in mind.
+const backends = storeCases(["sqlite-file", "postgres"]);
 afterAll(closeAdmin);
 
 describe.each(backends)("a step failing for ever is visible (%s)", (name, open) => {

@@ -15,6 +15,22 @@ import { closeAdmin, openPg } from "../postgres/pg-harness.ts";
 export type StoreKind = "sqlite-file" | "sqlite-memory" | "postgres";
 export const STORES: readonly StoreKind[] = ["sqlite-file", "sqlite-memory", "postgres"];
 
+/**
+ * `[kind, open]` pairs for `describe.each`: each `open()` gives a fresh, initialised store as
+ * `{ backend, teardown }`.
+ */
+export function storeCases(
+  kinds: readonly StoreKind[] = STORES,
+): [StoreKind, () => Promise<{ backend: Backend; teardown: () => Promise<void> }>][] {
+  return kinds.map((kind) => [
+    kind,
+    async () => {
+      const s = await openStore(kind);
+      return { backend: s.backend, teardown: () => s.close() };
+    },
+  ]);
+}
+
 /** Ends the shared PostgreSQL admin pool after a file's suites (register once per file). */
 export function closeStoresAfterAll(): void {
   afterAll(closeAdmin);
