@@ -16,7 +16,7 @@ import {
   ConflictError,
   type DataConverter,
   decodeRetryPolicy,
-  encodeEventBody,
+  encodeBody,
   type NewInboundEvent,
   parseWith,
   type RecordedActivityOptions,
@@ -434,25 +434,19 @@ async function report(
   try {
     if (outcome.ok) {
       type = "ActivityCompleted";
-      body = (await encodeEventBody(
+      body = await encodeBody(
         { type, result: outcome.value, attempt: task.attempt },
         dc,
         `result of activity "${task.name}"`,
-      )) as Uint8Array;
+      );
     } else {
       type = "ActivityFailed";
-      body = (await encodeEventBody(
-        { type, error: error!, attempt, reason: outcome.reason },
-        dc,
-      )) as Uint8Array;
+      body = await encodeBody({ type, error: error!, attempt, reason: outcome.reason }, dc);
     }
   } catch (err) {
     // The result cannot be stored (too large, not serialisable): fail the step for good with that reason.
     type = "ActivityFailed";
-    body = (await encodeEventBody(
-      { type, error: serializeError(err), attempt, reason: "validation" },
-      dc,
-    )) as Uint8Array;
+    body = await encodeBody({ type, error: serializeError(err), attempt, reason: "validation" }, dc);
   }
   try {
     await backend.completeActivityTask(ref, { type, body });
