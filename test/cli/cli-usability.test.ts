@@ -278,3 +278,40 @@ describe("spool CLI: a stuck step is visible", () => {
     expect(JSON.parse((await run("stats", "--db", db, "--json")).out).backoffActivityTasks).toBe(1);
   });
 });
+
+describe("spool workers", () => {
+  it("lists the registry: a running worker as live with what it hosts, then as stopped once it shut down", async () => {
+    const file = join(dir, "workers.db");
+    const backend = new SqliteBackend({ path: file });
+    const worker = new Worker({
+      backend,
+      workflows: [cliFlow],
+      activities: [double],
+      logger: silentLogger,
+      workerId: "cli-worker-1",
+    });
+    await worker.start();
+    try {
+      const live = await run("workers", "--db", file);
+      expect(live.code).toBe(0);
+      const row = live.out.split("\n").find((l) => l.startsWith("cli-worker-1"));
+      expect(row).toMatch(new RegExp(`^cli-worker-1\\s+live\\s+\\S+\\s+${process.pid}\\s`));
+      expect(row).toContain(cliFlow.name);
+      expect(row).toContain(double.name);
+      const json = JSON.parse((await run("workers", "--db", file, "--json")).out) as {
+        workerId: string;
+        status: string;
+      }[];
+      expect(json.map((w) => [w.workerId, w.status])).toEqual([["cli-worker-1", "live"]]);
+    } finally {
+      await worker.shutdown();
+    }
+    const after = await run("workers", "--db", file);
+    expect(after.out).toBe("no live or dead worker (1 stopped cleanly; --all lists them)");
+    const all = await run("workers", "--db", file, "--all");
+    expect(all.out.split("\n").find((l) => l.startsWith("cli-worker-1"))).toMatch(
+      /^cli-worker-1\s+stopped\s/,
+    );
+    await backend.close();
+  });
+});

@@ -17,6 +17,7 @@ import { doctorCommand } from "./commands/doctor.ts";
 import { describeCommand, historyCommand, listCommand, statsCommand } from "./commands/inspect.ts";
 import { queryCommand } from "./commands/query.ts";
 import { startCommand } from "./commands/start.ts";
+import { workersCommand } from "./commands/workers.ts";
 import { CliError, type CliIo, processIo, UsageError } from "./io.ts";
 import { openBackend } from "./open-backend.ts";
 import { COMMANDS, commandHelp, shortUsage, USAGE } from "./usage.ts";
@@ -69,7 +70,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     if (command === "replay") return await replayCommand(io, needArg("a history file"), o);
     // Check the arguments before opening (maybe creating) a store.
     if (command === "start") needArg("a workflow name");
-    else if (!["list", "stats", "doctor", "worker"].includes(command)) needArg("a workflow id");
+    else if (!["list", "stats", "doctor", "workers", "worker"].includes(command)) needArg("a workflow id");
     if (command === "query" && !arg2)
       throw new UsageError("spool query needs a workflow id and a query name");
     if (["worker", "start", "query"].includes(command) && !o.module) {
@@ -99,6 +100,8 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
           return await terminateCommand(backend, io, arg!, o);
         case "stats":
           return await statsCommand(backend, io, o);
+        case "workers":
+          return await workersCommand(backend, io, o);
         case "doctor":
           return await doctorCommand(backend, io, o);
         case "worker":
@@ -155,6 +158,7 @@ function parse(argv: string[]) {
       limit: { type: "string" },
       cursor: { type: "string" },
       json: { type: "boolean" },
+      all: { type: "boolean" },
       out: { type: "string" },
       module: { type: "string" },
       strict: { type: "boolean" },

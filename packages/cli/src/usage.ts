@@ -110,6 +110,16 @@ export const COMMANDS: Readonly<Record<string, CommandHelp>> = {
     details: ["--json              the counts as JSON"],
     store: true,
   },
+  workers: {
+    usage: "workers [--all] [--json]",
+    summary:
+      "the worker registry: live and dead workers, where they run, their last heartbeat, what they host",
+    details: [
+      "--all               also the workers that stopped cleanly",
+      "--json              the registry as JSON",
+    ],
+    store: true,
+  },
   doctor: {
     usage: "doctor [--json]",
     summary:
