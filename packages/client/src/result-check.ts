@@ -8,10 +8,10 @@ import {
   type Backend,
   type DataConverter,
   decodeEvent,
-  encodeValue,
   type RawEvent,
   RowCorruptError,
   type RunRecord,
+  sameEncodedValue,
 } from "@spool/core";
 
 /**
@@ -38,17 +38,8 @@ export async function checkedResult(run: RunRecord, backend: Backend, dc: DataCo
   if (raw === undefined)
     throw bad("the run is recorded as completed but its history has no WorkflowCompleted event");
   const closing = (await decodeEvent(raw, dc, run.runId)) as { result?: unknown };
-  if (!sameValue(stored, closing.result)) {
+  if (!sameEncodedValue(stored, closing.result)) {
     throw bad(`its result differs from the one recorded by WorkflowCompleted (event #${raw.seq})`);
   }
   return stored;
-}
-
-/** Equal as stored values: the same msgpack bytes (deterministic for equal values). */
-function sameValue(a: unknown, b: unknown): boolean {
-  const x = encodeValue(a, "result");
-  const y = encodeValue(b, "result");
-  if (x.byteLength !== y.byteLength) return false;
-  for (let i = 0; i < x.byteLength; i++) if (x[i] !== y[i]) return false;
-  return true;
 }

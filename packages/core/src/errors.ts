@@ -5,6 +5,7 @@
  *
  * Messages say what was recorded, what happened now, and what to do about it.
  */
+import { isOpenStatus } from "./backend/backend.ts";
 
 const BRAND = Symbol.for("spool.error.name");
 
@@ -306,7 +307,7 @@ export class HistoryCorruptError extends SpoolError {
       runStatus?: string;
     },
   ) {
-    const ended = options?.runStatus !== undefined && !["running", "blocked"].includes(options.runStatus);
+    const ended = options?.runStatus !== undefined && !isOpenStatus(options.runStatus);
     super(
       `history of run ${runId} is corrupt at event #${seq}: ${reason}. ` +
         (ended

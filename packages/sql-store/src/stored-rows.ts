@@ -10,6 +10,7 @@ import {
   type EventType,
   HistoryCorruptError,
   type InboxEvent,
+  isOpenStatus,
   type PendingActivity,
   type RawEvent,
   RowCorruptError,
@@ -79,11 +80,6 @@ export interface StoredActivityRow {
   lease_expires_at: number;
   /** Schema v3: {@link activityChecksum} of the task; null on tasks created before it. */
   crc?: number | null;
-}
-
-/** True for the statuses of an open run (`blocked` is open: it is parked, not finished). */
-export function isOpenStatus(status: string): boolean {
-  return status === "running" || status === "blocked";
 }
 
 /**

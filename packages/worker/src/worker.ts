@@ -19,6 +19,7 @@ import {
   StorageFullError,
   unhostedWork,
   type WorkerInfo,
+  type WorkerRegistration,
   type WorkflowDefinition,
   type WorkflowExecutor,
 } from "@spool/core";
@@ -262,15 +263,17 @@ export class Worker {
     // before its first claim, rather than a sweep interval later.
     await this.sweepDeadWorkers();
     // Say what this worker runs: work of any other name waits for another worker.
+    const { workflowNames, activityNames } = this.registration();
     this.log.info("worker started", {
       workerId: this.workerId,
-      workflows: [...this.workflows.keys()],
-      activities: this.activityNames,
+      workflows: workflowNames,
+      activities: activityNames,
     });
     this.wake();
   }
 
-  private registration() {
+  /** What this worker tells the registry: who it is and the names it hosts. */
+  private registration(): WorkerRegistration {
     return {
       workerId: this.workerId,
       incarnation: this.incarnation,
@@ -708,10 +711,11 @@ export class Worker {
     } catch {
       // Without the registry, judge by this worker's names alone.
     }
+    const { workerId, workflowNames, activityNames } = this.registration();
     const self: WorkerInfo = {
-      workerId: this.workerId,
-      workflowNames: [...this.workflows.keys()],
-      activityNames: this.activityNames,
+      workerId,
+      workflowNames,
+      activityNames,
       pid: null,
       host: null,
       startedAt: 0,

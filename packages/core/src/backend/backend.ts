@@ -25,6 +25,10 @@ export type ClosedStatus = "completed" | "failed" | "cancelled" | "continued";
 export function isClosedStatus(s: RunStatus): s is ClosedStatus {
   return s !== "running" && s !== "blocked";
 }
+/** True for an open run's status (`running`, `blocked`), given as stored text. */
+export function isOpenStatus(status: string): boolean {
+  return status === "running" || status === "blocked";
+}
 
 /**
  * An event as stored: position, time, type and step are plain columns; every other field is in

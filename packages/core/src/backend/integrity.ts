@@ -1,8 +1,9 @@
 /**
- * The integrity scan behind `spool doctor`: every stored row's checksum, checked the way reads
- * check it, plus what the storage engine itself can tell (SQLite's `quick_check`). Backends feed
- * their rows through an {@link IntegrityScan}; the report says what is damaged and what to do.
+ * What `spool doctor` reports: the damaged rows a backend's integrity scan found (SQL backends use
+ * `IntegrityScan` from @spool/sql-store), what the storage engine itself can tell (SQLite's
+ * `quick_check`), and the advice per damaged run.
  */
+import { isOpenStatus } from "./backend.ts";
 
 /** One damaged row. */
 export interface IntegrityProblem {
@@ -49,7 +50,7 @@ export function integrityAdvice(report: IntegrityReport): string[] {
       lines.push(
         `run ${runId} (${tables}): its run record is missing; restore the rows from a backup or delete them.`,
       );
-    } else if (status === "running" || status === "blocked") {
+    } else if (isOpenStatus(status)) {
       lines.push(
         `run ${runId} (${status}; ${tables}): restore the rows from a backup, or end the run with ` +
           "`spool terminate <workflowId>`" +

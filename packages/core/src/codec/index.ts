@@ -11,7 +11,7 @@ export {
   serializeError,
   shrinkSerializedError,
 } from "./error-serialization.ts";
-export { decodeValue, encodeValue } from "./msgpack-codec.ts";
+export { decodeValue, encodeValue, sameEncodedValue } from "./msgpack-codec.ts";
 export {
   aesGcmCodec,
   DataConverter,

@@ -526,6 +526,19 @@ export function encodeValue(value: unknown, what = "value"): Uint8Array {
 }
 
 /**
+ * True when two values are equal as stored: the same msgpack bytes ({@link encodeValue} is
+ * deterministic for equal values). How replay compares recorded inputs and how a client
+ * cross-checks a stored result against history.
+ */
+export function sameEncodedValue(a: unknown, b: unknown): boolean {
+  const x = encodeValue(a);
+  const y = encodeValue(b);
+  if (x.byteLength !== y.byteLength) return false;
+  for (let i = 0; i < x.byteLength; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
+/**
  * Decodes bytes written by {@link encodeValue}. The result shares no memory with `bytes`.
  *
  * @throws {@link ValidationError} when the bytes are not a valid payload (truncated, corrupt, or

@@ -4,7 +4,7 @@
  * must equal the recorded event at the cursor. Every NonDeterminismError is built here, so what a
  * divergence says is decided in one place.
  */
-import { encodeValue } from "../codec/msgpack-codec.ts";
+import { sameEncodedValue } from "../codec/msgpack-codec.ts";
 import { NonDeterminismError } from "../errors.ts";
 import { type EventDraft, type HistoryEvent, isInbound, type NewEvent } from "../history/events.ts";
 import { describeEvent } from "./describe.ts";
@@ -64,7 +64,10 @@ export class Recorder {
     if (ev.type === "ChildStarted" && r.workflowId !== e.workflowId) mismatch("different child workflow id");
     if (ev.type === "PatchMarker" && r.patchId !== e.patchId) mismatch();
     if (s.opts.strict) {
-      if ((ev.type === "ActivityScheduled" || ev.type === "ChildStarted") && !sameValue(r.input, e.input)) {
+      if (
+        (ev.type === "ActivityScheduled" || ev.type === "ChildStarted") &&
+        !sameEncodedValue(r.input, e.input)
+      ) {
         mismatch("same step, different input (strict mode)");
       }
       if (ev.type === "TimerStarted" && r.durationMs !== e.durationMs)
@@ -124,12 +127,4 @@ export class Recorder {
       { hint: "History has a command where the code expected an activity result, timer, or signal." },
     );
   }
-}
-
-function sameValue(a: unknown, b: unknown): boolean {
-  const x = encodeValue(a);
-  const y = encodeValue(b);
-  if (x.length !== y.length) return false;
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
-  return true;
 }
