@@ -2,7 +2,7 @@
  * The row scan behind `spool doctor` for SQL backends: each stored row's checksum checked the way
  * reads check it, collected into an IntegrityReport (the report and its advice are @spool/core's).
  */
-import { type IntegrityProblem, type IntegrityReport } from "@spool/core";
+import type { IntegrityProblem, IntegrityReport } from "@spool/core";
 import { rowCorruption } from "./row-checksum.ts";
 import {
   activityRowCorruption,
