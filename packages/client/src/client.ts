@@ -4,10 +4,10 @@
  */
 import {
   type Backend,
-  ConfigurationError,
   DataConverter,
   encodeBody,
   type IdConflictPolicy,
+  InvalidOptionsError,
   isClosedStatus,
   newId,
   type PayloadCodec,
@@ -82,7 +82,7 @@ export class Client {
   private initialized: Promise<void> | null = null;
 
   constructor(options: ClientOptions) {
-    if (!options?.backend) throw new ConfigurationError("new Client() needs { backend }");
+    if (!options?.backend) throw new InvalidOptionsError("new Client() needs { backend }");
     this.backend = options.backend;
     this.dc = new DataConverter({ codec: options.codec, maxPayloadBytes: options.maxPayloadBytes });
     for (const w of options.workflows ?? []) this.workflows.set(w.name, w);
@@ -143,7 +143,7 @@ export class Client {
     const sig = options.signal;
     const payload = parseWith(sig.schema, options.payload, `payload of signal "${sig.name}"`);
     if (workflow.signals && !workflow.signals.some((s) => s.name === sig.name)) {
-      throw new ConfigurationError(`workflow "${workflow.name}" does not accept signal "${sig.name}"`);
+      throw new InvalidOptionsError(`workflow "${workflow.name}" does not accept signal "${sig.name}"`);
     }
     const body = await encodeBody(
       { type: "SignalReceived", name: sig.name, payload },
@@ -195,12 +195,12 @@ export class Client {
     options: StartOptions,
   ): Promise<StartWorkflowRequest> {
     if (workflow?.kind !== "workflow") {
-      throw new ConfigurationError("client.start() takes a workflow definition made by defineWorkflow()");
+      throw new InvalidOptionsError("client.start() takes a workflow definition made by defineWorkflow()");
     }
     const parsed = parseWith(workflow.inputSchema, input, `input of workflow "${workflow.name}"`);
     const workflowId = options.id ?? newId();
     if (typeof workflowId !== "string" || workflowId.length === 0 || workflowId.length > 500) {
-      throw new ConfigurationError("a workflow id must be a non-empty string of at most 500 characters");
+      throw new InvalidOptionsError("a workflow id must be a non-empty string of at most 500 characters");
     }
     const started = workflowStartedFields(workflow.name, workflow, parsed);
     return {

@@ -6,7 +6,6 @@ import {
   type Backend,
   type BackendNotification,
   CancelledError,
-  ConfigurationError,
   ConflictError,
   type DataConverter,
   decodeHistory,
@@ -15,6 +14,7 @@ import {
   encodeBody,
   HistoryCorruptError,
   type HistoryEvent,
+  InvalidOptionsError,
   isClosedStatus,
   type NewInboundEvent,
   type PendingActivity,
@@ -213,7 +213,7 @@ export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
    * await handle.signal(approve, { by: "ana" }, { requestId: `approval-${ticketId}` });
    * ```
    * @throws ValidationError (nothing recorded) for a bad payload or a signal the workflow does not
-   * declare; ConfigurationError for a request id that is not a string of 1–200 characters;
+   * declare; InvalidOptionsError for a request id that is not a string of 1–200 characters;
    * RunNotFoundError if there is no open run.
    */
   async signal<S extends Schema>(
@@ -248,7 +248,7 @@ export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
     if (!def?.signals) return;
     const declared = def.signals.find((s) => s.name === name);
     if (!declared) {
-      throw new ConfigurationError(
+      throw new InvalidOptionsError(
         `workflow "${run.workflowName}" does not accept signal "${name}"; it declares: ${def.signals.map((s) => s.name).join(", ") || "none"}`,
       );
     }
@@ -262,7 +262,7 @@ export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
   /**
    * Answers a query from the run's current state without writing history: from a worker in this
    * process that has the run cached, or by replaying its history with the workflow's code.
-   * @throws ConfigurationError when no code for the run's workflow is registered in this process.
+   * @throws InvalidOptionsError when no code for the run's workflow is registered in this process.
    */
   async query<T>(query: QueryDefinition<T>): Promise<T> {
     const run = await this.currentRun(this.runId);
@@ -276,7 +276,7 @@ export class WorkflowHandle<W extends WorkflowDefinition = WorkflowDefinition> {
     }
     const def = this.deps.workflows.get(at.run.workflowName);
     if (!def) {
-      throw new ConfigurationError(
+      throw new InvalidOptionsError(
         `cannot query run ${at.run.runId}: the code of workflow "${at.run.workflowName}" is not registered in this ` +
           "process. Pass it to new Client({ workflows: [...] }) or run a Worker with it in this process.",
       );
@@ -482,12 +482,12 @@ async function describePending(p: PendingActivity, dc: DataConverter): Promise<P
 
 /**
  * Checks a signal's de-duplication key.
- * @throws ConfigurationError unless it is undefined or a string of 1–200 characters.
+ * @throws InvalidOptionsError unless it is undefined or a string of 1–200 characters.
  */
 export function checkRequestId(requestId: unknown): void {
   if (requestId === undefined) return;
   if (typeof requestId !== "string" || requestId.length === 0 || requestId.length > 200) {
-    throw new ConfigurationError(
+    throw new InvalidOptionsError(
       `a signal request id must be a string of 1 to 200 characters, got ${typeof requestId === "string" ? `${requestId.length} characters` : typeof requestId}. Use a key that names this one request, e.g. "approval-<ticket id>".`,
     );
   }

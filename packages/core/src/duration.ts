@@ -4,7 +4,7 @@
  * messages; nothing here reads a clock.
  */
 
-import { ConfigurationError } from "./errors.ts";
+import { InvalidOptionsError } from "./errors.ts";
 
 /**
  * A length of time: a number of milliseconds, or a string such as `"200ms"`, `"1.5s"`, `"10m"`,
@@ -25,9 +25,9 @@ const PART = /\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h|d)/y;
 const ACCEPTED =
   'Use a number of milliseconds (e.g. 1500) or a string like "200ms", "1.5s", "10m", "2h", "1d" or "1h30m"';
 
-function invalid(what: string, value: unknown, reason: string): ConfigurationError {
+function invalid(what: string, value: unknown, reason: string): InvalidOptionsError {
   const shown = typeof value === "string" ? JSON.stringify(value) : String(value);
-  return new ConfigurationError(`invalid ${what}: ${shown} ${reason}. ${ACCEPTED}.`);
+  return new InvalidOptionsError(`invalid ${what}: ${shown} ${reason}. ${ACCEPTED}.`);
 }
 
 /**
@@ -39,7 +39,7 @@ function invalid(what: string, value: unknown, reason: string): ConfigurationErr
  * @param d - the duration to convert
  * @param what - names the setting in error messages, e.g. `"timeout of activity \"send\""`
  * @returns the duration in milliseconds, finite and ≥ 0
- * @throws {@link ConfigurationError} for negative, NaN or non-finite numbers, and for strings that
+ * @throws {@link InvalidOptionsError} for negative, NaN or non-finite numbers, and for strings that
  *   do not parse; the message names `what`, the bad value and the accepted forms.
  *
  * @example

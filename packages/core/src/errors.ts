@@ -1,436 +1,75 @@
 /**
- * The error hierarchy. Every error Spool raises is a {@link SpoolError}; each class has a stable
- * `name` (used to rehydrate it from history) and a static `is()` guard that also recognises
- * rehydrated copies, so `ActivityFailure.is(err)` works across processes and releases.
+ * The error hierarchy, gathered: every error Spool raises is a {@link SpoolError}; each class has
+ * a stable `name` (used to rehydrate it from history) and a static `is()` guard that also
+ * recognises rehydrated copies, so `ActivityFailure.is(err)` works across processes and releases.
+ * The classes live by family in `errors/`; this module re-exports them and owns
+ * {@link errorClasses}, the name → class table history is rehydrated with.
  *
  * Messages say what was recorded, what happened now, and what to do about it.
  */
-import { isOpenStatus } from "./backend/backend.ts";
+import {
+  ConfigurationError,
+  HistoryLimitError,
+  InternalContractError,
+  InvalidOptionsError,
+  WorkflowCodeError,
+} from "./errors/configuration-errors.ts";
+import { PayloadTooLargeError, ValidationError } from "./errors/payload-errors.ts";
+import {
+  ActivityFailure,
+  ActivityInterruptedError,
+  CancelledError,
+  ChildWorkflowFailure,
+  ConflictError,
+  NonDeterminismError,
+  NonRetryableError,
+  RunNotFoundError,
+  SignalBufferFullError,
+  TimeoutError,
+  WorkflowAlreadyStartedError,
+  WorkflowAwaitError,
+  WorkflowFailedError,
+} from "./errors/run-errors.ts";
+import { SpoolError } from "./errors/spool-error.ts";
+import {
+  HistoryCorruptError,
+  HistoryFileError,
+  RowCorruptError,
+  StorageFullError,
+} from "./errors/storage-errors.ts";
 
-const BRAND = Symbol.for("spool.error.name");
-
-/** Options accepted by every Spool error constructor. */
-export interface SpoolErrorOptions {
-  /** The underlying error, kept as `error.cause`. */
-  cause?: unknown;
-}
-
-/**
- * Base class of every error Spool raises. Use `SpoolError.is(err)` to tell Spool's errors from
- * others, including errors rehydrated from history in another process.
- */
-export class SpoolError extends Error {
-  override name = "SpoolError";
-
-  constructor(message: string, options?: SpoolErrorOptions) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    Object.defineProperty(this, BRAND, { value: true, enumerable: false });
-  }
-
-  /** True when `err` is a SpoolError, or a rehydrated copy of one. */
-  static is(err: unknown): err is SpoolError {
-    return err instanceof SpoolError || (isErrorLike(err) && (err as { [BRAND]?: boolean })[BRAND] === true);
-  }
-}
-
-function isErrorLike(err: unknown): err is Error {
-  return typeof err === "object" && err !== null && typeof (err as Error).message === "string";
-}
-
-/** Builds the static `is()` guard for a subclass: matches by class or by recorded name. */
-function guard<T extends Error>(cls: abstract new (...args: never[]) => T, name: string) {
-  return (err: unknown): err is T => err instanceof cls || (isErrorLike(err) && err.name === name);
-}
-
-/**
- * Thrown by activity code to fail the activity at once, without further retries.
- *
- * @example
- * ```ts
- * if (amount > 10_000) throw new NonRetryableError("over limit");
- * ```
- */
-export class NonRetryableError extends SpoolError {
-  override name = "NonRetryableError";
-  /** Extra data recorded with the failure, visible to the workflow through `ActivityFailure.cause`. */
-  readonly details: unknown;
-  constructor(message: string, options?: SpoolErrorOptions & { details?: unknown }) {
-    super(message, options);
-    this.details = options?.details;
-  }
-  static override is = guard(NonRetryableError, "NonRetryableError");
-}
-
-/** Details of the activity step that failed, carried by {@link ActivityFailure}. */
-export interface ActivityFailureInfo {
-  activityName: string;
-  step: number;
-  attempt: number;
-  /** Why the activity gave up: retries exhausted, a non-retryable error, a timeout, or cancellation. */
-  reason: "retries-exhausted" | "non-retryable" | "timeout" | "cancelled" | "validation";
-}
-
-/**
- * What workflow code sees at `yield*` when an activity has failed for good. The activity's own
- * error is `cause`.
- */
-export class ActivityFailure extends SpoolError {
-  override name = "ActivityFailure";
-  readonly activityName: string;
-  readonly step: number;
-  readonly attempt: number;
-  readonly reason: ActivityFailureInfo["reason"];
-  constructor(info: ActivityFailureInfo, options?: SpoolErrorOptions) {
-    const causeMsg = options?.cause instanceof Error ? `: ${options.cause.message}` : "";
-    super(
-      `activity "${info.activityName}" (step ${info.step}) failed after ${info.attempt} attempt(s), ${info.reason}${causeMsg}`,
-      options,
-    );
-    this.activityName = info.activityName;
-    this.step = info.step;
-    this.attempt = info.attempt;
-    this.reason = info.reason;
-  }
-  static override is = guard(ActivityFailure, "ActivityFailure");
-}
-
-/** Details carried by {@link NonDeterminismError}. */
-export interface NonDeterminismInfo {
-  /** The step number at which replay diverged. */
-  step: number;
-  /** The history position (event sequence number) at which replay diverged. */
-  seq: number;
-  /** What history recorded there, e.g. `activity "payments.charge"`, or `nothing`. */
-  recorded: string;
-  /** What the code produced now, e.g. `timer 10m`, or `nothing`. */
-  produced: string;
-}
-
-/**
- * Replay diverged from the recorded history: the code now produces a different step (kind or
- * name, or input in strict mode) than the one recorded, or a step where history has none. The run
- * is parked as `blocked` with this error, its history untouched; deploy the previous code or guard
- * the change with `patched()` and the run continues.
- */
-export class NonDeterminismError extends SpoolError {
-  override name = "NonDeterminismError";
-  readonly step: number;
-  readonly seq: number;
-  readonly recorded: string;
-  readonly produced: string;
-  constructor(info: NonDeterminismInfo, options?: SpoolErrorOptions & { hint?: string }) {
-    super(
-      `non-determinism at step ${info.step} (history event #${info.seq}): history recorded ${info.recorded}, ` +
-        `but the code now produced ${info.produced}. ` +
-        (options?.hint ??
-          "Usual fixes: deploy the previous workflow code for runs already in flight; guard the change with " +
-            '`if (yield* patched("change-id"))` so old runs keep the old path; or move non-deterministic ' +
-            "work (Date.now, Math.random, I/O, env reads) into an activity or sideEffect()."),
-      options,
-    );
-    this.step = info.step;
-    this.seq = info.seq;
-    this.recorded = info.recorded;
-    this.produced = info.produced;
-  }
-  static override is = guard(NonDeterminismError, "NonDeterminismError");
-}
-
-/**
- * Workflow code awaited something other than a step (real I/O, a timer, a promise from outside),
- * which replay cannot reproduce. Move the work into an activity.
- */
-export class WorkflowAwaitError extends SpoolError {
-  override name = "WorkflowAwaitError";
-  static override is = guard(WorkflowAwaitError, "WorkflowAwaitError");
-}
-
-/** Thrown by `handle.result()` when the run failed; the workflow's error is `cause`. */
-export class WorkflowFailedError extends SpoolError {
-  override name = "WorkflowFailedError";
-  readonly workflowId: string;
-  readonly runId: string;
-  readonly status: string;
-  constructor(info: { workflowId: string; runId: string; status: string }, options?: SpoolErrorOptions) {
-    const causeMsg = isErrorLike(options?.cause) ? `: ${(options.cause as Error).message}` : "";
-    super(`workflow "${info.workflowId}" (run ${info.runId}) ended ${info.status}${causeMsg}`, options);
-    this.workflowId = info.workflowId;
-    this.runId = info.runId;
-    this.status = info.status;
-  }
-  static override is = guard(WorkflowFailedError, "WorkflowFailedError");
-}
-
-/**
- * Cancellation: delivered to workflow code at its current `yield*` after `handle.cancel()`, to
- * losing `race` branches, and to activities through their AbortSignal. Seen by clients as the
- * `cause` of a {@link WorkflowFailedError} with status `cancelled`.
- */
-export class CancelledError extends SpoolError {
-  override name = "CancelledError";
-  readonly reason: string;
-  constructor(reason = "cancelled", options?: SpoolErrorOptions) {
-    super(reason === "cancelled" ? "cancelled" : `cancelled: ${reason}`, options);
-    this.reason = reason;
-  }
-  static override is = guard(CancelledError, "CancelledError");
-}
-
-/** One problem found by validation: where, and what is wrong. */
-export interface ValidationIssue {
-  path: (string | number)[];
-  message: string;
-}
-
-/**
- * A payload failed its schema (or could not be stored). Raised before anything is written.
- * `issues` lists each failing field.
- */
-export class ValidationError extends SpoolError {
-  override name = "ValidationError";
-  readonly issues: ValidationIssue[];
-  constructor(message: string, issues: ValidationIssue[] = [], options?: SpoolErrorOptions) {
-    super(message, options);
-    this.issues = issues;
-  }
-  static override is = guard(ValidationError, "ValidationError");
-}
-
-/** A payload is larger than the configured limit. Nothing was written. */
-export class PayloadTooLargeError extends ValidationError {
-  override name = "PayloadTooLargeError";
-  readonly size: number;
-  readonly limit: number;
-  constructor(what: string, size: number, limit: number) {
-    super(
-      `${what} is ${size} bytes encoded, over the ${limit}-byte payload limit. Store large data elsewhere ` +
-        "(a blob store) and pass a reference, or raise `maxPayloadBytes` on the backend.",
-    );
-    this.size = size;
-    this.limit = limit;
-  }
-  static override is = guard(PayloadTooLargeError, "PayloadTooLargeError");
-}
-
-/** No run with that workflow id (or run id), or the run has finished when an open one was needed. */
-export class RunNotFoundError extends SpoolError {
-  override name = "RunNotFoundError";
-  readonly workflowId: string;
-  readonly runId: string | undefined;
-  constructor(workflowId: string, runId?: string, detail?: string) {
-    super(
-      `no ${detail ?? "run"} for workflow id "${workflowId}"${runId ? ` (run ${runId})` : ""}. ` +
-        "Check the id, or start the workflow first (client.start / client.signalWithStart).",
-    );
-    this.workflowId = workflowId;
-    this.runId = runId;
-  }
-  static override is = guard(RunNotFoundError, "RunNotFoundError");
-}
-
-/** `client.start` with `onConflict: "fail"` found an existing run, or the id belongs to another workflow. */
-export class WorkflowAlreadyStartedError extends SpoolError {
-  override name = "WorkflowAlreadyStartedError";
-  readonly workflowId: string;
-  readonly runId: string;
-  constructor(workflowId: string, runId: string, message?: string) {
-    super(
-      message ??
-        `workflow id "${workflowId}" is already used by run ${runId}. Use onConflict: "attach" to get its handle.`,
-    );
-    this.workflowId = workflowId;
-    this.runId = runId;
-  }
-  static override is = guard(WorkflowAlreadyStartedError, "WorkflowAlreadyStartedError");
-}
-
-/**
- * An optimistic-concurrency guard failed: another worker advanced the run, or a task's lease and
- * fencing token were taken over. The caller's write was rejected whole; nothing was changed.
- */
-export class ConflictError extends SpoolError {
-  override name = "ConflictError";
-  static override is = guard(ConflictError, "ConflictError");
-}
-
-/** An activity attempt, or a workflow run, took longer than its timeout. */
-export class TimeoutError extends SpoolError {
-  override name = "TimeoutError";
-  readonly timeoutMs: number;
-  constructor(message: string, timeoutMs: number) {
-    super(message);
-    this.timeoutMs = timeoutMs;
-  }
-  static override is = guard(TimeoutError, "TimeoutError");
-}
-
-/**
- * An activity attempt that never reported its outcome: the worker running it shut down before
- * it finished (it ignored its AbortSignal past the drain), or the worker died or stalled and the
- * attempt's lease ran out. Such an attempt counts against `maxAttempts` (as Temporal counts a
- * timed-out attempt): when it was the last one allowed, the step fails with this error instead
- * of running once more. The side effect may or may not have happened — that is what the
- * idempotency key is for.
- */
-export class ActivityInterruptedError extends SpoolError {
-  override name = "ActivityInterruptedError";
-  static override is = guard(ActivityInterruptedError, "ActivityInterruptedError");
-}
-
-/** A child workflow failed; its error is `cause`. Seen by the parent at `yield* child(...)`. */
-export class ChildWorkflowFailure extends SpoolError {
-  override name = "ChildWorkflowFailure";
-  readonly workflowName: string;
-  readonly workflowId: string;
-  constructor(info: { workflowName: string; workflowId: string }, options?: SpoolErrorOptions) {
-    const causeMsg = isErrorLike(options?.cause) ? `: ${(options.cause as Error).message}` : "";
-    super(`child workflow "${info.workflowName}" (id ${info.workflowId}) failed${causeMsg}`, options);
-    this.workflowName = info.workflowName;
-    this.workflowId = info.workflowId;
-  }
-  static override is = guard(ChildWorkflowFailure, "ChildWorkflowFailure");
-}
-
-/** A stored history row or payload failed its checksum or could not be decoded. */
-export class HistoryCorruptError extends SpoolError {
-  override name = "HistoryCorruptError";
-  readonly runId: string;
-  readonly seq: number;
-  /** Why the row is corrupt, without the advice around it. */
-  readonly reason: string;
-  constructor(
-    runId: string,
-    seq: number,
-    reason: string,
-    options?: SpoolErrorOptions & {
-      /** The run's status when known: a run that has ended has nothing left to terminate. */
-      runStatus?: string;
-    },
-  ) {
-    const ended = options?.runStatus !== undefined && !isOpenStatus(options.runStatus);
-    super(
-      `history of run ${runId} is corrupt at event #${seq}: ${reason}. ` +
-        (ended
-          ? `The run has ended (${options?.runStatus}), so there is nothing to terminate: restore the row from a ` +
-            "backup. `spool doctor` lists every damaged row."
-          : "The run is parked; restore the row from a backup, or end the run with handle.terminate() " +
-            "(`spool terminate <workflowId>`)."),
-      options,
-    );
-    this.runId = runId;
-    this.seq = seq;
-    this.reason = reason;
-  }
-  static override is = guard(HistoryCorruptError, "HistoryCorruptError");
-}
-
-/**
- * A stored row other than a history event failed its checksum: a run's record (`runs`: status,
- * result, error) or an activity task's input (`activity_tasks`). It is a
- * {@link HistoryCorruptError} (at position 0), so code that handles corrupt histories handles it
- * too. Nothing read from the row is returned: a flipped byte must never become a wrong result.
- *
- * @example
- * ```ts
- * try { await handle.result(); } catch (err) {
- *   if (RowCorruptError.is(err)) console.error(err.table, err.runId); // run `spool doctor`
- * }
- * ```
- */
-export class RowCorruptError extends HistoryCorruptError {
-  override name = "RowCorruptError";
-  /** The table of the damaged row. */
-  readonly table: "runs" | "activity_tasks";
-  constructor(
-    info: {
-      table: "runs" | "activity_tasks";
-      runId: string;
-      /** The row as a person would name it: `run 01J...`, `activity task 01J... (step 3, "charge")`. */
-      row: string;
-      reason: string;
-      /** The run's stored status, when known (it is itself unverified when the runs row is damaged). */
-      status?: string;
-    },
-    options?: SpoolErrorOptions,
-  ) {
-    super(info.runId, 0, info.reason, options);
-    this.table = info.table;
-    const closed = info.status !== undefined && info.status !== "running" && info.status !== "blocked";
-    const advice = closed
-      ? "The run has ended, so there is nothing to terminate: restore the row from a backup; its history " +
-        "(`spool history <workflowId>`) is checksummed separately and still shows what the run recorded."
-      : info.table === "runs"
-        ? "A worker parks the run as blocked when it next claims it (rewriting the record without its outcome); " +
-          "then end it with `spool terminate <workflowId>`, or restore the row from a backup."
-        : "Restore the row from a backup, or end the run with `spool terminate <workflowId>`.";
-    this.message =
-      `${info.row} (table ${info.table}) is corrupt: ${info.reason}. Nothing was read from it` +
-      `${info.status !== undefined ? ` (its stored status, unverified, is "${info.status}")` : ""}. ${advice} ` +
-      "`spool doctor` lists every damaged row.";
-  }
-  static override is = guard(RowCorruptError, "RowCorruptError");
-}
-
-/**
- * A signal was refused because its run already holds as many unconsumed signals as its backend
- * allows (`maxBufferedSignals`, 1,000 by default): signals delivered to the run that its code has
- * not taken with `signal.wait()`. Nothing was delivered; the run is unaffected. Signalling a run
- * that never waits would otherwise grow its history until the run fails at the history limit.
- *
- * @example
- * ```ts
- * try { await handle.signal(tick, {}); } catch (err) {
- *   if (SignalBufferFullError.is(err)) await sleep(1000); // let the workflow catch up, or stop sending
- * }
- * ```
- */
-export class SignalBufferFullError extends SpoolError {
-  override name = "SignalBufferFullError";
-  readonly workflowId: string;
-  readonly runId: string;
-  /** Unconsumed signals the run holds (waiting in its inbox or buffered by its code). */
-  readonly waiting: number;
-  /** The cap (`maxBufferedSignals`). */
-  readonly limit: number;
-  constructor(info: { workflowId: string; runId: string; waiting: number; limit: number }) {
-    super(
-      `signal to workflow "${info.workflowId}" (run ${info.runId}) refused: ${info.waiting} signals already wait ` +
-        `unconsumed by its code, the cap is ${info.limit} (maxBufferedSignals). Nothing was delivered and the run ` +
-        "is unaffected. Retry once the workflow has consumed some with signal.wait(), stop sending signals it " +
-        "never waits for, or raise maxBufferedSignals on the backend.",
-    );
-    this.workflowId = info.workflowId;
-    this.runId = info.runId;
-    this.waiting = info.waiting;
-    this.limit = info.limit;
-  }
-  static override is = guard(SignalBufferFullError, "SignalBufferFullError");
-}
-
-/**
- * A history file could not be read: wrong format, version, or an event that fails its schema.
- *
- * @example
- * ```ts
- * expect(() => parseHistoryFile("not json")).toThrow(HistoryFileError);
- * ```
- */
-export class HistoryFileError extends SpoolError {
-  override name = "HistoryFileError";
-  static override is = guard(HistoryFileError, "HistoryFileError");
-}
-
-/** The storage is full (disk, quota or page limit). Nothing was written; retry when space is back. */
-export class StorageFullError extends SpoolError {
-  override name = "StorageFullError";
-  static override is = guard(StorageFullError, "StorageFullError");
-}
-
-/** A definition, option or call is invalid (bad duration, duplicate name, unknown workflow...). */
-export class ConfigurationError extends SpoolError {
-  override name = "ConfigurationError";
-  static override is = guard(ConfigurationError, "ConfigurationError");
-}
+export {
+  ConfigurationError,
+  HistoryLimitError,
+  InternalContractError,
+  InvalidOptionsError,
+  WorkflowCodeError,
+} from "./errors/configuration-errors.ts";
+export { PayloadTooLargeError, ValidationError, type ValidationIssue } from "./errors/payload-errors.ts";
+export {
+  ActivityFailure,
+  type ActivityFailureInfo,
+  ActivityInterruptedError,
+  CancelledError,
+  ChildWorkflowFailure,
+  ConflictError,
+  NonDeterminismError,
+  type NonDeterminismInfo,
+  NonRetryableError,
+  RunNotFoundError,
+  SignalBufferFullError,
+  TimeoutError,
+  WorkflowAlreadyStartedError,
+  WorkflowAwaitError,
+  WorkflowFailedError,
+} from "./errors/run-errors.ts";
+export { SpoolError, type SpoolErrorOptions } from "./errors/spool-error.ts";
+export {
+  HistoryCorruptError,
+  HistoryFileError,
+  RowCorruptError,
+  StorageFullError,
+} from "./errors/storage-errors.ts";
 
 /** Error classes that history can rehydrate by name, so `instanceof` works after a round-trip. */
 export const errorClasses: Record<string, new (...args: never[]) => Error> = {
@@ -455,6 +94,10 @@ export const errorClasses: Record<string, new (...args: never[]) => Error> = {
   HistoryFileError,
   StorageFullError,
   ConfigurationError,
+  InvalidOptionsError,
+  WorkflowCodeError,
+  HistoryLimitError,
+  InternalContractError,
   Error,
   TypeError,
   RangeError,

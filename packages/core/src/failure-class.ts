@@ -14,7 +14,8 @@ import {
 /**
  * - `divergence`: the code cannot replay its history (NonDeterminismError, WorkflowAwaitError).
  * - `code-bug`: the code is broken, not the business outcome (TypeError, ReferenceError,
- *   SyntaxError, ConfigurationError).
+ *   SyntaxError, and the whole ConfigurationError family: InvalidOptionsError, WorkflowCodeError,
+ *   HistoryLimitError, InternalContractError).
  * - `stored-data`: what is stored cannot be read (HistoryCorruptError).
  * - `invalid-payload`: a payload failed its schema (ValidationError).
  * - `outcome`: anything else — the workflow's own result, failure or cancellation.
@@ -28,9 +29,9 @@ export function classifyFailure(err: unknown): FailureClass {
     err instanceof TypeError ||
     err instanceof ReferenceError ||
     err instanceof SyntaxError ||
-    ConfigurationError.is(err) ||
-    // A ConfigurationError from another copy of @spool/core (two installed versions) is one too.
-    (err instanceof Error && err.name === "ConfigurationError")
+    // Matches every subclass too, also by name: one from another copy of @spool/core (two
+    // installed versions) or rehydrated from history is a code bug as well.
+    ConfigurationError.is(err)
   ) {
     return "code-bug";
   }

@@ -6,7 +6,7 @@
 
 import { z } from "zod";
 import { type Duration, formatDuration, toMs } from "./duration.ts";
-import { ConfigurationError, NonRetryableError, ValidationError } from "./errors.ts";
+import { InvalidOptionsError, NonRetryableError, ValidationError } from "./errors.ts";
 
 /**
  * How an activity is retried, as written by users. Every field is optional and falls back to the
@@ -66,7 +66,7 @@ const KNOWN_KEYS = new Set([
  * Merges `p` over `base` and validates the result.
  *
  * @returns a new resolved policy; `maxAttempts: 0` is normalised to `Infinity`.
- * @throws {@link ConfigurationError} for an unknown option, a bad duration, `backoffCoefficient < 1`,
+ * @throws {@link InvalidOptionsError} for an unknown option, a bad duration, `backoffCoefficient < 1`,
  *   `maxAttempts` that is not a whole number ≥ 0 (or `Infinity`), `maxInterval < initialInterval`, or a
  *   `nonRetryableErrors` entry that is not a string.
  *
@@ -82,11 +82,11 @@ export function resolveRetryPolicy(
 ): ResolvedRetryPolicy {
   if (p === undefined) return { ...base, nonRetryableErrors: [...base.nonRetryableErrors] };
   if (typeof p !== "object" || p === null) {
-    throw new ConfigurationError(`invalid retry policy: expected an object, got ${String(p)}.`);
+    throw new InvalidOptionsError(`invalid retry policy: expected an object, got ${String(p)}.`);
   }
   for (const key of Object.keys(p)) {
     if (!KNOWN_KEYS.has(key)) {
-      throw new ConfigurationError(
+      throw new InvalidOptionsError(
         `invalid retry policy: unknown option "${key}". Known options: ${[...KNOWN_KEYS].join(", ")}.`,
       );
     }
@@ -97,7 +97,7 @@ export function resolveRetryPolicy(
     typeof maxAttempts !== "number" ||
     !(maxAttempts === Number.POSITIVE_INFINITY || (Number.isInteger(maxAttempts) && maxAttempts >= 0))
   ) {
-    throw new ConfigurationError(
+    throw new InvalidOptionsError(
       `invalid retry policy: maxAttempts ${String(maxAttempts)} must be a whole number ≥ 1 ` +
         "(attempts in all, the first included), or 0 / Infinity for unlimited.",
     );
@@ -109,7 +109,7 @@ export function resolveRetryPolicy(
     !Number.isFinite(backoffCoefficient) ||
     backoffCoefficient < 1
   ) {
-    throw new ConfigurationError(
+    throw new InvalidOptionsError(
       `invalid retry policy: backoffCoefficient ${String(backoffCoefficient)} must be a finite number ≥ 1 ` +
         "(1 keeps the delay constant, 2 doubles it after each attempt).",
     );
@@ -126,7 +126,7 @@ export function resolveRetryPolicy(
         ? 100 * initialIntervalMs
         : base.maxIntervalMs;
   if (maxIntervalMs < initialIntervalMs) {
-    throw new ConfigurationError(
+    throw new InvalidOptionsError(
       `invalid retry policy: maxInterval (${formatDuration(maxIntervalMs)}) is shorter than initialInterval ` +
         `(${formatDuration(initialIntervalMs)}). Raise maxInterval or lower initialInterval.`,
     );
@@ -134,7 +134,7 @@ export function resolveRetryPolicy(
 
   const names = p.nonRetryableErrors ?? base.nonRetryableErrors;
   if (!Array.isArray(names) || names.some((n) => typeof n !== "string")) {
-    throw new ConfigurationError(
+    throw new InvalidOptionsError(
       "invalid retry policy: nonRetryableErrors must be an array of error names (strings), " +
         'e.g. ["CardDeclinedError"].',
     );
@@ -153,7 +153,7 @@ export function resolveRetryPolicy(
  * The delay before the next attempt, after attempt number `attempt` (1-based) failed:
  * `min(initialInterval × coefficient^(attempt − 1), maxInterval)`.
  *
- * @throws {@link ConfigurationError} when `attempt` is not a whole number ≥ 1.
+ * @throws {@link InvalidOptionsError} when `attempt` is not a whole number ≥ 1.
  *
  * @example
  * ```ts
@@ -162,7 +162,7 @@ export function resolveRetryPolicy(
  */
 export function retryDelayMs(policy: ResolvedRetryPolicy, attempt: number): number {
   if (!Number.isInteger(attempt) || attempt < 1) {
-    throw new ConfigurationError(
+    throw new InvalidOptionsError(
       `retryDelayMs: attempt ${attempt} must be a whole number ≥ 1 (the attempt that failed).`,
     );
   }

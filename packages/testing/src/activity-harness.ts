@@ -8,8 +8,8 @@ import {
   type ActivityContext,
   type ActivityDefinition,
   type ActivityFunction,
-  ConfigurationError,
   defineActivity,
+  InvalidOptionsError,
   type Schema,
 } from "@spool/core";
 
@@ -115,8 +115,8 @@ export class ActivityHarness {
   /** Replaces `def` by `fn` (also for activities not in `activities`). */
   mock(def: ActivityDefinition, fn: ActivityFunction<Schema, Schema>): void {
     if (def?.kind !== "activity")
-      throw new ConfigurationError("mock() takes an activity definition made by defineActivity()");
-    if (typeof fn !== "function") throw new ConfigurationError(`mock(${def.name}) needs a function`);
+      throw new InvalidOptionsError("mock() takes an activity definition made by defineActivity()");
+    if (typeof fn !== "function") throw new InvalidOptionsError(`mock(${def.name}) needs a function`);
     if (!this.real.has(def.name)) this.real.set(def.name, def);
     this.mocks.set(def.name, fn);
   }
@@ -149,7 +149,7 @@ export class ActivityHarness {
 
   private known(def: ActivityDefinition): void {
     if (def?.kind !== "activity")
-      throw new ConfigurationError("pass an activity definition made by defineActivity()");
+      throw new InvalidOptionsError("pass an activity definition made by defineActivity()");
     if (!this.real.has(def.name)) this.real.set(def.name, def);
   }
 

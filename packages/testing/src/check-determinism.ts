@@ -368,7 +368,7 @@ function failed(c: WorldCheck): boolean {
  *   first divergence (history sequence number, recorded vs produced step, the workflow line), the
  *   shrunk world as a script, and the fast-check `seed`/`path` to reproduce it. Also thrown when
  *   generated faults or signals never reached a run (`requireCoverage`).
- * @throws ConfigurationError when it cannot generate a value for a schema (pass `arbitraries`).
+ * @throws InvalidOptionsError when it cannot generate a value for a schema (pass `arbitraries`).
  * @example
  * ```ts
  * import { checkDeterminism } from "@spool/testing";

@@ -6,9 +6,9 @@
  * the `patched()` guard that makes the change safe.
  */
 import {
-  ConfigurationError,
   describeEvent,
   type HistoryEvent,
+  InvalidOptionsError,
   isInbound,
   type Schema,
   type WorkflowDefinition,
@@ -207,7 +207,7 @@ function classify(
  *
  * @returns the report (`ok: true` when nothing breaks).
  * @throws UpgradeCheckError with the report when a change would break runs in flight (unless
- *   `throwOnFailure: false`, which returns the report instead); ConfigurationError when the names
+ *   `throwOnFailure: false`, which returns the report instead); InvalidOptionsError when the names
  *   differ or a value cannot be generated.
  * @example
  * ```ts
@@ -229,7 +229,7 @@ export async function checkUpgrade<I extends Schema, O extends Schema>(
   const old = v1 as unknown as WorkflowDefinition;
   const next = v2 as unknown as WorkflowDefinition;
   if (old.name !== next.name) {
-    throw new ConfigurationError(
+    throw new InvalidOptionsError(
       `checkUpgrade compares two versions of one workflow, but the names differ ("${old.name}" and "${next.name}"). ` +
         "A run is bound to its workflow name; a renamed workflow is a new workflow.",
     );

@@ -5,10 +5,10 @@
  */
 import fs from "node:fs";
 import {
-  ConfigurationError,
   type ExecutorStatus,
   type HistoryEvent,
   type HistoryFile,
+  InvalidOptionsError,
   isInbound,
   type ParsedHistory,
   parseHistoryDocument,
@@ -97,7 +97,7 @@ function readFile(path: string): string {
  * @returns `{ ok: true, status, result, newCommands }` when it replays; `{ ok: false, kind, error,
  *   seq, recorded, produced, message }` with the engine's error (a NonDeterminismError naming the
  *   history position, the recorded step and the step the code produced) when it does not.
- * @throws HistoryFileError for an unreadable file; ConfigurationError when the history belongs to
+ * @throws HistoryFileError for an unreadable file; InvalidOptionsError when the history belongs to
  *   another workflow.
  * @example
  * ```ts
@@ -115,7 +115,7 @@ export async function replayHistory(
 ): Promise<ReplayOutcome> {
   const h = load(history, options);
   if (h.workflowName !== workflow.name) {
-    throw new ConfigurationError(
+    throw new InvalidOptionsError(
       `replayHistory: the history is of workflow "${h.workflowName}" but the definition is "${workflow.name}"`,
     );
   }

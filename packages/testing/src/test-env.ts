@@ -12,12 +12,12 @@ import { Client, type StartOptions, type WorkflowHandle } from "@spool/client";
 import {
   type ActivityDefinition,
   type Backend,
-  ConfigurationError,
   DataConverter,
   type Duration,
   decodeHistory,
   exportHistory,
   type HistoryEvent,
+  InvalidOptionsError,
   toMs,
   type WorkflowDefinition,
   type WorkflowExecutor,
@@ -148,7 +148,7 @@ export class TestEnv {
 
   /** @internal Use createTestEnv. */
   constructor(options: TestEnvOptions<readonly AnyActivity[]>) {
-    if (!options?.workflows) throw new ConfigurationError("createTestEnv() needs { workflows: [...] }");
+    if (!options?.workflows) throw new InvalidOptionsError("createTestEnv() needs { workflows: [...] }");
     this.options = options;
     this.workflows = options.workflows;
     this.clock = new VirtualClock(
@@ -247,7 +247,7 @@ export class TestEnv {
    */
   crashAfterEvent(seq: number, options: { workflowId?: string } = {}): void {
     if (!Number.isInteger(seq) || seq < 1)
-      throw new ConfigurationError("crashAfterEvent(seq): seq is a history position ≥ 1");
+      throw new InvalidOptionsError("crashAfterEvent(seq): seq is a history position ≥ 1");
     this.crashRules.push({ afterSeq: seq, workflowId: options.workflowId, fired: false });
   }
 
@@ -605,7 +605,7 @@ function noop(): void {}
  * Creates a test environment: a real Worker and Client on a real in-memory SqliteBackend with a
  * virtual clock, activity mocks and fault injection. Close it after the test.
  *
- * @throws ConfigurationError for invalid options (no workflows, a bad start time...).
+ * @throws InvalidOptionsError for invalid options (no workflows, a bad start time...).
  * @example
  * ```ts
  * import { createTestEnv } from "@spool/testing";

@@ -2,14 +2,14 @@
  * The virtual clock of a test environment: the backend reads every lease, due time and timestamp
  * from it, so a `sleep("30d")` is a number moving, not a month passing. It only moves forward.
  */
-import { ConfigurationError } from "@spool/core";
+import { InvalidOptionsError } from "@spool/core";
 
 /** A clock that moves only when told to. */
 export class VirtualClock {
   private t: number;
 
   constructor(start: number) {
-    if (!Number.isFinite(start)) throw new ConfigurationError(`virtual clock: invalid start time ${start}`);
+    if (!Number.isFinite(start)) throw new InvalidOptionsError(`virtual clock: invalid start time ${start}`);
     this.t = start;
   }
 
@@ -29,6 +29,6 @@ export class VirtualClock {
 /** Parses a start time given as a number, Date or ISO string. */
 export function toEpochMs(v: number | Date | string): number {
   const ms = typeof v === "number" ? v : typeof v === "string" ? Date.parse(v) : v.getTime();
-  if (!Number.isFinite(ms)) throw new ConfigurationError(`createTestEnv: invalid startTime ${String(v)}`);
+  if (!Number.isFinite(ms)) throw new InvalidOptionsError(`createTestEnv: invalid startTime ${String(v)}`);
   return ms;
 }

@@ -6,12 +6,12 @@
  */
 import {
   type ActivityDefinition,
-  ConfigurationError,
   decodeRetryPolicy,
   describeEvent,
   type EventOf,
   formatDuration,
   type HistoryEvent,
+  InvalidOptionsError,
   isInbound,
   type NewInboundEvent,
   NonRetryableError,
@@ -279,7 +279,7 @@ function planActivity(
 ): Candidate {
   const def = catalog.activities.get(a.name) as ActivityDefinition | undefined;
   if (!def) {
-    throw new ConfigurationError(
+    throw new InvalidOptionsError(
       `checkDeterminism: activity "${a.name}" was scheduled but its definition was not seen; pass it in options.activities`,
     );
   }
@@ -323,7 +323,7 @@ function planActivity(
     attempt = s.failures + 1;
     const r = def.outputSchema.safeParse(s.value);
     if (!r.success) {
-      throw new ConfigurationError(
+      throw new InvalidOptionsError(
         `checkDeterminism generated ${formatValue(s.value)} for the output of activity "${a.name}", but its schema ` +
           `rejects it (${r.error.issues[0]?.message}). Pass an arbitrary: \`arbitraries: { "${a.name}": fc... }\`.`,
       );
@@ -392,7 +392,7 @@ function planChild(
   }
   const r = def.outputSchema.safeParse(s.value);
   if (!r.success) {
-    throw new ConfigurationError(
+    throw new InvalidOptionsError(
       `checkDeterminism generated ${formatValue(s.value)} for the output of child workflow "${c.name}", but its ` +
         `schema rejects it. Pass an arbitrary: \`arbitraries: { "${c.name}": fc... }\`.`,
     );

@@ -4,7 +4,7 @@
  * Unsupported types (custom, lazy, intersections...) raise an error that says which name and path
  * need an arbitrary from `options.arbitraries`.
  */
-import { ConfigurationError, type Schema } from "@spool/core";
+import { InvalidOptionsError, type Schema } from "@spool/core";
 import fc from "fast-check";
 
 /** A user-supplied arbitrary for a schema found anywhere (nested too), matched by identity. */
@@ -53,7 +53,7 @@ function checksOf(def: ZodDef): CheckDef[] {
  * Builds an arbitrary producing values that `schema` accepts.
  *
  * @param what names the value in errors, e.g. `output of activity "payments.charge"`.
- * @throws ConfigurationError for a schema type it cannot generate, naming the path.
+ * @throws InvalidOptionsError for a schema type it cannot generate, naming the path.
  * @example
  * ```ts
  * const arb = zodArbitrary(z.object({ id: z.string(), n: z.number().int().min(1) }), "example");
@@ -188,7 +188,7 @@ function build(
       arb = fc.oneof(...(def.options ?? []).map((s, i) => sub(s, `${at}|${i}`)));
       break;
     default:
-      throw new ConfigurationError(
+      throw new InvalidOptionsError(
         `checkDeterminism cannot generate the ${what}: zod type "${def.type}" at ${at || "(root)"} is not ` +
           'supported. Pass an arbitrary for it, e.g. `arbitraries: { "<activity, signal or child workflow name>": ' +
           "fc.constant(...) }` or `schemaArbitraries: [[theSchema, fc....]]`.",

@@ -4,7 +4,7 @@
  * {@link aesGcmCodec}, encryption at rest with WebCrypto.
  */
 
-import { ConfigurationError, PayloadTooLargeError, ValidationError } from "../errors.ts";
+import { InvalidOptionsError, PayloadTooLargeError, ValidationError } from "../errors.ts";
 import { ERROR_SHRINK_LEVELS, type SerializedError, shrinkSerializedError } from "./error-serialization.ts";
 import { decodeValue, encodeValue } from "./msgpack-codec.ts";
 
@@ -41,7 +41,7 @@ export const DEFAULT_MAX_PAYLOAD_BYTES = 2 * 1024 * 1024;
  * Use `encode`/`decode` in general; when `isSync` is true (no codec configured) the engine can use
  * `encodeSync`/`decodeSync` and skip a promise per payload.
  *
- * @throws {@link ConfigurationError} from the constructor for a `maxPayloadBytes` that is not a
+ * @throws {@link InvalidOptionsError} from the constructor for a `maxPayloadBytes` that is not a
  *   positive whole number.
  *
  * @example
@@ -60,7 +60,7 @@ export class DataConverter {
   constructor(options: DataConverterOptions = {}) {
     const max = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     if (!Number.isSafeInteger(max) || max <= 0) {
-      throw new ConfigurationError(
+      throw new InvalidOptionsError(
         `invalid maxPayloadBytes: ${String(max)}. Use a positive whole number of bytes, e.g. 2 * 1024 * 1024.`,
       );
     }
@@ -95,7 +95,7 @@ export class DataConverter {
   /**
    * Synchronous {@link DataConverter.encode}, for the engine's hot path.
    *
-   * @throws {@link ConfigurationError} when the codec is asynchronous (check `isSync` first), plus
+   * @throws {@link InvalidOptionsError} when the codec is asynchronous (check `isSync` first), plus
    *   everything `encode` throws.
    */
   encodeSync(value: unknown, what: string): Uint8Array {
@@ -107,7 +107,7 @@ export class DataConverter {
   /**
    * Synchronous {@link DataConverter.decode}.
    *
-   * @throws {@link ConfigurationError} when the codec is asynchronous, plus everything `decode` throws.
+   * @throws {@link InvalidOptionsError} when the codec is asynchronous, plus everything `decode` throws.
    */
   decodeSync(bytes: Uint8Array): unknown {
     if (this.codec === undefined) return decodeValue(bytes);
@@ -157,7 +157,7 @@ function codecName(codec: PayloadCodec): string {
 
 function checkCodecOutput(out: unknown, codec: PayloadCodec, op: "encode" | "decode"): Uint8Array {
   if (out instanceof Uint8Array) return out;
-  throw new ConfigurationError(
+  throw new InvalidOptionsError(
     `${codecName(codec)} ${op}() returned ${Object.prototype.toString.call(out)}; it must return a Uint8Array ` +
       "(or a promise of one).",
   );
@@ -171,7 +171,7 @@ function syncResult(
   if (typeof (out as Partial<Promise<unknown>>).then === "function") {
     // Nobody will await this promise; keep its rejection from surfacing as unhandled.
     (out as Promise<unknown>).then(undefined, () => {});
-    throw new ConfigurationError(
+    throw new InvalidOptionsError(
       `${codecName(codec)} is asynchronous, so ${op}Sync() cannot be used. Check DataConverter.isSync and ` +
         `call ${op}() instead.`,
     );
@@ -193,7 +193,7 @@ const TAG_BYTES = 16;
  * byte is authenticated too. The key is copied, so later changes to `key` have no effect.
  *
  * @param key - 16 bytes (AES-128) or 32 bytes (AES-256)
- * @throws {@link ConfigurationError} for another key length. `decode` throws
+ * @throws {@link InvalidOptionsError} for another key length. `decode` throws
  *   {@link ValidationError} for data encrypted with another key, tampered or truncated.
  *
  * @example
@@ -204,7 +204,7 @@ const TAG_BYTES = 16;
 export function aesGcmCodec(key: Uint8Array): PayloadCodec {
   if (!(key instanceof Uint8Array) || (key.byteLength !== 16 && key.byteLength !== 32)) {
     const got = key instanceof Uint8Array ? `${key.byteLength} bytes` : Object.prototype.toString.call(key);
-    throw new ConfigurationError(
+    throw new InvalidOptionsError(
       `aesGcmCodec needs a 16-byte (AES-128) or 32-byte (AES-256) key, got ${got}. ` +
         "Generate one with crypto.getRandomValues(new Uint8Array(32)) and keep it in your secret store.",
     );

@@ -5,7 +5,7 @@
  */
 import type { z } from "zod";
 import type { Duration } from "../duration.ts";
-import { ConfigurationError } from "../errors.ts";
+import { InvalidOptionsError } from "../errors.ts";
 import type { RetryPolicy } from "../retry-policy.ts";
 import { Step } from "../steps/step.ts";
 import type { Schema } from "./schema.ts";
@@ -101,7 +101,7 @@ const NAME = /^[A-Za-z0-9_.:\-/]{1,200}$/;
 /** Checks a definition name: explicit, stable and printable. */
 export function checkName(kind: string, name: unknown): string {
   if (typeof name !== "string" || !NAME.test(name)) {
-    throw new ConfigurationError(
+    throw new InvalidOptionsError(
       `${kind} name ${JSON.stringify(name)} is invalid: use 1-200 characters of letters, digits and . _ : - /, ` +
         `e.g. "payments.charge". Names are recorded in history, so choose a stable one.`,
     );
@@ -121,7 +121,7 @@ export function checkName(kind: string, name: unknown): string {
  * );
  * // in a workflow: const { id } = yield* charge({ amount: 42 });
  * ```
- * @throws ConfigurationError for an invalid name or a missing schema.
+ * @throws InvalidOptionsError for an invalid name or a missing schema.
  */
 export function defineActivity<I extends Schema, O extends Schema>(
   options: ActivityOptions<I, O>,
@@ -129,10 +129,10 @@ export function defineActivity<I extends Schema, O extends Schema>(
 ): ActivityDefinition<I, O> {
   const name = checkName("activity", options.name);
   if (!options.input || !options.output) {
-    throw new ConfigurationError(`activity "${name}" needs both an input and an output zod schema`);
+    throw new InvalidOptionsError(`activity "${name}" needs both an input and an output zod schema`);
   }
   if (typeof handler !== "function") {
-    throw new ConfigurationError(`activity "${name}" needs a function as its second argument`);
+    throw new InvalidOptionsError(`activity "${name}" needs a function as its second argument`);
   }
   const { name: _n, input: _i, output: _o, ...callOptions } = options;
   const def = ((input: z.input<I>, callOpts?: ActivityCallOptions) =>

@@ -5,7 +5,7 @@
  */
 import type { z } from "zod";
 import type { Duration } from "../duration.ts";
-import { ConfigurationError } from "../errors.ts";
+import { InvalidOptionsError } from "../errors.ts";
 import type { Step } from "../steps/step.ts";
 import { checkName } from "./activity.ts";
 import type { QueryDefinition } from "./query.ts";
@@ -106,7 +106,7 @@ export type WorkflowOutput<W> = W extends WorkflowDefinition<Schema, infer O> ? 
  *   },
  * );
  * ```
- * @throws ConfigurationError for an invalid name, a missing schema or a body that is not a generator function.
+ * @throws InvalidOptionsError for an invalid name, a missing schema or a body that is not a generator function.
  */
 export function defineWorkflow<I extends Schema, O extends Schema>(
   options: WorkflowOptions<I, O>,
@@ -114,11 +114,11 @@ export function defineWorkflow<I extends Schema, O extends Schema>(
 ): WorkflowDefinition<I, O> {
   const name = checkName("workflow", options.name);
   if (!options.input || !options.output) {
-    throw new ConfigurationError(`workflow "${name}" needs both an input and an output zod schema`);
+    throw new InvalidOptionsError(`workflow "${name}" needs both an input and an output zod schema`);
   }
   const tag = Object.prototype.toString.call(fn);
   if (tag !== "[object AsyncGeneratorFunction]" && tag !== "[object GeneratorFunction]") {
-    throw new ConfigurationError(
+    throw new InvalidOptionsError(
       `workflow "${name}" body must be a generator function (\`async function* (input, ctx) { ... }\`), got ${typeof fn === "function" ? "a plain function" : typeof fn}`,
     );
   }

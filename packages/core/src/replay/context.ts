@@ -6,7 +6,7 @@
 
 import type { QueryDefinition } from "../definitions/query.ts";
 import type { WorkflowContext, WorkflowLogger } from "../definitions/workflow.ts";
-import { ConfigurationError } from "../errors.ts";
+import { WorkflowCodeError } from "../errors.ts";
 import type { WorkflowLogEntry } from "./executor-options.ts";
 import { seededRandom } from "./random.ts";
 import type { RunState } from "./run-state.ts";
@@ -52,7 +52,7 @@ export function makeContext(s: RunState): WorkflowContext {
     },
     onQuery<T>(query: QueryDefinition<T>, handler: () => T): void {
       if (typeof handler !== "function") {
-        throw new ConfigurationError(`ctx.onQuery("${query.name}") needs a function`);
+        throw new WorkflowCodeError(`ctx.onQuery("${query.name}") needs a function`);
       }
       s.queryHandlers.set(query.name, handler);
     },

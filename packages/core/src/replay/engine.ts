@@ -5,7 +5,7 @@
  */
 import type { Schema } from "../definitions/schema.ts";
 import type { WorkflowDefinition } from "../definitions/workflow.ts";
-import { ConfigurationError } from "../errors.ts";
+import { InvalidOptionsError } from "../errors.ts";
 import { type HistoryEvent, isInbound } from "../history/events.ts";
 import {
   type ExecutorOptions,
@@ -56,7 +56,7 @@ export async function replay<I extends Schema, O extends Schema>(
 ): Promise<ReplayResult> {
   const started = history[0];
   if (started && started.type !== "WorkflowStarted") {
-    throw new ConfigurationError("a history must start with a WorkflowStarted event");
+    throw new InvalidOptionsError("a history must start with a WorkflowStarted event");
   }
   const events: HistoryEvent[] =
     history.length > 0

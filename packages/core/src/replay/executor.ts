@@ -17,7 +17,7 @@
 import type { QueryDefinition } from "../definitions/query.ts";
 import type { Schema } from "../definitions/schema.ts";
 import type { WorkflowContext, WorkflowDefinition } from "../definitions/workflow.ts";
-import { ConfigurationError } from "../errors.ts";
+import { InternalContractError, InvalidOptionsError, WorkflowCodeError } from "../errors.ts";
 import {
   type EventOf,
   type HistoryEvent,
@@ -128,13 +128,13 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
   async replayHistory(events: readonly HistoryEvent[]): Promise<void> {
     this.assertUsable();
     const s = this.s;
-    if (this.sched.root) throw new ConfigurationError("replayHistory() can be called once per executor");
+    if (this.sched.root) throw new InternalContractError("replayHistory() can be called once per executor");
     const first = events[0];
     if (first?.type !== "WorkflowStarted") {
-      throw new ConfigurationError("a history must start with a WorkflowStarted event");
+      throw new InvalidOptionsError("a history must start with a WorkflowStarted event");
     }
     if (first.workflowName !== this.definition.name) {
-      throw new ConfigurationError(
+      throw new InvalidOptionsError(
         `history is of workflow "${first.workflowName}" but the definition is "${this.definition.name}"`,
       );
     }
@@ -184,7 +184,7 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
    */
   async apply(events: readonly NewInboundEvent[], now?: number): Promise<number[]> {
     this.assertUsable();
-    if (!this.sched.root) throw new ConfigurationError("apply() needs replayHistory() first");
+    if (!this.sched.root) throw new InternalContractError("apply() needs replayHistory() first");
     const s = this.s;
     s.stampTs = now;
     const consumed: number[] = [];
@@ -240,7 +240,7 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
     const name = typeof query === "string" ? query : query.name;
     const handler = this.s.queryHandlers.get(name);
     if (!handler) {
-      throw new ConfigurationError(
+      throw new WorkflowCodeError(
         `workflow "${this.definition.name}" has no handler for query "${name}"; register one with ctx.onQuery(${name}, () => ...)`,
       );
     }
@@ -249,9 +249,12 @@ export class WorkflowExecutor<I extends Schema = Schema, O extends Schema = Sche
 
   private assertUsable(): void {
     if (this.poisoned !== undefined) {
-      throw new ConfigurationError("this executor failed earlier and cannot be used; replay from history", {
-        cause: this.poisoned,
-      });
+      throw new InternalContractError(
+        "this executor failed earlier and cannot be used; replay from history",
+        {
+          cause: this.poisoned,
+        },
+      );
     }
   }
 

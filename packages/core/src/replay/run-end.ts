@@ -5,7 +5,7 @@
  */
 import { serializeError } from "../codec/error-serialization.ts";
 import { parseWith } from "../definitions/schema.ts";
-import { CancelledError, ConfigurationError } from "../errors.ts";
+import { CancelledError, HistoryLimitError } from "../errors.ts";
 import { parksWhenThrownByCode } from "../failure-class.ts";
 import type { EventDraft } from "../history/events.ts";
 import type { Outcome } from "./fiber.ts";
@@ -92,13 +92,6 @@ export function checkHistorySize(ops: StepOps): void {
     );
   }
   if (n >= s.opts.historyLimit && !s.closed) {
-    failRun(
-      new ConfigurationError(
-        `run ${s.runId} reached the history limit of ${s.opts.historyLimit} events. Call ` +
-          "`yield* continueAsNew(state)` periodically (e.g. when ctx.info.historyLength > 5,000) to start a " +
-          "fresh run with the same workflow id.",
-      ),
-      ops,
-    );
+    failRun(new HistoryLimitError({ runId: s.runId, limit: s.opts.historyLimit }), ops);
   }
 }

@@ -9,7 +9,7 @@
  * inbound event resumes the fiber waiting for it, and any fibers made runnable as a consequence
  * run in FIFO order until none can run; only then is the next event fed.
  */
-import { ConfigurationError, NonDeterminismError, WorkflowAwaitError } from "../errors.ts";
+import { NonDeterminismError, WorkflowAwaitError, WorkflowCodeError } from "../errors.ts";
 import { isStep, type Step } from "../steps/step.ts";
 import { type Action, Fiber, type GroupState, type Outcome, settleWithinMicrotasks } from "./fiber.ts";
 import type { Recorder } from "./recorder.ts";
@@ -103,7 +103,7 @@ export class Scheduler implements StepOps {
       const yielded = r.value as unknown;
       if (!isStep(yielded)) {
         k = "throw";
-        v = new ConfigurationError(
+        v = new WorkflowCodeError(
           `workflow code yielded ${describeValue(yielded)} instead of a step. Use \`yield*\` (with the star) on ` +
             "steps: activity calls, sleep(), all(), race(), signal.wait(), child(), sideEffect(), patched().",
         );

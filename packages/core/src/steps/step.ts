@@ -4,7 +4,7 @@
  * Spool where that result is cast. Steps have no `then` member on purpose: an async generator
  * would otherwise await them as promises.
  */
-import { ConfigurationError } from "../errors.ts";
+import { WorkflowCodeError } from "../errors.ts";
 
 /** The kinds of step the engine understands. */
 export type StepKind =
@@ -30,7 +30,7 @@ export abstract class Step<T> {
   /** Yields this step to the engine once; returns the engine's answer. */
   *[Symbol.iterator](): Generator<Step<T>, T, unknown> {
     if (this.#used) {
-      throw new ConfigurationError(
+      throw new WorkflowCodeError(
         `a ${this.kind} step was yielded twice; a step is one-shot — create a new one for each \`yield*\``,
       );
     }

@@ -23,7 +23,7 @@ export class TimerStep extends Step<void> {
 
 /**
  * Waits for `duration` of workflow time: `yield* sleep("10m")`. Numbers are milliseconds.
- * @throws ConfigurationError (at the `yield*`) for an invalid duration.
+ * @throws InvalidOptionsError (at the `yield*`) for an invalid duration.
  */
 export function sleep(duration: Duration): TimerStep {
   return new TimerStep({ duration });

@@ -4,7 +4,7 @@
  * result or at the first failure; `race` at the first outcome. Settling cancels the branches still
  * running, which withdraws whatever they wait on.
  */
-import { ConfigurationError } from "../../errors.ts";
+import { WorkflowCodeError } from "../../errors.ts";
 import type { GroupStep } from "../../steps/concurrency.ts";
 import { isStep, type Step } from "../../steps/step.ts";
 import type { Fiber, GroupState, Outcome, Pending } from "../fiber.ts";
@@ -14,7 +14,7 @@ import { asAnyStep } from "./any-step.ts";
 export async function startGroup(fiber: Fiber, s: GroupStep<unknown>, ops: StepOps): Promise<StepStart> {
   if (s.branches.length === 0) {
     if (s.kind === "all") return { ok: true, value: [] };
-    throw new ConfigurationError("race([]) can never finish: give race() at least one branch");
+    throw new WorkflowCodeError("race([]) can never finish: give race() at least one branch");
   }
   const g: GroupState = {
     kind: s.kind,
@@ -42,7 +42,7 @@ export async function startGroup(fiber: Fiber, s: GroupStep<unknown>, ops: StepO
       g.children.push(child);
       await ops.drive(child, "next", undefined);
     } else {
-      throw new ConfigurationError(
+      throw new WorkflowCodeError(
         `${s.kind}() branch ${i} is ${describeValue(b)}; pass steps or generator branches such as (async function* () { ... })()`,
       );
     }

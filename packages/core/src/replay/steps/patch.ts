@@ -3,7 +3,7 @@
  * records a PatchMarker) and false for runs that passed it before the patch existed (history has no
  * marker there). `deprecatePatch(id)` is always true and records nothing.
  */
-import { ConfigurationError } from "../../errors.ts";
+import { WorkflowCodeError } from "../../errors.ts";
 import type { PatchStep } from "../../steps/patch.ts";
 import type { StepOps, StepStart } from "../step-ops.ts";
 
@@ -11,7 +11,7 @@ export function startPatch(s: PatchStep, ops: StepOps): StepStart {
   const known = ops.s.patches.get(s.patchId);
   if (known) {
     if (!s.deprecated && known.callSite && s.callSite && known.callSite !== s.callSite) {
-      throw new ConfigurationError(
+      throw new WorkflowCodeError(
         `patch id "${s.patchId}" is used at two places (${known.callSite} and ${s.callSite}). One patch id guards ` +
           'one change; give each change its own id, e.g. "<change>-part2".',
       );

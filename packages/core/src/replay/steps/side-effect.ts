@@ -2,7 +2,7 @@
  * The side-effect step: `yield* sideEffect(fn)` runs `fn` once, live, and records its value; on
  * replay the recorded value is returned and `fn` is not called.
  */
-import { ConfigurationError } from "../../errors.ts";
+import { WorkflowCodeError } from "../../errors.ts";
 import type { EventOf } from "../../history/events.ts";
 import type { SideEffectStep } from "../../steps/side-effect.ts";
 import type { StepOps, StepStart } from "../step-ops.ts";
@@ -15,7 +15,7 @@ export function startSideEffect(s: SideEffectStep<unknown>, ops: StepOps): StepS
   }
   const value = s.fn();
   if (value instanceof Promise) {
-    throw new ConfigurationError(
+    throw new WorkflowCodeError(
       "sideEffect() takes a synchronous function; for async work (I/O) use an activity instead",
     );
   }

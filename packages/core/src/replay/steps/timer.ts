@@ -5,7 +5,7 @@
  */
 
 import { toMs } from "../../duration.ts";
-import { ConfigurationError, TimeoutError } from "../../errors.ts";
+import { InvalidOptionsError, TimeoutError } from "../../errors.ts";
 import type { EventOf } from "../../history/events.ts";
 import type { TimerStep } from "../../steps/timer.ts";
 import { Fiber, type Pending } from "../fiber.ts";
@@ -15,7 +15,7 @@ import { signalWaitExpired } from "./signal-wait.ts";
 export function startTimer(fiber: Fiber, s: TimerStep, ops: StepOps): StepStart {
   const now = ops.s.nowTs;
   const dueAt = "duration" in s.at ? now + toMs(s.at.duration, "sleep duration") : s.at.until.getTime();
-  if (!Number.isFinite(dueAt)) throw new ConfigurationError("sleepUntil() needs a valid Date");
+  if (!Number.isFinite(dueAt)) throw new InvalidOptionsError("sleepUntil() needs a valid Date");
   if (dueAt <= now) return { ok: true, value: undefined };
   const step = ops.s.nextStep();
   ops.rec.emit({ type: "TimerStarted", step, dueAt, durationMs: dueAt - now });
