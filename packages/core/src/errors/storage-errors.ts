@@ -2,7 +2,7 @@
  * Errors about what is stored: a history or row that fails its checksum or cannot be decoded, a
  * history file that cannot be read, and storage that is full.
  */
-import { isOpenStatus } from "../backend/backend.ts";
+import { isOpenStatus } from "../backend/run-records.ts";
 import { guard, SpoolError, type SpoolErrorOptions } from "./spool-error.ts";
 
 /** A stored history row or payload failed its checksum or could not be decoded. */
