@@ -72,13 +72,15 @@ export class InvalidOptionsError extends ConfigurationError {
 /**
  * Workflow code uses the workflow vocabulary wrongly: it yields something that is not a step (or
  * `yield` without the star), yields one step twice, calls `race([])`, passes a branch that is not a
- * step or generator, reuses a patch id, gives `sideEffect()` an async function, or is queried for a
- * query it has no handler for. Thrown inside the run, it parks the run as `blocked` with its history
- * untouched: fix the workflow code the message names and deploy it, and the run continues.
+ * step or generator, reuses a patch id, or gives `sideEffect()` an async function. Thrown while the
+ * run executes, it parks the run as `blocked` with its history untouched: fix the workflow code the
+ * message names and deploy it, and the run continues. A query the code has no handler for (no
+ * `ctx.onQuery`) is one too, thrown to the caller of `handle.query()` only.
  *
  * @example
  * ```ts
- * const status = await handle.describe(); // status "blocked", error.name "WorkflowCodeError"
+ * const d = await handle.describe();
+ * if (d.status === "blocked" && WorkflowCodeError.is(d.error)) console.error(d.error.message); // fix, deploy
  * ```
  */
 export class WorkflowCodeError extends ConfigurationError {
@@ -92,7 +94,7 @@ export class WorkflowCodeError extends ConfigurationError {
 /**
  * A run reached the history limit (`historyLimit`, 50,000 events by default) and was failed: its
  * history would otherwise grow until replay is too slow to make progress. Seen by clients as the
- * `cause` of a {@link WorkflowFailedError}. Call `yield* continueAsNew(state)` periodically so
+ * `cause` of a `WorkflowFailedError`. Call `yield* continueAsNew(state)` periodically so
  * each run keeps a short history.
  *
  * @example
