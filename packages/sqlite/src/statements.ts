@@ -18,7 +18,7 @@ import {
 } from "@spool/sql-store";
 import type Database from "better-sqlite3";
 
-/** Row shapes shared with every SQL backend (see stored-rows.ts in @spool/core). */
+/** Row shapes shared with every SQL backend (see stored-rows.ts in @spool/sql-store). */
 export type RunRow = StoredRunRow;
 export type HistoryRow = StoredHistoryRow;
 export type InboxRow = StoredInboxRow;
@@ -117,7 +117,7 @@ export function prepareStatements(db: Database.Database) {
         error: Uint8Array | null;
         continuedTo: string | null;
         crc: number;
-        buffered: number | null;
+        bufferedSignals: number | null;
       },
       {
         workflow_id: string;
@@ -128,7 +128,7 @@ export function prepareStatements(db: Database.Database) {
     >(
       `UPDATE runs SET last_seq = @lastSeq, status = @status, updated_at = @now, closed_at = @closedAt,
          result = @result, error = @error, blocked_reason = NULL, continued_to = @continuedTo, crc = @crc,
-         buffered_signals = coalesce(@buffered, buffered_signals)
+         buffered_signals = coalesce(@bufferedSignals, buffered_signals)
        WHERE run_id = @runId AND last_seq = @expectedLastSeq AND status IN ${OPEN}
          AND (@fence IS NULL OR EXISTS (SELECT 1 FROM workflow_tasks t WHERE t.run_id = @runId AND t.fence = @fence))
        RETURNING workflow_id, parent_run_id, parent_workflow_id, parent_step`,
@@ -172,23 +172,23 @@ export function prepareStatements(db: Database.Database) {
             FROM workflow_tasks t WHERE t.run_id = runs.run_id) AS settled`,
     ),
     /** An open run's result is always NULL, so the checksum is computed over (run, blocked, NULL, error). */
-    blockRun: p<[error: Uint8Array, reason: string, now: number, crc: number, runId: string]>(
-      `UPDATE runs SET status = 'blocked', error = ?, blocked_reason = ?, updated_at = ?, crc = ?
-       WHERE run_id = ? AND status IN ${OPEN}`,
+    blockRun: p<{ error: Uint8Array; reason: string; now: number; crc: number; runId: string }>(
+      `UPDATE runs SET status = 'blocked', error = @error, blocked_reason = @reason, updated_at = @now, crc = @crc
+       WHERE run_id = @runId AND status IN ${OPEN}`,
     ),
 
     // ── history ───────────────────────────────────────────────────────────────────────────
-    insertEvent: p<
-      [
-        runId: string,
-        seq: number,
-        ts: number,
-        type: string,
-        step: number | null,
-        body: Uint8Array | null,
-        crc: number,
-      ]
-    >("INSERT INTO history (run_id, seq, ts, type, step, body, crc) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+    insertEvent: p<{
+      runId: string;
+      seq: number;
+      ts: number;
+      type: string;
+      step: number | null;
+      body: Uint8Array | null;
+      crc: number;
+    }>(
+      "INSERT INTO history (run_id, seq, ts, type, step, body, crc) VALUES (@runId, @seq, @ts, @type, @step, @body, @crc)",
+    ),
     /**
      * Several events in one statement (an eager step records two: the activity's result and what
      * the workflow did next): each statement call has a fixed cost of its own.
@@ -206,9 +206,16 @@ export function prepareStatements(db: Database.Database) {
     ),
 
     // ── inbox ─────────────────────────────────────────────────────────────────────────────
-    insertInbox: p<
-      [runId: string, ts: number, type: string, step: number | null, body: Uint8Array | null, crc: number]
-    >("INSERT INTO inbox (run_id, ts, type, step, body, crc) VALUES (?, ?, ?, ?, ?, ?)"),
+    insertInbox: p<{
+      runId: string;
+      ts: number;
+      type: string;
+      step: number | null;
+      body: Uint8Array | null;
+      crc: number;
+    }>(
+      "INSERT INTO inbox (run_id, ts, type, step, body, crc) VALUES (@runId, @ts, @type, @step, @body, @crc)",
+    ),
     selectInbox: p<[runId: string], InboxRow>(
       "SELECT id, ts, type, step, body, crc FROM inbox WHERE run_id = ? ORDER BY id",
     ),
@@ -294,29 +301,29 @@ export function prepareStatements(db: Database.Database) {
     ),
 
     // ── activity tasks ────────────────────────────────────────────────────────────────────
-    insertActivity: p<
-      [
-        taskId: string,
-        runId: string,
-        workflowId: string,
-        step: number,
-        name: string,
-        input: Uint8Array,
-        options: Uint8Array,
-        attempt: number,
-        fence: number,
-        visibleAt: number,
-        leaseOwner: string | null,
-        leaseExpiresAt: number | null,
-        timeoutMs: number,
-        heartbeatTimeoutMs: number,
-        scheduledAt: number,
-        crc: number,
-      ]
-    >(
+    /** Takes a PlannedActivityTask (@spool/sql-store) plus the run's ids. */
+    insertActivity: p<{
+      taskId: string;
+      runId: string;
+      workflowId: string;
+      step: number;
+      name: string;
+      input: Uint8Array;
+      options: Uint8Array;
+      attempt: number;
+      fence: number;
+      visibleAt: number;
+      leaseOwner: string | null;
+      leaseExpiresAt: number | null;
+      timeoutMs: number;
+      heartbeatTimeoutMs: number;
+      scheduledAt: number;
+      crc: number;
+    }>(
       `INSERT INTO activity_tasks (task_id, run_id, workflow_id, step, name, input, options, attempt, fence,
          visible_at, lease_owner, lease_expires_at, timeout_ms, heartbeat_timeout_ms, scheduled_at, crc)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       VALUES (@taskId, @runId, @workflowId, @step, @name, @input, @options, @attempt, @fence, @visibleAt,
+         @leaseOwner, @leaseExpiresAt, @timeoutMs, @heartbeatTimeoutMs, @scheduledAt, @crc)`,
     ),
     /** Lease of an attempt: see attemptLeaseMs in @spool/core (the timeout plus a grace). */
     claimActivity: new ByArity<unknown[], ActivityRow>(
@@ -340,9 +347,10 @@ export function prepareStatements(db: Database.Database) {
       `DELETE FROM activity_tasks WHERE task_id = ? AND fence = ? AND lease_owner IS NOT NULL
        RETURNING run_id, step`,
     ),
-    retryActivity: p<[retryAt: number, lastError: Uint8Array, taskId: string, fence: number]>(
-      `UPDATE activity_tasks SET lease_owner = NULL, lease_expires_at = NULL, visible_at = ?, last_error = ?
-       WHERE task_id = ? AND fence = ? AND lease_owner IS NOT NULL`,
+    retryActivity: p<{ retryAt: number; lastError: Uint8Array; taskId: string; fence: number }>(
+      `UPDATE activity_tasks SET lease_owner = NULL, lease_expires_at = NULL, visible_at = @retryAt,
+         last_error = @lastError
+       WHERE task_id = @taskId AND fence = @fence AND lease_owner IS NOT NULL`,
     ),
     /** Un-claims an attempt that never started: ready now, its attempt not counted. */
     releaseActivity: p<[now: number, taskId: string, fence: number]>(
@@ -442,7 +450,7 @@ export function prepareStatements(db: Database.Database) {
        WHERE lease_owner = ?`,
     ),
 
-    // ── clock anchor (see SqliteBackend's clock) ──────────────────────────────────────────
+    // ── clock anchor (see clock-sync.ts) ──────────────────────────────────────────
     readClockAnchor: p<[], { boot_id: string | null; offset_ms: number }>(
       "SELECT boot_id, offset_ms FROM clock_anchor WHERE id = 1",
     ),
