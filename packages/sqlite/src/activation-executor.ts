@@ -18,6 +18,7 @@ import {
   planRunUpdate,
 } from "@spool/sql-store";
 import { createRun, deliver } from "./run-writes.ts";
+import { activityTaskValues } from "./statements.ts";
 import type { SqliteContext, SqliteOutbox } from "./write-context.ts";
 import { EVENTS_PER_INSERT } from "./write-queue.ts";
 
@@ -45,7 +46,21 @@ export function commitActivationIn(
   const run =
     (close === undefined
       ? s.advanceRun.get(update.lastSeq, now, update.bufferedSignals, runId, expectedLastSeq, fence, fence)
-      : undefined) ?? s.commitRun.get({ ...update, runId, expectedLastSeq, fence, now });
+      : undefined) ??
+    s.commitRun.get({
+      runId,
+      expectedLastSeq,
+      fence,
+      lastSeq: update.lastSeq,
+      status: update.status,
+      now,
+      closedAt: update.closedAt,
+      result: update.result,
+      error: update.error,
+      continuedTo: update.continuedTo,
+      crc: update.crc,
+      bufferedSignals: update.bufferedSignals,
+    });
   if (run === undefined) throw guardConflict(ctx, req);
   const plan = planActivation(req, run, now, update.continuedTo, {
     activityLeaseMs: ctx.activityLeaseMs,
@@ -81,7 +96,7 @@ export function commitActivationIn(
   for (const step of plan.cancelTimers) s.cancelTimer.run(runId, step);
 
   // 5. New work (none when closing: the run's outstanding work is withdrawn below).
-  for (const a of plan.activities) s.insertActivity.run({ ...a, runId, workflowId: plan.workflowId });
+  for (const a of plan.activities) s.insertActivity.run(...activityTaskValues(runId, plan.workflowId, a));
   for (const t of plan.timers) s.insertTimer.run(runId, t.step, t.dueAt);
   if (plan.notify.activityTask) out.activityTask = true;
   if (plan.notify.timer) out.timer = true;
@@ -91,7 +106,8 @@ export function commitActivationIn(
   const createdRuns: ActivationResult["createdRuns"] = [];
   for (const c of plan.children) {
     if (s.getOpenRun.get(c.workflowId) !== undefined) {
-      s.insertInbox.run({ runId, ...c.startFailed });
+      const r = c.startFailed;
+      s.insertInbox.run(runId, r.ts, r.type, r.step, r.body, r.crc);
       continue;
     }
     createRun(ctx, c.rows, out);
@@ -168,14 +184,14 @@ function closeRun(
       for (const row of next.carriedSignals) deliver(ctx, nextRunId, row, out);
       for (const r of unseen) {
         // Copied as stored (checksum included): rows are verified when they are read.
-        s.insertInbox.run({
-          runId: nextRunId,
-          ts: r.ts as number,
-          type: r.type as string,
-          step: r.step as number | null,
-          body: r.body as Uint8Array | null,
-          crc: r.crc as number,
-        });
+        const row = r as {
+          ts: number;
+          type: string;
+          step: number | null;
+          body: Uint8Array | null;
+          crc: number;
+        };
+        s.insertInbox.run(nextRunId, row.ts, row.type, row.step, row.body, row.crc);
       }
       s.deleteInboxOfRun.run(runId);
     }

@@ -106,14 +106,22 @@ export function createRun(ctx: SqliteContext, rows: NewRunRows, out: SqliteOutbo
   const s = ctx.stmts;
   const { run, started } = rows;
   s.insertRun.run(run);
-  s.insertEvent.run({ runId: run.runId, ...started });
+  s.insertEvent.run({
+    runId: run.runId,
+    seq: started.seq,
+    ts: started.ts,
+    type: started.type,
+    step: started.step,
+    body: started.body,
+    crc: started.crc,
+  });
   s.insertWorkflowTask.run(run.runId, run.workflowName, run.now);
   out.workflowTask = true;
 }
 
 /** Appends an inbound event to a run's inbox and wakes its workflow task. */
 export function deliver(ctx: SqliteContext, runId: string, row: InboxRowValues, out: SqliteOutbox): void {
-  ctx.stmts.insertInbox.run({ runId, ...row });
+  ctx.stmts.insertInbox.run(runId, row.ts, row.type, row.step, row.body, row.crc);
   ctx.stmts.wakeWorkflowTask.run({ runId, now: row.ts });
   out.workflowTask = true;
 }
