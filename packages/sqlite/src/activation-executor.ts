@@ -18,7 +18,7 @@ import {
   planRunUpdate,
 } from "@spool/sql-store";
 import { createRun, deliver } from "./run-writes.ts";
-import { activityTaskValues } from "./statements.ts";
+import { activityTaskValues } from "./statement-values.ts";
 import type { SqliteContext, SqliteOutbox } from "./write-context.ts";
 import { EVENTS_PER_INSERT } from "./write-queue.ts";
 

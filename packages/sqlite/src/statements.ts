@@ -11,13 +11,13 @@
 
 import {
   attemptLeaseSql,
-  type PlannedActivityTask,
   type StoredActivityRow,
   type StoredHistoryRow,
   type StoredInboxRow,
   type StoredRunRow,
 } from "@spool/sql-store";
 import type Database from "better-sqlite3";
+import { type ActivityTaskValues, ByArity } from "./statement-values.ts";
 
 /** Row shapes shared with every SQL backend (see stored-rows.ts in @spool/sql-store). */
 export type RunRow = StoredRunRow;
@@ -38,52 +38,6 @@ export interface WorkerRow {
   dead_after_ms: number;
 }
 
-/** The values of `insertActivity`, in its column order. */
-export type ActivityTaskValues = [
-  taskId: string,
-  runId: string,
-  workflowId: string,
-  step: number,
-  name: string,
-  input: Uint8Array,
-  options: Uint8Array,
-  attempt: number,
-  fence: number,
-  visibleAt: number,
-  leaseOwner: string | null,
-  leaseExpiresAt: number | null,
-  timeoutMs: number,
-  heartbeatTimeoutMs: number,
-  scheduledAt: number,
-  crc: number,
-];
-
-/** A planned activity task (@spool/sql-store) of run `runId` as {@link ActivityTaskValues}. */
-export function activityTaskValues(
-  runId: string,
-  workflowId: string,
-  t: PlannedActivityTask,
-): ActivityTaskValues {
-  return [
-    t.taskId,
-    runId,
-    workflowId,
-    t.step,
-    t.name,
-    t.input,
-    t.options,
-    t.attempt,
-    t.fence,
-    t.visibleAt,
-    t.leaseOwner,
-    t.leaseExpiresAt,
-    t.timeoutMs,
-    t.heartbeatTimeoutMs,
-    t.scheduledAt,
-    t.crc,
-  ];
-}
-
 /** Statuses of an open run, as a SQL list. Kept in one place so every query agrees. */
 const OPEN = "('running', 'blocked')";
 
@@ -91,25 +45,6 @@ const OPEN = "('running', 'blocked')";
 export const RUN_COLUMNS = `run_id, workflow_id, workflow_name, status, version, created_at, updated_at, closed_at,
   last_seq, parent_run_id, parent_workflow_id, parent_step, continued_from, continued_to, result, error,
   blocked_reason, input_hash, crc`;
-
-/** Statements whose `IN (?, ?, ...)` list has a caller-chosen length, prepared once per length. */
-export class ByArity<P extends unknown[], R> {
-  private readonly cache = new Map<number, Database.Statement<P, R>>();
-  constructor(
-    private readonly db: Database.Database,
-    private readonly sql: (placeholders: string, n: number) => string,
-  ) {}
-
-  /** The statement for a list of `n` values (n >= 1). */
-  get(n: number): Database.Statement<P, R> {
-    let stmt = this.cache.get(n);
-    if (stmt === undefined) {
-      stmt = this.db.prepare<P, R>(this.sql(Array.from({ length: n }, () => "?").join(", "), n));
-      this.cache.set(n, stmt);
-    }
-    return stmt;
-  }
-}
 
 /** Builds every statement for one connection. Call after migrations have run. */
 export function prepareStatements(db: Database.Database) {
