@@ -3,7 +3,7 @@
  * monotonic clock. A wall-clock step (NTP `makestep`, an operator's `date -s`, a VM resumed with a
  * corrected clock) moves `Date.now()` but not the monotonic clock, so it shows as a change of the
  * offset between the two; `stepped()` reports it, and the backend then moves every pending time in
- * the database by the step before adopting it (see SqliteBackend's `syncClock`), so a
+ * the database by the step before adopting it (see clock-sync.ts), so a
  * `sleep("5s")` still takes five seconds and a lease still lasts its length.
  *
  * The monotonic clock is `process.hrtime` (CLOCK_MONOTONIC on Linux): one clock for every process

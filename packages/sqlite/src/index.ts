@@ -4,4 +4,5 @@
  */
 
 export { MIGRATIONS, type Migration, SCHEMA_VERSION } from "./migrations.ts";
-export { SqliteBackend, type SqliteBackendOptions, type SqliteFaultPoint } from "./sqlite-backend.ts";
+export { SqliteBackend } from "./sqlite-backend.ts";
+export type { SqliteBackendOptions, SqliteFaultPoint } from "./sqlite-options.ts";

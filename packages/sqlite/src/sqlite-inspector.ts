@@ -16,6 +16,8 @@ import type {
 } from "@spool/core";
 import { ConfigurationError } from "@spool/core";
 import {
+  decodeRunCursor,
+  encodeRunCursor,
   type StoredPendingActivityRow,
   toPendingActivity,
   toRawEvents,
@@ -123,7 +125,7 @@ export class SqliteInspector implements BackendInspector {
       params.push(filter.createdBefore);
     }
     if (page.cursor != null) {
-      const [createdAt, runId] = decodeCursor(page.cursor);
+      const [createdAt, runId] = decodeRunCursor(page.cursor);
       where.push("(created_at, run_id) < (?, ?)");
       params.push(createdAt, runId);
     }
@@ -137,7 +139,7 @@ export class SqliteInspector implements BackendInspector {
       const more = rows.length > limit;
       const runs = (more ? rows.slice(0, limit) : rows).map(toRunRecord);
       const last = runs[runs.length - 1];
-      return { runs, nextCursor: more && last ? encodeCursor(last.createdAt, last.runId) : null };
+      return { runs, nextCursor: more && last ? encodeRunCursor(last.createdAt, last.runId) : null };
     });
   }
 
@@ -215,23 +217,4 @@ export class SqliteInspector implements BackendInspector {
       return rows.map(toPendingActivity);
     });
   }
-}
-
-/** Opaque to callers; base64url of `[createdAt, runId]` of the last run on the page. */
-function encodeCursor(createdAt: number, runId: string): string {
-  return Buffer.from(JSON.stringify([createdAt, runId])).toString("base64url");
-}
-
-function decodeCursor(cursor: string): [number, string] {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-    if (Array.isArray(value) && typeof value[0] === "number" && typeof value[1] === "string") {
-      return [value[0], value[1]];
-    }
-  } catch {
-    // fall through to the error below: the cause (a JSON syntax error) would not help the caller
-  }
-  throw new ConfigurationError(
-    `listRuns: invalid cursor "${cursor}". Pass back the nextCursor of a previous page unchanged.`,
-  );
 }
