@@ -12,7 +12,7 @@
  */
 import type { BackendNotification } from "@spool/core";
 import type pg from "pg";
-import { quoteIdent } from "./statements.ts";
+import { quoteIdent } from "./sql/statement.ts";
 
 /** PostgreSQL's limit is 8000 bytes per payload; stay clear of it. */
 const MAX_PAYLOAD_BYTES = 7_500;
