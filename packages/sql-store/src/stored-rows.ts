@@ -4,9 +4,7 @@
  * replay: each row's checksum, and gapless positions.
  */
 import {
-  type ActivityAttemptRef,
   type ClaimedActivityTask,
-  ConflictError,
   type EventType,
   HistoryCorruptError,
   type InboxEvent,
@@ -287,7 +285,6 @@ export function toClaimedActivity(row: StoredActivityRow): ClaimedActivityTask {
   return claimed;
 }
 
-/** The ConflictError of a heartbeat, completion or retry from an attempt that no longer holds its task. */
 /** An `activity_tasks` row as the inspectors read it, with its state computed on the store's clock. */
 export interface StoredPendingActivityRow {
   run_id: string;
@@ -315,12 +312,4 @@ export function toPendingActivity(row: StoredPendingActivityRow): PendingActivit
     leaseExpiresAt: state === "running" ? row.lease_expires_at : null,
     scheduledAt: row.scheduled_at,
   };
-}
-
-export function staleAttempt(what: string, ref: ActivityAttemptRef): ConflictError {
-  return new ConflictError(
-    `activity ${what} rejected: task ${ref.taskId} has no live attempt with fence ${ref.fence} (a stale attempt ` +
-      "whose lease was taken over, an attempt already completed or retried, or the activity was cancelled). " +
-      "Nothing was written; stop this attempt.",
-  );
 }
