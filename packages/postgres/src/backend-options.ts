@@ -3,6 +3,7 @@
  * the ConfigurationError a bad value gets (at construction, before any connection is opened).
  */
 import { ConfigurationError } from "@spool/core";
+import { positiveIntOption } from "@spool/sql-store";
 import type pg from "pg";
 import type { PostgresTestClock } from "./db-clock.ts";
 
@@ -80,6 +81,10 @@ export interface ResolvedOptions {
   readonly onConnectionError: (err: Error) => void;
 }
 
+/** The shared option check, naming this backend in its error. */
+const positiveInt = (name: string, value: number | undefined, fallback: number, allowZero = false) =>
+  positiveIntOption("PostgresBackend", name, value, fallback, allowZero);
+
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,47}$/;
 
 /**
@@ -96,24 +101,14 @@ export function resolveOptions(options: PostgresBackendOptions): ResolvedOptions
   }
   return {
     schema,
-    workflowLeaseMs: positiveInt(options.workflowLeaseMs, 30_000, "workflowLeaseMs"),
-    activityLeaseMs: positiveInt(options.activityLeaseMs, 300_000, "activityLeaseMs"),
-    maxBufferedSignals: positiveInt(options.maxBufferedSignals, 1000, "maxBufferedSignals"),
-    clockRefreshMs: positiveInt(options.clockRefreshMs, 60_000, "clockRefreshMs", true),
-    poolSize: positiveInt(options.poolSize, 10, "poolSize"),
+    workflowLeaseMs: positiveInt("workflowLeaseMs", options.workflowLeaseMs, 30_000),
+    activityLeaseMs: positiveInt("activityLeaseMs", options.activityLeaseMs, 300_000),
+    maxBufferedSignals: positiveInt("maxBufferedSignals", options.maxBufferedSignals, 1000),
+    clockRefreshMs: positiveInt("clockRefreshMs", options.clockRefreshMs, 60_000, true),
+    poolSize: positiveInt("poolSize", options.poolSize, 10),
     prepared: options.preparedStatements ?? true,
     createSchema: options.createSchema ?? true,
     listen: options.listen ?? true,
     onConnectionError: options.onConnectionError ?? (() => undefined),
   };
-}
-
-function positiveInt(value: number | undefined, fallback: number, name: string, allowZero = false): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
-    throw new ConfigurationError(
-      `PostgresBackend: ${name} must be a ${allowZero ? "non-negative" : "positive"} integer`,
-    );
-  }
-  return value;
 }

@@ -15,7 +15,7 @@ import {
   type StartWorkflowRequest,
   type StartWorkflowResult,
 } from "@spool/core";
-import { attachOrConflict } from "@spool/sql-store";
+import { attachOrConflict, inboxRow, newRunRows } from "@spool/sql-store";
 import type { PgConnection, Tx } from "./connection.ts";
 import { createRun, deliverSignal, deliverToOpen, firstSignal } from "./deliveries.ts";
 import type { RunRow } from "./statements.ts";
@@ -102,7 +102,8 @@ export class ClientOperations {
     return this.db.tx(async (tx) => {
       for (let i = 0; i < 3; i++) {
         const target = { workflowId: req.workflowId, runId: req.runId };
-        const delivered = await deliverToOpen(tx, s, target, "CancelRequested", req.body, 1);
+        const row = inboxRow(tx.now, "CancelRequested", null, req.body);
+        const delivered = await deliverToOpen(tx, s, target, row, 1);
         if (delivered !== null) {
           return {
             outcome: "requested",
@@ -140,19 +141,22 @@ export class ClientOperations {
         return attachOrConflict(req, existing, { fail: policy === "fail", checkInput });
       }
       const runId = newId();
-      const created = await createRun(tx, s, {
-        runId,
-        workflowId: req.workflowId,
-        workflowName: req.workflowName,
-        version: req.version,
-        startedEventBody: req.startedEventBody,
-        parentRunId: null,
-        parentWorkflowId: null,
-        parentStep: null,
-        continuedFrom: null,
-        inputHash: req.inputHash ?? null,
-      });
-      if (created) return { runId, created: true, workflowName: req.workflowName };
+      const rows = newRunRows(
+        {
+          runId,
+          workflowId: req.workflowId,
+          workflowName: req.workflowName,
+          version: req.version,
+          startedEventBody: req.startedEventBody,
+          parentRunId: null,
+          parentWorkflowId: null,
+          parentStep: null,
+          continuedFrom: null,
+          inputHash: req.inputHash ?? null,
+        },
+        tx.now,
+      );
+      if (await createRun(tx, s, rows)) return { runId, created: true, workflowName: req.workflowName };
       // Another process created the open run since we looked (ON CONFLICT waited for its commit):
       // look again and attach to it, or fail, per the policy.
     }

@@ -1,50 +1,39 @@
 /**
  * The writes that put something in front of a run inside a transaction: creating a run (with its
  * WorkflowStarted event and ready task) and delivering inbound events to an open run, to a run,
- * or — within the buffer cap — a signal. Shared by the client operations and the commit executor;
- * each marks the transaction's outbox when it made a workflow task ready.
+ * or — within the buffer cap — a signal. Shared by the client operations and the commit executor,
+ * which pass the rows @spool/sql-store planned; each marks the transaction's outbox when it made a
+ * workflow task ready.
  */
-import { type EventType, SignalBufferFullError } from "@spool/core";
-import { eventChecksum, runChecksum } from "@spool/sql-store";
+import { SignalBufferFullError } from "@spool/core";
+import { eventChecksum, type InboxRowValues, type NewRunRows } from "@spool/sql-store";
 import type { Tx } from "./connection.ts";
 import type { Statements } from "./statements.ts";
 
-/** A run to create (see {@link createRun}). */
-export interface NewRun {
-  runId: string;
-  workflowId: string;
-  workflowName: string;
-  version: string | null;
-  startedEventBody: Uint8Array;
-  parentRunId: string | null;
-  parentWorkflowId: string | null;
-  parentStep: number | null;
-  continuedFrom: string | null;
-  /** `inputFingerprint` of the run's input, or null when unknown. */
-  inputHash: string | null;
-}
-
-/** Inserts a run, its WorkflowStarted event (#1) and its ready task; false if the id has an open run. */
-export async function createRun(tx: Tx, s: Statements, run: NewRun): Promise<boolean> {
-  const body = run.startedEventBody;
-  const { rows } = await tx.q(
+/**
+ * Inserts a run, its WorkflowStarted event (#1) and its ready task (the rows of sql-store's
+ * `newRunRows`); false if the workflow id has an open run.
+ */
+export async function createRun(tx: Tx, s: Statements, rows: NewRunRows): Promise<boolean> {
+  const { run, started } = rows;
+  const res = await tx.q(
     s.createRun.with({
       runId: run.runId,
       workflowId: run.workflowId,
       workflowName: run.workflowName,
       version: run.version,
-      now: tx.now,
+      now: run.now,
       parentRunId: run.parentRunId,
       parentWorkflowId: run.parentWorkflowId,
       parentStep: run.parentStep,
       continuedFrom: run.continuedFrom,
-      startedBody: body,
-      startedCrc: eventChecksum(1, tx.now, "WorkflowStarted", null, body),
+      startedBody: started.body,
+      startedCrc: started.crc,
       inputHash: run.inputHash,
-      runCrc: runChecksum(run.runId, "running", null, null),
+      runCrc: run.crc,
     }),
   );
-  if (rows.length === 0) return false;
+  if (res.rows.length === 0) return false;
   tx.out.workflowTask = true;
   return true;
 }
@@ -58,21 +47,19 @@ export async function deliverToOpen(
   tx: Tx,
   s: Statements,
   target: { workflowId: string; runId?: string | undefined; parentRunId?: string | null },
-  type: EventType,
-  body: Uint8Array,
+  row: InboxRowValues,
   tries = 2,
 ): Promise<{ runId: string; blocked: boolean } | null> {
-  const crc = eventChecksum(0, tx.now, type, null, body);
   for (let i = 0; i < tries; i++) {
     const { rows } = await tx.q<{ run_id: string; blocked: boolean }>(
       s.deliverToOpenRun.with({
         workflowId: target.workflowId,
         runId: target.runId ?? null,
         parentRunId: target.parentRunId ?? null,
-        now: tx.now,
-        type,
-        body,
-        crc,
+        now: row.ts,
+        type: row.type,
+        body: row.body,
+        crc: row.crc,
       }),
     );
     if (rows[0] !== undefined) {
@@ -84,23 +71,9 @@ export async function deliverToOpen(
 }
 
 /** Delivers an inbound event to a run if it is open; false when it is not. */
-export async function deliverTo(
-  tx: Tx,
-  s: Statements,
-  runId: string,
-  type: EventType,
-  step: number | null,
-  body: Uint8Array | null,
-): Promise<boolean> {
+export async function deliverTo(tx: Tx, s: Statements, runId: string, row: InboxRowValues): Promise<boolean> {
   const { rows } = await tx.q(
-    s.deliverToRun.with({
-      runId,
-      now: tx.now,
-      type,
-      step,
-      body,
-      crc: eventChecksum(0, tx.now, type, step, body),
-    }),
+    s.deliverToRun.with({ runId, now: row.ts, type: row.type, step: row.step, body: row.body, crc: row.crc }),
   );
   if (rows.length === 0) return false;
   tx.out.workflowTask = true;

@@ -16,6 +16,8 @@ import type {
 } from "@spool/core";
 import { ConfigurationError } from "@spool/core";
 import {
+  decodeRunCursor,
+  encodeRunCursor,
   type StoredPendingActivityRow,
   toPendingActivity,
   toRawEvents,
@@ -121,7 +123,7 @@ export class PostgresInspector implements BackendInspector {
     if (filter.createdAfter !== undefined) where.push(`created_at > ${p(filter.createdAfter)}`);
     if (filter.createdBefore !== undefined) where.push(`created_at < ${p(filter.createdBefore)}`);
     if (page.cursor != null) {
-      const [createdAt, runId] = decodeCursor(page.cursor);
+      const [createdAt, runId] = decodeRunCursor(page.cursor);
       where.push(`(created_at, run_id) < (${p(createdAt)}::bigint, ${p(runId)}::text)`);
     }
     const text =
@@ -132,7 +134,7 @@ export class PostgresInspector implements BackendInspector {
     const more = rows.length > limit;
     const runs = (more ? rows.slice(0, limit) : rows).map(toRunRecord);
     const last = runs[runs.length - 1];
-    return { runs, nextCursor: more && last ? encodeCursor(last.createdAt, last.runId) : null };
+    return { runs, nextCursor: more && last ? encodeRunCursor(last.createdAt, last.runId) : null };
   }
 
   /** The run's history (seq > afterSeq), checksums verified. @throws HistoryCorruptError */
@@ -201,23 +203,4 @@ export class PostgresInspector implements BackendInspector {
     }>(this.host.stmts.waitingWork.with({ readyBefore }));
     return rows.map((r) => ({ kind: r.kind, name: r.name, count: r.count, oldestReadyAt: r.oldest }));
   }
-}
-
-/** Opaque to callers; base64url of `[createdAt, runId]` of the last run on the page. */
-function encodeCursor(createdAt: number, runId: string): string {
-  return Buffer.from(JSON.stringify([createdAt, runId])).toString("base64url");
-}
-
-function decodeCursor(cursor: string): [number, string] {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-    if (Array.isArray(value) && typeof value[0] === "number" && typeof value[1] === "string") {
-      return [value[0], value[1]];
-    }
-  } catch {
-    // fall through to the error below: the cause (a JSON syntax error) would not help the caller
-  }
-  throw new ConfigurationError(
-    `listRuns: invalid cursor "${cursor}". Pass back the nextCursor of a previous page unchanged.`,
-  );
 }

@@ -2,7 +2,7 @@
  * Timers on PostgreSQL: the sweep that turns due timers into TimerFired inbox events (led by one
  * worker at a time through a transaction-scoped advisory lock), and the next wake-up time.
  */
-import { eventChecksum } from "@spool/sql-store";
+import { compareDueTimers, eventChecksum } from "@spool/sql-store";
 import type { PgConnection } from "./connection.ts";
 
 /** The timer methods of the Backend contract; see there. */
@@ -32,9 +32,7 @@ export class Timers {
         );
         if (taken.rows.length === 0) return 0;
         // RETURNING gives rows in no particular order; sort so inbox order is due-time order.
-        const fired = taken.rows.sort(
-          (a, b) => a.due_at - b.due_at || cmp(a.run_id, b.run_id) || a.step - b.step,
-        );
+        const fired = taken.rows.sort(compareDueTimers);
         await tx.q(
           s.deliverFiredTimers.with({
             now: tx.now,
@@ -55,8 +53,4 @@ export class Timers {
     const { rows } = await this.db.one<{ t: number | null }>(this.db.stmts.nextWakeAt.with({}));
     return rows[0]?.t ?? null;
   }
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -8,7 +8,7 @@ import {
   type ActivationResult,
   type BlockRequest,
   type ClaimedWorkflowTask,
-  ConflictError,
+  type ConflictError,
   HistoryCorruptError,
   type InboxEvent,
   type RawEvent,
@@ -17,6 +17,7 @@ import {
   runChecksum,
   runRowCorruption,
   runRowError,
+  staleTaskConflict,
   toInboxEvents,
   toRawEvents,
   toRunRecordUnchecked,
@@ -154,12 +155,6 @@ export class WorkflowTasks {
 
   private async staleTask(op: string, runId: string, fence: number): Promise<ConflictError> {
     const { rows } = await this.db.one<{ fence: number }>(this.db.stmts.workflowTaskFence.with({ runId }));
-    const why =
-      rows[0] === undefined
-        ? "the run has no workflow task (it is closed or unknown)"
-        : `its current fence is ${rows[0].fence} (the lease expired and another worker claimed the task)`;
-    return new ConflictError(
-      `${op} of run ${runId} with fence ${fence} rejected: ${why}. Nothing was changed.`,
-    );
+    return staleTaskConflict(op, runId, fence, rows[0]?.fence);
   }
 }
