@@ -12,7 +12,7 @@
  */
 import { ConfigurationError } from "@spool/core";
 import type pg from "pg";
-import { quoteIdent } from "./statements.ts";
+import { quoteIdent } from "./sql/statement.ts";
 
 /** One schema change: applied once, in a transaction, in version order. */
 export interface Migration {

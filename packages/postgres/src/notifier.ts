@@ -11,42 +11,18 @@
  * is back every listener is told to look for work, since anything sent meanwhile was missed.
  */
 import type { BackendNotification } from "@spool/core";
+import { Outbox as SharedOutbox } from "@spool/sql-store";
 import type pg from "pg";
-import { quoteIdent } from "./statements.ts";
+import { quoteIdent } from "./sql/statement.ts";
 
 /** PostgreSQL's limit is 8000 bytes per payload; stay clear of it. */
 const MAX_PAYLOAD_BYTES = 7_500;
 
-/** What one transaction wants to tell listeners once it has committed. */
-export class Outbox {
-  workflowTask = false;
-  activityTask = false;
-  timer = false;
-  readonly cancelled: string[] = [];
-  readonly closed: { runId: string; workflowId: string }[] = [];
-
-  /** True when there is nothing to announce. */
-  get empty(): boolean {
-    return (
-      !this.workflowTask &&
-      !this.activityTask &&
-      !this.timer &&
-      this.cancelled.length === 0 &&
-      this.closed.length === 0
-    );
-  }
-
-  /** The notifications for this process's listeners. */
-  notifications(): BackendNotification[] {
-    const notes: BackendNotification[] = [];
-    if (this.workflowTask) notes.push({ kind: "workflow-task" });
-    if (this.activityTask) notes.push({ kind: "activity-task" });
-    if (this.timer) notes.push({ kind: "timer" });
-    for (const taskId of this.cancelled) notes.push({ kind: "activity-cancelled", taskId });
-    for (const c of this.closed) notes.push({ kind: "run-closed", runId: c.runId, workflowId: c.workflowId });
-    return notes;
-  }
-
+/**
+ * What one transaction wants to tell listeners once it has committed (sql-store's outbox), and its
+ * NOTIFY payloads for other processes.
+ */
+export class Outbox extends SharedOutbox {
   /**
    * NOTIFY payloads (compact JSON, split to stay under PostgreSQL's size limit) carrying the
    * sender's id so the sending process can skip its own.

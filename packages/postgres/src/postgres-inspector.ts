@@ -16,6 +16,8 @@ import type {
 } from "@spool/core";
 import { ConfigurationError } from "@spool/core";
 import {
+  decodeRunCursor,
+  encodeRunCursor,
   type StoredPendingActivityRow,
   toPendingActivity,
   toRawEvents,
@@ -23,19 +25,14 @@ import {
   withRunStatus,
 } from "@spool/sql-store";
 import type pg from "pg";
-import { type HistoryRow, RUN_COLUMNS, type RunRow, type Statement, type Statements } from "./statements.ts";
+import type { PgConnection } from "./connection.ts";
+import { type HistoryRow, RUN_COLUMNS, type RunRow } from "./statements.ts";
 
-/** What the inspector borrows from its backend: statements and a way to run one. */
-export interface InspectorHost {
-  readonly stmts: Statements;
-  /** Runs one statement (prepared when `stmt.name` is set), translating errors, after init. */
-  query<R extends pg.QueryResultRow>(
-    stmt: Statement | { text: string },
-    values: unknown[],
-  ): Promise<pg.QueryResult<R>>;
-  /** The test clock offset (0 in production), the first parameter of statements that read the clock. */
-  offset(): number;
-}
+/**
+ * What the inspector borrows from its backend: statements, a way to run one (prepared, errors
+ * translated, after init) or an ad-hoc one, and the test clock offset (0 in production).
+ */
+export type InspectorHost = Pick<PgConnection, "stmts" | "one" | "raw" | "offset">;
 
 const DEFAULT_PAGE = 100;
 
@@ -52,7 +49,7 @@ export class PostgresInspector implements BackendInspector {
 
   /** The worker registry: live workers first (heartbeat within its timeout, database clock), then dead and stopped. */
   async workers(): Promise<WorkerInfo[]> {
-    const { rows } = await this.host.query<{
+    const { rows } = await this.host.one<{
       worker_id: string;
       pid: number | null;
       host: string | null;
@@ -61,7 +58,7 @@ export class PostgresInspector implements BackendInspector {
       workflow_names: string[];
       activity_names: string[];
       status: WorkerInfo["status"];
-    }>(this.host.stmts.listWorkers, [this.host.offset()]);
+    }>(this.host.stmts.listWorkers.with({ offset: this.host.offset() }));
     const rank = { live: 0, dead: 1, stopped: 2 } as const;
     return rows
       .map((r) => ({
@@ -79,13 +76,13 @@ export class PostgresInspector implements BackendInspector {
 
   /** The run, or null. */
   async getRun(runId: string): Promise<RunRecord | null> {
-    const { rows } = await this.host.query<RunRow>(this.host.stmts.getRun, [runId]);
+    const { rows } = await this.host.one<RunRow>(this.host.stmts.getRun.with({ runId }));
     return rows[0] === undefined ? null : toRunRecord(rows[0]);
   }
 
   /** The open run with this workflow id, else the newest closed one, else null. */
   async getLatestRun(workflowId: string): Promise<RunRecord | null> {
-    const { rows } = await this.host.query<RunRow>(this.host.stmts.getLatestRun, [workflowId]);
+    const { rows } = await this.host.one<RunRow>(this.host.stmts.getLatestRun.with({ workflowId }));
     return rows[0] === undefined ? null : toRunRecord(rows[0]);
   }
 
@@ -126,27 +123,27 @@ export class PostgresInspector implements BackendInspector {
     if (filter.createdAfter !== undefined) where.push(`created_at > ${p(filter.createdAfter)}`);
     if (filter.createdBefore !== undefined) where.push(`created_at < ${p(filter.createdBefore)}`);
     if (page.cursor != null) {
-      const [createdAt, runId] = decodeCursor(page.cursor);
+      const [createdAt, runId] = decodeRunCursor(page.cursor);
       where.push(`(created_at, run_id) < (${p(createdAt)}::bigint, ${p(runId)}::text)`);
     }
     const text =
       `SELECT ${RUN_COLUMNS} FROM ${this.host.stmts.schema}.runs` +
       (where.length > 0 ? ` WHERE ${where.join(" AND ")}` : "") +
       ` ORDER BY created_at DESC, run_id DESC LIMIT ${p(limit + 1)}`;
-    const { rows } = await this.host.query<RunRow>({ text }, params);
+    const { rows } = await this.host.raw<RunRow>(text, params);
     const more = rows.length > limit;
     const runs = (more ? rows.slice(0, limit) : rows).map(toRunRecord);
     const last = runs[runs.length - 1];
-    return { runs, nextCursor: more && last ? encodeCursor(last.createdAt, last.runId) : null };
+    return { runs, nextCursor: more && last ? encodeRunCursor(last.createdAt, last.runId) : null };
   }
 
   /** The run's history (seq > afterSeq), checksums verified. @throws HistoryCorruptError */
   async getHistory(runId: string, afterSeq = 0): Promise<RawEvent[]> {
-    const { rows } = await this.host.query<HistoryRow>(this.host.stmts.selectHistory, [runId, afterSeq]);
+    const { rows } = await this.host.one<HistoryRow>(this.host.stmts.selectHistory.with({ runId, afterSeq }));
     try {
       return toRawEvents(runId, afterSeq, rows);
     } catch (err) {
-      const state = await this.host.query<{ status: string }>(this.host.stmts.runState, [runId]);
+      const state = await this.host.one<{ status: string }>(this.host.stmts.runState.with({ runId }));
       throw withRunStatus(err, state.rows[0]?.status);
     }
   }
@@ -155,14 +152,14 @@ export class PostgresInspector implements BackendInspector {
   async stats(): Promise<BackendStats> {
     const s = this.host.stmts;
     const [byStatus, queues] = await Promise.all([
-      this.host.query<{ status: string; n: number }>(s.runsByStatus, []),
-      this.host.query<{
+      this.host.one<{ status: string; n: number }>(s.runsByStatus.with({})),
+      this.host.one<{
         ready_wf: number;
         ready_act: number;
         running_act: number;
         backoff_act: number;
         timers: number;
-      }>(s.queueStats, [this.host.offset()]),
+      }>(s.queueStats.with({ offset: this.host.offset() })),
     ]);
     const runsByStatus: Partial<Record<RunStatus, number>> = {};
     for (const { status, n } of byStatus.rows) runsByStatus[status as RunStatus] = n;
@@ -183,9 +180,12 @@ export class PostgresInspector implements BackendInspector {
     options: { perRun?: number } = {},
   ): Promise<PendingActivity[]> {
     if (runIds.length === 0) return [];
-    const { rows } = await this.host.query<StoredPendingActivityRow & pg.QueryResultRow>(
-      this.host.stmts.pendingActivities,
-      [this.host.offset(), runIds, options.perRun ?? 2 ** 31 - 1],
+    const { rows } = await this.host.one<StoredPendingActivityRow & pg.QueryResultRow>(
+      this.host.stmts.pendingActivities.with({
+        offset: this.host.offset(),
+        runIds,
+        perRun: options.perRun ?? 2 ** 31 - 1,
+      }),
     );
     return rows.map(toPendingActivity);
   }
@@ -195,31 +195,12 @@ export class PostgresInspector implements BackendInspector {
    * been claimable since `readyBefore` or earlier, grouped by kind and name.
    */
   async waitingWork(readyBefore: number): Promise<WaitingWork[]> {
-    const { rows } = await this.host.query<{
+    const { rows } = await this.host.one<{
       kind: "workflow" | "activity";
       name: string;
       count: number;
       oldest: number;
-    }>(this.host.stmts.waitingWork, [readyBefore]);
+    }>(this.host.stmts.waitingWork.with({ readyBefore }));
     return rows.map((r) => ({ kind: r.kind, name: r.name, count: r.count, oldestReadyAt: r.oldest }));
   }
-}
-
-/** Opaque to callers; base64url of `[createdAt, runId]` of the last run on the page. */
-function encodeCursor(createdAt: number, runId: string): string {
-  return Buffer.from(JSON.stringify([createdAt, runId])).toString("base64url");
-}
-
-function decodeCursor(cursor: string): [number, string] {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-    if (Array.isArray(value) && typeof value[0] === "number" && typeof value[1] === "string") {
-      return [value[0], value[1]];
-    }
-  } catch {
-    // fall through to the error below: the cause (a JSON syntax error) would not help the caller
-  }
-  throw new ConfigurationError(
-    `listRuns: invalid cursor "${cursor}". Pass back the nextCursor of a previous page unchanged.`,
-  );
 }

@@ -229,11 +229,25 @@ export function planNewWork(req: ActivationCommit, now: number, opts: PlanOption
 }
 
 /**
+ * The history rows an activation appends (checksums computed). Needs nothing from the run row, so
+ * a backend that writes them in its guard statement can plan them first and pass them to
+ * {@link planActivation} as `events` (each checksum is then computed once).
+ */
+export function planHistoryRows(
+  req: ActivationCommit,
+  opts: Pick<PlanOptions, "integerTimes">,
+): HistoryRowValues[] {
+  const floor = opts.integerTimes === true;
+  return req.events.map((e) => historyRow(e.seq, floor ? Math.floor(e.ts) : e.ts, e.type, e.step, e.body));
+}
+
+/**
  * Everything the activation writes after its guarded run update, as plain data.
  *
  * @param run the row the guard returned (the run's workflow id and parent link).
  * @param continuedTo {@link RunUpdate.continuedTo} of the same commit.
- * @param work the commit's {@link planNewWork}, when the backend planned it before the guard.
+ * @param opts `work`: the commit's {@link planNewWork}, and `events`: its {@link planHistoryRows},
+ *   when the backend planned them before the guard.
  * @example
  * ```ts
  * const update = planRunUpdate(req, now);
@@ -246,7 +260,7 @@ export function planActivation(
   run: ActivationRunRow,
   now: number,
   continuedTo: string | null,
-  opts: PlanOptions & { work?: NewWork },
+  opts: PlanOptions & { work?: NewWork; events?: HistoryRowValues[] },
 ): ActivationPlan {
   const { runId, close } = req;
   const workflowId = run.workflow_id;
@@ -275,10 +289,7 @@ export function planActivation(
       leaseExpiresAt: t.leaseExpiresAt!,
     });
   }
-  const floor = opts.integerTimes === true;
-  const events = req.events.map((e) =>
-    historyRow(e.seq, floor ? Math.floor(e.ts) : e.ts, e.type, e.step, e.body),
-  );
+  const events = opts.events ?? planHistoryRows(req, opts);
   return {
     runId,
     workflowId,

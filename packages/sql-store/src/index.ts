@@ -18,6 +18,7 @@ export {
   type PlannedTimer,
   type PlanOptions,
   planActivation,
+  planHistoryRows,
   planNewWork,
   planRunUpdate,
   type RunUpdate,
