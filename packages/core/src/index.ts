@@ -18,6 +18,8 @@ export * from "./errors.ts";
 export * from "./failure-class.ts";
 export * from "./history/event-codec.ts";
 export * from "./history/events.ts";
+// A testing aid: named, so nothing else in the module becomes public by accident.
+export { HistoryBuilder, type HistoryBuilderOptions, historyOf } from "./history/history-builder.ts";
 export * from "./history/history-file.ts";
 export * from "./history/started-event.ts";
 export * from "./ids.ts";

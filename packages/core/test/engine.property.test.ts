@@ -8,6 +8,7 @@ import {
   defineSignal,
   defineWorkflow,
   type HistoryEvent,
+  historyOf,
   isInbound,
   type NewInboundEvent,
   race,
@@ -54,9 +55,9 @@ const fanout = defineWorkflow(
 /** Drives a run to completion, choosing which pending event happens next from `picks`. */
 async function drive(input: { branches: number; steps: number }, picks: number[], failures: boolean[]) {
   const ex = new WorkflowExecutor(fanout, { workflowId: "w", runId: "r" });
-  const started: HistoryEvent = { type: "WorkflowStarted", seq: 1, ts: 0, workflowName: "fanout", input };
-  await ex.replayHistory([started]);
-  const history: HistoryEvent[] = [started, ...ex.takeNewEvents()];
+  const history = historyOf("fanout", input).build();
+  await ex.replayHistory(history);
+  history.push(...ex.takeNewEvents());
   let ts = 1;
   let pi = 0;
   for (let guard = 0; guard < 1000 && ex.status === "running"; guard++) {

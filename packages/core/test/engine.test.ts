@@ -7,6 +7,7 @@ import {
   defineActivity,
   defineWorkflow,
   type HistoryEvent,
+  historyOf,
   NonDeterminismError,
   NonRetryableError,
   replay,
@@ -384,9 +385,7 @@ describe("replay engine: timeouts and limits", () => {
         for (;;) yield* sleep(1);
       },
     );
-    const history: HistoryEvent[] = [
-      { type: "WorkflowStarted", seq: 1, ts: 0, workflowName: "loop", input: {} },
-    ];
+    const history = historyOf("loop", {}).build();
     let r = await replay(loop, undefined, history, { historyLimit: 12 });
     history.push(...r.newEvents);
     let step = 1;

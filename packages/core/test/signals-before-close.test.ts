@@ -7,6 +7,7 @@ import {
   defineSignal,
   defineWorkflow,
   type HistoryEvent,
+  historyOf,
   isInbound,
   sleep,
 } from "../src/index.ts";
@@ -121,12 +122,11 @@ describe("signals are delivered before the run may close", () => {
 
   it("a history recorded in arrival order (before this rule) still replays", async () => {
     // Recorded by the old engine: the signal after the closing event, not delivered.
-    const old: HistoryEvent[] = [
-      { seq: 1, ts: 1, type: "WorkflowStarted", workflowName: "first-only", input: null },
-      { seq: 2, ts: 2, type: "SignalReceived", name: "items.add", payload: { item: "1" } },
-      { seq: 3, ts: 2, type: "WorkflowCompleted", result: "1" },
-      { seq: 4, ts: 3, type: "SignalReceived", name: "items.add", payload: { item: "2" } },
-    ];
+    const old = historyOf("first-only", null, { startTs: 1 })
+      .signalReceived("items.add", { item: "1" })
+      .completed("1")
+      .signalReceived("items.add", { item: "2" })
+      .build();
     const r = await replayFresh(firstOnly, old);
     expect(r.status).toBe("completed");
     expect(r.result).toBe("1");

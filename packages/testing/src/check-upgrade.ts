@@ -15,7 +15,6 @@ import {
   WorkflowExecutor,
 } from "@spool/core";
 import fc from "fast-check";
-import { discoverDefinitions, type WorldOptions, worldSpecOf } from "./check-determinism.ts";
 import { UpgradeCheckError } from "./errors.ts";
 import { formatValue } from "./format-value.ts";
 import { type Divergence, fromEngineError, isReplayableCut } from "./replay-checks.ts";
@@ -27,6 +26,7 @@ import {
   type UpgradeReport,
 } from "./upgrade-report.ts";
 import { FallbackScripts, type World, worldArbitrary, worldScripts } from "./world.ts";
+import { discoverDefinitions, type WorldOptions, worldSpecOf } from "./world-options.ts";
 import { type Simulation, simulate } from "./world-simulator.ts";
 
 /**

@@ -20,8 +20,9 @@ export type {
   LedgerEntry,
   LedgerOutcome,
 } from "./activity-harness.ts";
-export { type CheckDeterminismOptions, checkDeterminism, type WorldOptions } from "./check-determinism.ts";
+export { type CheckDeterminismOptions, checkDeterminism } from "./check-determinism.ts";
 export { type CheckUpgradeOptions, checkUpgrade } from "./check-upgrade.ts";
+export { createTestEnv } from "./create-test-env.ts";
 export type { DeterminismFailure, DeterminismReport, LocatedDivergence } from "./determinism-report.ts";
 export { DeterminismCheckError, HistoryFileError, TestEnvError, UpgradeCheckError } from "./errors.ts";
 export type { TrapHit } from "./nondeterminism-traps.ts";
@@ -35,15 +36,10 @@ export {
   type ReplaySuccess,
   replayHistory,
 } from "./replay-history.ts";
-export {
-  createTestEnv,
-  type MockEntries,
-  TestEnv,
-  type TestEnvOptions,
-  type TestEnvStats,
-  type TestStartOptions,
-} from "./test-env.ts";
+export { TestEnv } from "./test-env.ts";
+export type { MockEntries, TestEnvOptions, TestEnvStats, TestStartOptions } from "./test-env-options.ts";
 export type { UpgradeChangeKind, UpgradeFinding, UpgradeReport } from "./upgrade-report.ts";
 export type { ActivityEnd, ActivityScript, ChildScript, SignalArrival, World } from "./world.ts";
+export type { WorldOptions } from "./world-options.ts";
 export type { Exercised, ScriptLine, SimulationOutcome } from "./world-simulator.ts";
 export { type SchemaArbitraries, zodArbitrary } from "./zod-arbitrary.ts";

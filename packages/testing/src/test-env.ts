@@ -1,20 +1,20 @@
 /**
- * `createTestEnv`: a real Worker and Client on a real in-memory SqliteBackend whose clock is
- * virtual. While a test awaits a result through the environment, time skips ahead whenever every
+ * `TestEnv`, what `createTestEnv` returns: a real Worker and Client on a real in-memory
+ * SqliteBackend whose clock is virtual. While a test awaits a result through the environment, time skips ahead whenever every
  * run is waiting (a `sleep("30d")` completes at once); `advance()` moves it by hand. Activities
  * can be mocked by definition, made to fail at a chosen attempt, or lose their completion after
  * their side effect ran; the worker can crash after a chosen history event and a fresh worker takes
  * over by replay. A ledger records every activity execution, and a stall guard turns a test that
  * would hang into an error that lists the open runs and what each waits for.
+ *
+ * Its options are in `test-env-options.ts`, the crash rules in `crash-rules.ts` and the messages of
+ * a failed wait in `wait-diagnostics.ts`; this file holds the environment's clock-driving loop.
  */
 
-import { Client, type StartOptions, type WorkflowHandle } from "@spool/client";
+import { Client, type WorkflowHandle } from "@spool/client";
 import {
-  type ActivityDefinition,
   type Backend,
-  DataConverter,
   type Duration,
-  decodeHistory,
   exportHistory,
   type HistoryEvent,
   InvalidOptionsError,
@@ -25,7 +25,7 @@ import {
   type WorkflowOutput,
 } from "@spool/core";
 import { SqliteBackend } from "@spool/sqlite";
-import { type Logger, silentLogger, Worker, type WorkerOptions } from "@spool/worker";
+import { silentLogger, Worker } from "@spool/worker";
 import {
   ActivityHarness,
   type ActivityMock,
@@ -34,76 +34,18 @@ import {
   type LedgerEntry,
   SimulatedCrash,
 } from "./activity-harness.ts";
+import { CrashRules } from "./crash-rules.ts";
 import { TestEnvError } from "./errors.ts";
 import { originals } from "./nondeterminism-traps.ts";
-import { PendingSteps } from "./pending-steps.ts";
+import type {
+  AnyActivity,
+  AnyWorkflow,
+  TestEnvOptions,
+  TestEnvStats,
+  TestStartOptions,
+} from "./test-env-options.ts";
 import { toEpochMs, VirtualClock } from "./virtual-clock.ts";
-
-// biome-ignore lint/suspicious/noExplicitAny: definitions of any schema types are accepted
-type AnyActivity = ActivityDefinition<any, any>;
-// biome-ignore lint/suspicious/noExplicitAny: definitions of any schema types are accepted
-type AnyWorkflow = WorkflowDefinition<any, any>;
-
-/** `[definition, mock]` pairs, each mock typed by its definition. */
-export type MockEntries<T extends readonly AnyActivity[]> = {
-  [K in keyof T]: readonly [T[K], ActivityMock<T[K]>];
-};
-
-/**
- * Options of {@link createTestEnv}.
- *
- * @example
- * ```ts
- * const env = await createTestEnv({
- *   workflows: [order],
- *   activities: [charge, ship],
- *   mocks: [[ship, async () => ({ trackingId: "t-1" })]],
- *   timeSkipping: "manual",
- *   stallTimeoutMs: 2000,
- * });
- * ```
- */
-export interface TestEnvOptions<T extends readonly AnyActivity[] = AnyActivity[]> {
-  /** Workflows the worker runs (children included). */
-  workflows: readonly AnyWorkflow[];
-  /** Activities the worker runs (their real functions, unless mocked). */
-  activities?: readonly AnyActivity[];
-  /** Mocks by definition: `[[charge, async (input, ctx) => ({ chargeId: "ch_1" })]]`. */
-  mocks?: MockEntries<T>;
-  /** Virtual time at the start (default 2024-01-01T00:00:00Z). */
-  startTime?: number | Date | string;
-  /**
-   * `"auto"` (default): while the test awaits a result through the env (`run`, `result`,
-   * `handle.result()` of `env.start`, `waitUntil`), time jumps to the next timer, retry or lease
-   * expiry whenever every run is waiting. `"manual"`: only `advance()` moves time.
-   */
-  timeSkipping?: "auto" | "manual";
-  /** Real milliseconds without any progress before a wait fails with the list of open runs (default 5,000). */
-  stallTimeoutMs?: number;
-  /** Worker logs (default: silent). */
-  logger?: Logger;
-  /** Compare activity inputs on replay too (default true in tests). */
-  strictDeterminism?: boolean;
-  /** More worker options (backend, definitions and the fault hook are the env's). */
-  worker?: Partial<Omit<WorkerOptions, "backend" | "workflows" | "activities">>;
-}
-
-/** Options of `env.start` and `env.run`. */
-export interface TestStartOptions extends StartOptions {}
-
-/** Counters of what the environment did. */
-export interface TestEnvStats {
-  /** Times the clock jumped to the next wake-up. */
-  timeSkips: number;
-  /** Workers replaced after a simulated crash (or `restartWorker`). */
-  workerRestarts: number;
-}
-
-interface CrashRule {
-  afterSeq: number;
-  workflowId: string | undefined;
-  fired: boolean;
-}
+import { stallReport, throwIfBlocked } from "./wait-diagnostics.ts";
 
 const DEFAULT_START = Date.UTC(2024, 0, 1);
 
@@ -138,12 +80,11 @@ export class TestEnv {
   private current: Worker;
   private workerNames: Set<string>;
   private readonly dead = new Set<string>();
-  private readonly crashRules: CrashRule[] = [];
+  private readonly crashRules = new CrashRules();
   private restarting: Promise<void> | null = null;
   private progress = 0;
   private closed = false;
   private readonly unsubscribe: () => void;
-  private readonly dc = new DataConverter();
   private idCounter = 0;
 
   /** @internal Use createTestEnv. */
@@ -246,9 +187,7 @@ export class TestEnv {
    * claimed), and a fresh Worker on the same backend takes over by replaying history.
    */
   crashAfterEvent(seq: number, options: { workflowId?: string } = {}): void {
-    if (!Number.isInteger(seq) || seq < 1)
-      throw new InvalidOptionsError("crashAfterEvent(seq): seq is a history position ≥ 1");
-    this.crashRules.push({ afterSeq: seq, workflowId: options.workflowId, fired: false });
+    this.crashRules.add(seq, options.workflowId);
   }
 
   /** Replaces the worker by a fresh one (empty cache) on the same backend, as after a restart. */
@@ -418,13 +357,8 @@ export class TestEnv {
     if (point === "workflow.after-commit") {
       const lastSeq = Number(info.lastSeq);
       const runId = String(info.runId);
-      for (const rule of this.crashRules) {
-        if (rule.fired || lastSeq < rule.afterSeq) continue;
-        if (rule.workflowId !== undefined) {
-          const run = await this.backend.inspect.getRun(runId);
-          if (run?.workflowId !== rule.workflowId) continue;
-        }
-        rule.fired = true;
+      const workflowIdOf = async (id: string) => (await this.backend.inspect.getRun(id))?.workflowId;
+      if (await this.crashRules.fires(lastSeq, runId, workflowIdOf)) {
         this.dead.add(workerId);
         originals.setImmediate(() => void this.replaceWorker(true).catch(() => undefined));
         throw new SimulatedCrash(
@@ -531,105 +465,20 @@ export class TestEnv {
       const real = originals.dateNow.call(originals.Date);
       if (workflowId && real - lastBlockedCheck > 20) {
         lastBlockedCheck = real;
-        await this.throwIfBlocked(workflowId);
+        await throwIfBlocked(this.backend, this.client, workflowId);
       }
       if (this.progress !== lastProgress) {
         lastProgress = this.progress;
         lastChange = real;
       } else if (real - lastChange > stallMs) {
-        throw new TestEnvError(await this.stallReport(what, stallMs));
+        const timeSkipping = this.options.timeSkipping ?? "auto";
+        const context = { backend: this.backend, worker: this.current, now: this.clock.now(), timeSkipping };
+        throw new TestEnvError(await stallReport({ ...context, what, stallMs }));
       }
       await Promise.race([wake, realSleep(idle ? 1 : 2)]);
     }
     return typeof until === "function" ? undefined : await until;
   }
-
-  private async throwIfBlocked(workflowId: string): Promise<void> {
-    const run = await this.backend.inspect.getLatestRun(workflowId);
-    if (run?.status !== "blocked") return;
-    const d = await this.client.getHandle(workflowId, run.runId).describe();
-    throw new TestEnvError(
-      `run "${workflowId}" (${run.workflowName}) is blocked: ${d.blockedReason ?? "a replay error"}. A worker parks a ` +
-        "run when its code cannot replay the history (non-determinism) or throws a code error; fix the code or " +
-        "guard the change with patched().",
-      { cause: d.error ?? undefined },
-    );
-  }
-
-  private async stallReport(what: string, stallMs: number): Promise<string> {
-    const now = this.clock.now();
-    const lines = [
-      `test environment: nothing progressed for ${stallMs} ms (real time) while waiting for ${what}.`,
-      `Virtual time is ${new Date(now).toISOString()}; time skipping is ${
-        (this.options.timeSkipping ?? "auto") === "auto" ? "on" : "off (use env.advance())"
-      }.`,
-    ];
-    const page = await this.backend.inspect.listRuns({ status: ["running", "blocked"] }, { limit: 20 });
-    if (page.runs.length === 0) lines.push("No run is open.");
-    else lines.push("Open runs:");
-    for (const run of page.runs) {
-      lines.push(
-        `  - "${run.workflowId}" (${run.workflowName}, run ${run.runId}): ${run.status}, ${run.lastSeq} event(s)`,
-      );
-      if (run.blockedReason) lines.push(`      blocked: ${run.blockedReason}`);
-      try {
-        const raws = await this.backend.inspect.getHistory(run.runId);
-        const events = await decodeHistory(raws, this.dc, run.runId);
-        for (const l of PendingSteps.of(events).describe(now)) lines.push(`      waits for: ${l}`);
-      } catch (err) {
-        lines.push(`      (history unreadable: ${String(err)})`);
-      }
-    }
-    const s = this.current.stats();
-    if (s.runningActivities > 0) {
-      lines.push(
-        `The worker has ${s.runningActivities} activity attempt(s) running: a mock or activity that never settles?`,
-      );
-    }
-    const next = await this.backend.nextWakeAt();
-    if (next !== null && next <= now) {
-      lines.push(
-        "Some work is ready that the worker does not take: a workflow or activity that is not registered with the env?",
-      );
-    }
-    lines.push(
-      "Signal the run, register the missing definition, or raise stallTimeoutMs for slow real activities.",
-    );
-    return lines.join("\n");
-  }
 }
 
 function noop(): void {}
-
-/**
- * Creates a test environment: a real Worker and Client on a real in-memory SqliteBackend with a
- * virtual clock, activity mocks and fault injection. Close it after the test.
- *
- * @throws InvalidOptionsError for invalid options (no workflows, a bad start time...).
- * @example
- * ```ts
- * import { createTestEnv } from "@spool/testing";
- *
- * const env = await createTestEnv({
- *   workflows: [order],
- *   activities: [charge, reserve, notify],
- *   mocks: [[charge, async ({ orderId }) => ({ chargeId: `test-${orderId}` })]],
- * });
- * const handle = await env.start(order, { id: "o-1", total: 42 });
- * await handle.signal(approve, { by: "ann" });
- * console.log(await handle.result()); // a 10-minute sleep inside takes no real time
- * await env.close();
- * ```
- */
-export async function createTestEnv<const T extends readonly AnyActivity[] = []>(
-  options: TestEnvOptions<T>,
-): Promise<TestEnv> {
-  const env = new TestEnv(options as unknown as TestEnvOptions<readonly AnyActivity[]>);
-  try {
-    await env.boot();
-  } catch (err) {
-    await env.close().catch(() => undefined);
-    throw err;
-  }
-  return env;
-}

@@ -11,6 +11,7 @@ import {
   type EventOf,
   formatDuration,
   type HistoryEvent,
+  historyOf,
   InvalidOptionsError,
   isInbound,
   type NewInboundEvent,
@@ -21,7 +22,6 @@ import {
   TimeoutError,
   type WorkflowDefinition,
   WorkflowExecutor,
-  workflowStartedFields,
 } from "@spool/core";
 import { formatValue } from "./format-value.ts";
 import { macrotask, type TrapWindow, withTraps } from "./nondeterminism-traps.ts";
@@ -118,7 +118,7 @@ interface Candidate {
 /** Makes the WorkflowStarted event of a simulated run. */
 export function startedEvent(def: WorkflowDefinition, rawInput: unknown, ts: number): HistoryEvent {
   const input = parseWith(def.inputSchema, rawInput, `generated input of workflow "${def.name}"`);
-  return { ...workflowStartedFields(def.name, def, input), seq: 1, ts } as HistoryEvent;
+  return historyOf(def, input, { startTs: ts }).build()[0]!;
 }
 
 /**

@@ -5,6 +5,7 @@
 import {
   type DistributiveOmit,
   type HistoryEvent,
+  historyOf,
   type NewInboundEvent,
   replay,
   type Schema,
@@ -32,14 +33,8 @@ export class Sim {
       runId: opts.runId ?? "run-1",
       strict: opts.strict,
     });
-    const started = {
-      type: "WorkflowStarted",
-      seq: 1,
-      ts: opts.ts ?? 1_000,
-      workflowName: def.name,
-      input,
-      ...opts.started,
-    } as HistoryEvent;
+    const [first] = historyOf(def.name, input, { startTs: opts.ts ?? 1_000 }).build();
+    const started = { ...first, ...opts.started } as HistoryEvent;
     await ex.replayHistory([started]);
     const sim = new Sim(def as WorkflowDefinition, ex);
     sim.history.push(started);
