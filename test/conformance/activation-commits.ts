@@ -3,7 +3,7 @@
  * The conformance suite's part on `commitActivation`: events appended verbatim, the optimistic
  * sequence guard, and the validation that refuses a commit without writing anything.
  */
-import { type ActivationCommit, type Backend, ConflictError, SpoolError } from "@spool/core";
+import { type ActivationCommit, type Backend, ConflictError, InternalContractError } from "@spool/core";
 import { beforeEach, describe, expect, it } from "vitest";
 import { commitOf } from "./commits.ts";
 import { bytes, type ConformanceHarness } from "./harness.ts";
@@ -82,7 +82,8 @@ export function commitActivationTests(harness: ConformanceHarness): void {
           events: [{ seq: 3, ts: backend.now(), type: "SideEffect", step: 1, body: bytes(1) }],
         }),
       );
-      expect(SpoolError.is(err)).toBe(true);
+      expect(InternalContractError.is(err)).toBe(true);
+      expect((err as Error).message).toMatch(/event 0 has seq 3, expected 2/);
       expect(await backend.getHistory(runId)).toHaveLength(1);
     });
 

@@ -1,8 +1,8 @@
 /**
  * The options of `PostgresBackend` and their checking: what a caller may set, the defaults, and
- * the ConfigurationError a bad value gets (at construction, before any connection is opened).
+ * the InvalidOptionsError a bad value gets (at construction, before any connection is opened).
  */
-import { ConfigurationError } from "@spool/core";
+import { InvalidOptionsError } from "@spool/core";
 import { positiveIntOption } from "@spool/sql-store";
 import type pg from "pg";
 import type { PostgresTestClock } from "./db-clock.ts";
@@ -27,7 +27,7 @@ export interface PostgresBackendOptions {
   /**
    * Whether `init()` may create the schema when it is missing (default true). False for readers
    * that should refuse a schema that does not exist (a typo) rather than create an empty one;
-   * `init()` then throws ConfigurationError naming it.
+   * `init()` then throws InvalidOptionsError naming it.
    */
   createSchema?: boolean;
   /** Lease used by `claimWorkflowTask` when the request's `leaseMs` is not positive (default 30000). */
@@ -89,12 +89,12 @@ const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,47}$/;
 
 /**
  * Applies the defaults and checks every value.
- * @throws ConfigurationError naming the option and what it must be
+ * @throws InvalidOptionsError naming the option and what it must be
  */
 export function resolveOptions(options: PostgresBackendOptions): ResolvedOptions {
   const schema = options.schema ?? "spool";
   if (typeof schema !== "string" || !SCHEMA_NAME.test(schema)) {
-    throw new ConfigurationError(
+    throw new InvalidOptionsError(
       `PostgresBackend: schema must be letters, digits and underscores (not starting with a digit), at most ` +
         `48 characters; got ${JSON.stringify(schema)}`,
     );

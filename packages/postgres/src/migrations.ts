@@ -10,7 +10,7 @@
  * Every table lives in one schema (default `spool`), named in every statement and quoted, so
  * several Spool deployments (or test runs) can share a database without seeing each other.
  */
-import { ConfigurationError } from "@spool/core";
+import { InvalidOptionsError } from "@spool/core";
 import type pg from "pg";
 import { quoteIdent } from "./sql/statement.ts";
 
@@ -222,7 +222,7 @@ export function advisoryLockKey(schema: string, purpose: LockPurpose): number {
  * migration runs exactly once, and a failed migration leaves the schema as it was. DDL is
  * transactional in PostgreSQL, so a crash half-way applies nothing.
  *
- * @throws ConfigurationError when the schema was migrated by newer code, or when a recorded
+ * @throws InvalidOptionsError when the schema was migrated by newer code, or when a recorded
  *   migration's name differs from this list.
  */
 export async function migrate(
@@ -242,7 +242,7 @@ export async function migrate(
       // and report "no runs", hiding the typo.
       const { rows } = await client.query("SELECT 1 FROM pg_namespace WHERE nspname = $1", [schema]);
       if (rows.length === 0) {
-        throw new ConfigurationError(
+        throw new InvalidOptionsError(
           `there is no schema "${schema}" in this PostgreSQL database (nothing was created). Check --schema ` +
             "(default spool) and the database in the connection string; a worker creates the schema on first start.",
         );
@@ -261,7 +261,7 @@ export async function migrate(
     );
     const newest = rows.length > 0 ? rows[rows.length - 1]!.version : 0;
     if (newest > SCHEMA_VERSION) {
-      throw new ConfigurationError(
+      throw new InvalidOptionsError(
         `the PostgreSQL schema ${schema} is at Spool schema version ${newest}, but this build of @spool/postgres ` +
           `only knows versions up to ${SCHEMA_VERSION}. It was migrated by a newer Spool release; upgrade ` +
           "@spool/postgres on every worker (downgrading a schema is not supported), or use another schema.",
@@ -270,7 +270,7 @@ export async function migrate(
     for (const row of rows) {
       const known = MIGRATIONS.find((m) => m.version === row.version);
       if (known === undefined || known.name !== row.name) {
-        throw new ConfigurationError(
+        throw new InvalidOptionsError(
           `the PostgreSQL schema ${schema} recorded migration ${row.version} as "${row.name}", but this build knows ` +
             `it as "${known?.name ?? "(missing)"}". It was written by a diverging build of @spool/postgres; use the ` +
             "build that created it.",

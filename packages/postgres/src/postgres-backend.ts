@@ -71,7 +71,7 @@ export type { PostgresBackendOptions } from "./backend-options.ts";
  * `init()` creates the schema and applies migrations (safe when several processes start at once);
  * any method called before it runs it first.
  *
- * @throws ConfigurationError from the constructor for invalid options; from `init()` for a schema
+ * @throws InvalidOptionsError from the constructor for invalid options; from `init()` for a schema
  *   written by a newer release.
  *
  * @example
@@ -184,7 +184,7 @@ export class PostgresBackend implements Backend {
    * Creates the schema and applies pending migrations (under an advisory lock, so processes
    * starting together apply each once), then measures the database clock. Idempotent.
    *
-   * @throws ConfigurationError when the schema was migrated by a newer release.
+   * @throws InvalidOptionsError when the schema was migrated by a newer release.
    */
   async init(): Promise<void> {
     this.db.assertOpen();
@@ -288,7 +288,7 @@ export class PostgresBackend implements Backend {
    * task's fence. See HOW_IT_WORKS.md for the order of writes.
    *
    * @throws ConflictError when a guard fails (nothing written; discard the activation and re-read)
-   * @throws ConfigurationError when the request itself is malformed (a worker bug)
+   * @throws InternalContractError when the request itself is malformed (a worker bug)
    */
   commitActivation(req: ActivationCommit): Promise<ActivationResult> {
     return this.workflowTasks.commitActivation(req);

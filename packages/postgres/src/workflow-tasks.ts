@@ -92,7 +92,7 @@ export class WorkflowTasks {
 
   /**
    * Commits one activation in one transaction (see CommitExecutor).
-   * @throws ConflictError when a guard fails; ConfigurationError when the request is malformed
+   * @throws ConflictError when a guard fails; InternalContractError when the request is malformed
    */
   async commitActivation(req: ActivationCommit): Promise<ActivationResult> {
     validateCommit(req);

@@ -3,16 +3,16 @@
  * catch worker bugs (not user input) before they become stored history, and were written once per
  * backend until the copies drifted (only one checked timestamps).
  */
-import { type ActivationCommit, ConfigurationError } from "@spool/core";
+import { type ActivationCommit, InternalContractError } from "@spool/core";
 
 /**
  * Checks a commit's events are contiguous from `expectedLastSeq + 1`, have byte bodies, integer
  * steps and finite timestamps, and that a continue-as-new close says where to continue.
- * @throws ConfigurationError naming the run, the event and what is wrong (a bug in the worker).
+ * @throws InternalContractError naming the run, the event and what is wrong (a bug in the worker, or in
+ *   code that drives the backend directly).
  */
 export function validateCommit(req: ActivationCommit): void {
-  const bad = (what: string) =>
-    new ConfigurationError(`commitActivation for run ${req.runId}: ${what}. This is a bug in the worker.`);
+  const bad = (what: string) => new InternalContractError(`commitActivation for run ${req.runId}: ${what}`);
   for (let i = 0; i < req.events.length; i++) {
     const e = req.events[i]!;
     const expected = req.expectedLastSeq + 1 + i;

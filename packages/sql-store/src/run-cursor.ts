@@ -3,7 +3,7 @@
  * last run on a page, opaque to callers. Written once so every backend accepts the others' cursors
  * and says the same thing about a malformed one.
  */
-import { ConfigurationError } from "@spool/core";
+import { InvalidOptionsError } from "@spool/core";
 
 /** The cursor that continues after the run created at `createdAt` with id `runId`. */
 export function encodeRunCursor(createdAt: number, runId: string): string {
@@ -12,7 +12,7 @@ export function encodeRunCursor(createdAt: number, runId: string): string {
 
 /**
  * The `[createdAt, runId]` a cursor continues after.
- * @throws ConfigurationError for anything {@link encodeRunCursor} did not produce.
+ * @throws InvalidOptionsError for anything {@link encodeRunCursor} did not produce.
  */
 export function decodeRunCursor(cursor: string): [createdAt: number, runId: string] {
   try {
@@ -23,7 +23,7 @@ export function decodeRunCursor(cursor: string): [createdAt: number, runId: stri
   } catch {
     // fall through to the error below: the cause (a JSON syntax error) would not help the caller
   }
-  throw new ConfigurationError(
+  throw new InvalidOptionsError(
     `listRuns: invalid cursor "${cursor}". Pass back the nextCursor of a previous page unchanged.`,
   );
 }

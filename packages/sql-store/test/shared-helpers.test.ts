@@ -1,5 +1,5 @@
 // Guards the texts and orders every SQL backend shares: conflict messages, option checks, the fired-timer order, list cursors and the outbox's notifications.
-import { ConfigurationError, ConflictError } from "@spool/core";
+import { ConflictError, InvalidOptionsError } from "@spool/core";
 import { describe, expect, it } from "vitest";
 import {
   activationConflict,
@@ -58,8 +58,9 @@ describe("positiveIntOption", () => {
     expect(positiveIntOption("XBackend", "leaseMs", undefined, 7)).toBe(7);
     expect(positiveIntOption("XBackend", "leaseMs", 0, 7, true)).toBe(0);
     expect(() => positiveIntOption("XBackend", "leaseMs", 0, 7)).toThrow(
-      new ConfigurationError("XBackend: leaseMs must be a positive integer"),
+      new InvalidOptionsError("XBackend: leaseMs must be a positive integer"),
     );
+    expect(() => positiveIntOption("XBackend", "leaseMs", -1, 7)).toThrow(InvalidOptionsError);
     expect(() => positiveIntOption("XBackend", "leaseMs", 1.5, 7, true)).toThrow(
       "must be a non-negative integer",
     );
@@ -88,7 +89,7 @@ describe("compareDueTimers", () => {
 describe("run cursors", () => {
   it("round-trip and reject anything else", () => {
     expect(decodeRunCursor(encodeRunCursor(12, "run-x"))).toEqual([12, "run-x"]);
-    expect(() => decodeRunCursor("nope")).toThrow(ConfigurationError);
+    expect(() => decodeRunCursor("nope")).toThrow(InvalidOptionsError);
   });
 });
 

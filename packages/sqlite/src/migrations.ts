@@ -7,7 +7,7 @@
  * newest applied migration is newer than this list is refused, because older code would misread
  * (or worse, write in the old shape to) tables it does not know.
  */
-import { ConfigurationError } from "@spool/core";
+import { InvalidOptionsError } from "@spool/core";
 import type Database from "better-sqlite3";
 
 /** One schema change: applied once, in a transaction, in version order. */
@@ -192,7 +192,7 @@ export const SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.version
  * several processes opening the same file at once serialise here and each migration runs exactly
  * once; a failed migration leaves the database as it was.
  *
- * @throws ConfigurationError when the database was migrated by newer code, or when a recorded
+ * @throws InvalidOptionsError when the database was migrated by newer code, or when a recorded
  *   migration's name differs from this list (the file was written by a diverging build).
  */
 export function migrate(db: Database.Database, now: number): { applied: number[] } {
@@ -213,7 +213,7 @@ export function migrate(db: Database.Database, now: number): { applied: number[]
     }[];
     const newest = rows.length > 0 ? rows[rows.length - 1]!.version : 0;
     if (newest > SCHEMA_VERSION) {
-      throw new ConfigurationError(
+      throw new InvalidOptionsError(
         `this SQLite database is at schema version ${newest}, but this build of @spool/sqlite only knows ` +
           `versions up to ${SCHEMA_VERSION}. It was opened by a newer Spool release; upgrade @spool/sqlite ` +
           "(downgrading a database is not supported), or point this process at another file.",
@@ -222,7 +222,7 @@ export function migrate(db: Database.Database, now: number): { applied: number[]
     for (const row of rows) {
       const known = MIGRATIONS.find((m) => m.version === row.version);
       if (known === undefined || known.name !== row.name) {
-        throw new ConfigurationError(
+        throw new InvalidOptionsError(
           `this SQLite database recorded migration ${row.version} as "${row.name}", but this build knows it as ` +
             `"${known?.name ?? "(missing)"}". The file was written by a diverging build of @spool/sqlite; ` +
             "open it with the build that created it.",

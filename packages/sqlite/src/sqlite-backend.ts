@@ -62,7 +62,7 @@ export type { SqliteBackendOptions, SqliteFaultPoint } from "./sqlite-options.ts
  * several processes) may open one file; they coordinate through SQLite's locks, but notifications
  * stay in-process (`notifiesAcrossProcesses` is false), so workers in other processes poll.
  *
- * @throws ConfigurationError from the constructor for invalid options or a database written by a
+ * @throws InvalidOptionsError from the constructor for invalid options or a database written by a
  *   newer release.
  *
  * @example
@@ -219,7 +219,7 @@ export class SqliteBackend implements Backend {
    * task's fence. See HOW_IT_WORKS.md for the order of writes.
    *
    * @throws ConflictError when a guard fails (nothing written; discard the activation and re-read)
-   * @throws ConfigurationError when the request itself is malformed (a worker bug)
+   * @throws InternalContractError when the request itself is malformed (a worker bug)
    */
   async commitActivation(req: ActivationCommit): Promise<ActivationResult> {
     validateCommit(req);

@@ -14,7 +14,7 @@ import type {
   WaitingWork,
   WorkerInfo,
 } from "@spool/core";
-import { ConfigurationError } from "@spool/core";
+import { InvalidOptionsError } from "@spool/core";
 import {
   decodeRunCursor,
   encodeRunCursor,
@@ -80,7 +80,7 @@ export class SqliteInspector implements BackendInspector {
    * on (created_at, run_id), so pages stay stable while runs are being created: a run created after
    * the first page was read never shifts later pages.
    *
-   * @throws ConfigurationError for a malformed cursor or a limit below 1.
+   * @throws InvalidOptionsError for a malformed cursor or a limit below 1.
    */
   async listRuns(
     filter: RunFilter = {},
@@ -88,7 +88,7 @@ export class SqliteInspector implements BackendInspector {
   ): Promise<RunPage> {
     const limit = page.limit ?? DEFAULT_PAGE;
     if (!Number.isInteger(limit) || limit < 1) {
-      throw new ConfigurationError(`listRuns: limit must be a positive integer, got ${limit}`);
+      throw new InvalidOptionsError(`listRuns: limit must be a positive integer, got ${limit}`);
     }
     const where: string[] = [];
     const params: unknown[] = [];

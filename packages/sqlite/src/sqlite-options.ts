@@ -2,7 +2,7 @@
  * The options of `SqliteBackend`, their defaults and their checks. Parsed once in the constructor,
  * before the file is opened, so a bad option fails without touching the database.
  */
-import { ConfigurationError } from "@spool/core";
+import { InvalidOptionsError } from "@spool/core";
 import { positiveIntOption } from "@spool/sql-store";
 
 /** Options of `SqliteBackend`. */
@@ -81,12 +81,14 @@ export interface SqliteSettings {
 
 /**
  * Checks the options and fills in the defaults.
- * @throws ConfigurationError naming the first bad option.
+ * @throws InvalidOptionsError naming the first bad option.
  */
 export function parseSqliteOptions(options: SqliteBackendOptions): SqliteSettings {
   const durability = options.durability ?? "full";
   if (durability !== "full" && durability !== "normal") {
-    throw new ConfigurationError(`SqliteBackend: durability must be "full" or "normal", got "${durability}"`);
+    throw new InvalidOptionsError(
+      `SqliteBackend: durability must be "full" or "normal", got "${durability}"`,
+    );
   }
   const int = (name: string, value: number | undefined, fallback: number, allowZero = false) =>
     positiveIntOption("SqliteBackend", name, value, fallback, allowZero);
@@ -95,7 +97,7 @@ export function parseSqliteOptions(options: SqliteBackendOptions): SqliteSetting
   const activityLeaseMs = int("activityLeaseMs", options.activityLeaseMs, 300_000);
   const maxBufferedSignals = int("maxBufferedSignals", options.maxBufferedSignals, 1000);
   if (typeof options.path !== "string" || options.path === "") {
-    throw new ConfigurationError('SqliteBackend: path must be a file path or ":memory:"');
+    throw new InvalidOptionsError('SqliteBackend: path must be a file path or ":memory:"');
   }
   return {
     path: options.path,
