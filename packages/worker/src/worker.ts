@@ -7,8 +7,9 @@
  * - task-poller.ts: one generic poller per kind of task (slots, batches, starvation);
  * - workflow-task.ts and activation-pipeline.ts: a workflow task, and the one path from inbound
  *   events to a committed activation;
- * - activity-runner.ts and activity-reporter.ts: an attempt, which returns its outcome, and the
- *   recording of that outcome (eagerly through the same pipeline when the run is cached here);
+ * - activity-lane.ts, activity-runner.ts and activity-reporter.ts: the activity slots, an attempt
+ *   (which returns its outcome), and the recording of that outcome (eagerly through the same
+ *   pipeline when the run is cached here);
  * - backoff.ts and unknown-work.ts: storage-full and blocked-run back-off; unhosted work.
  * Data flows one way: each part returns to its caller; none calls back into the Worker.
  */
@@ -26,8 +27,8 @@ import {
   type WorkflowExecutor,
 } from "@spool/core";
 import { ActivationPipeline } from "./activation-pipeline.ts";
+import { ActivityLane } from "./activity-lane.ts";
 import { ActivityReporter } from "./activity-reporter.ts";
-import { type ActivityRunnerDeps, type RunningActivity, startActivity } from "./activity-runner.ts";
 import { BlockedRunBackoff, StorageBackoff } from "./backoff.ts";
 import { type Logger, silentLogger } from "./logger.ts";
 import { type ResolvedWorkerOptions, resolveWorkerOptions, type WorkerOptions } from "./options.ts";
@@ -42,9 +43,7 @@ export type { WorkerOptions } from "./options.ts";
 
 /**
  * Workflow-task claims issued at once per round (they share one transaction on a group-committing
- * backend). Activity claims are capped by the free slots only: one activation can make hundreds
- * of tasks ready (a fan-out), and with 16 claims per round the loop waited for a group commit (an
- * fsync at full durability) per 16 tasks while slots sat free.
+ * backend). Activity claims are not capped by it: see activity-lane.ts.
  */
 const CLAIM_BATCH = 16;
 
@@ -77,14 +76,9 @@ export class Worker {
   private readonly unknownWork: UnknownWorkReporter;
   private readonly pump: Pump;
   private readonly workflowTasks: TaskPoller<ClaimedWorkflowTask>;
-  private readonly activityTasks: TaskPoller<ClaimedActivityTask>;
-  /** Running attempts by task id, to abort them (cancellation, shutdown). */
-  private readonly running = new Map<string, RunningActivity>();
+  private readonly activityTasks: ActivityLane;
   /** What every workflow task needs: built once, not per task. */
   private readonly taskDeps: WorkflowTaskDeps;
-  /** What every attempt needs: built once, not per attempt (the hot path). */
-  private readonly runnerDeps: ActivityRunnerDeps;
-  private readonly reporter: ActivityReporter;
 
   constructor(options: WorkerOptions) {
     const o = resolveWorkerOptions(options);
@@ -141,18 +135,6 @@ export class Worker {
       isRunning,
       probing,
     );
-    this.activityTasks = new TaskPoller<ClaimedActivityTask>(
-      {
-        maxConcurrent: o.maxConcurrentActivities,
-        maxBatch: o.maxConcurrentActivities,
-        claim: () =>
-          this.backend.claimActivityTask({ workerId: this.workerId, activityNames: o.activityNames }),
-        run: (task) => this.runActivity(task),
-      },
-      wake,
-      isRunning,
-      probing,
-    );
     const pipeline = new ActivationPipeline({
       backend: this.backend,
       dc: this.dc,
@@ -178,13 +160,26 @@ export class Worker {
       historyLimits: o.historyLimits,
       pipeline,
     };
-    this.runnerDeps = { backend: this.backend, dc: this.dc, log: this.log, fault: o.faultHook };
-    this.reporter = new ActivityReporter({
+    const reporter = new ActivityReporter({
       backend: this.backend,
       log: this.log,
       storage: this.storage,
       failureWarn: o.activityFailureWarn,
       eager: this.workflows.size > 0 ? { cache: this.cache, workflows: this.workflows, pipeline } : undefined,
+    });
+    this.activityTasks = new ActivityLane({
+      backend: this.backend,
+      log: this.log,
+      workerId: this.workerId,
+      activities: this.activities,
+      activityNames: o.activityNames,
+      maxConcurrent: o.maxConcurrentActivities,
+      // What every attempt needs: built once, not per attempt (the hot path).
+      runner: { backend: this.backend, dc: this.dc, log: this.log, fault: o.faultHook },
+      reporter,
+      wake,
+      isRunning,
+      probing,
     });
   }
 
@@ -232,9 +227,9 @@ export class Worker {
     const outcome = await Promise.race([all().then(() => "done" as const), grace]);
     if (outcome === "timeout") {
       this.log.warn("shutdown grace period over: aborting running activities", {
-        running: this.running.size,
+        running: this.activityTasks.size,
       });
-      for (const r of this.running.values()) r.abort("shutdown");
+      this.activityTasks.abortAll("shutdown");
       await all();
     }
     this.cache.clear();
@@ -276,7 +271,7 @@ export class Worker {
     return {
       cachedRuns: this.cache.size,
       evictions: this.cache.evictions,
-      runningActivities: this.running.size,
+      runningActivities: this.activityTasks.size,
       workflowTasksInFlight: this.workflowTasks.size,
     };
   }
@@ -341,7 +336,7 @@ export class Worker {
 
   private onNotification(n: BackendNotification): void {
     if (n.kind === "activity-cancelled") {
-      this.running.get(n.taskId)?.abort("cancelled");
+      this.activityTasks.abort(n.taskId, "cancelled");
       return;
     }
     if (n.kind === "run-closed") return;
@@ -363,7 +358,7 @@ export class Worker {
       if (!result) return;
       this.storage.ok();
       this.blocked.clear(task.run.runId);
-      await this.runClaimed(result.claimedActivities);
+      await this.activityTasks.runClaimed(result.claimedActivities);
     } catch (err) {
       this.storage.full(err);
       this.log.error("workflow task failed; it will be retried", {
@@ -374,42 +369,5 @@ export class Worker {
         .releaseWorkflowTask({ runId: task.run.runId, fence: task.fence, retryAt: this.backend.now() + 1000 })
         .catch(() => undefined);
     }
-  }
-
-  /** Runs an attempt and records its outcome (never rejects: a failed report is logged). */
-  private async runActivity(task: ClaimedActivityTask): Promise<void> {
-    const def = this.activities.get(task.name);
-    if (!def) return; // claimed only by name; cannot happen
-    const running = startActivity(def, task, this.runnerDeps);
-    this.running.set(task.taskId, running);
-    try {
-      const claimed = await this.reporter.record(running, await running.outcome);
-      await this.runClaimed(claimed);
-    } catch (err) {
-      this.log.error("activity report failed", { activity: task.name, error: String(err) });
-    } finally {
-      this.running.delete(task.taskId);
-    }
-  }
-
-  /**
-   * Runs the activity tasks an activation claimed for this worker — unless it is draining: then
-   * they are handed back at once (awaited by the caller, so shutdown waits for it). Started
-   * during a drain, they would be missed by shutdown and left leased, to be re-run elsewhere
-   * only when the lease ran out.
-   */
-  private async runClaimed(tasks: readonly ClaimedActivityTask[]): Promise<void> {
-    if (tasks.length === 0) return;
-    if (this.state === "running") {
-      for (const t of tasks) this.activityTasks.start(t);
-      return;
-    }
-    // Never started, so not counted: the next claim gets the same attempt number (a counted
-    // hand-back would use up a `maxAttempts: 1` step that never ran).
-    await Promise.all(
-      tasks.map((t) =>
-        this.backend.releaseActivityTask({ taskId: t.taskId, fence: t.fence }).catch(() => undefined),
-      ),
-    );
   }
 }
