@@ -17,7 +17,6 @@ import {
   type ActivityDefinition,
   type Backend,
   type BackendNotification,
-  type ClaimedActivityTask,
   type ClaimedWorkflowTask,
   ConfigurationError,
   DataConverter,
