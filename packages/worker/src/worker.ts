@@ -38,8 +38,6 @@ import { TaskPoller } from "./task-poller.ts";
 import { UnknownWorkReporter } from "./unknown-work.ts";
 import { processWorkflowTask, rebuildExecutor, type WorkflowTaskDeps } from "./workflow-task.ts";
 
-export type { WorkerOptions } from "./options.ts";
-
 /**
  * Workflow-task claims issued at once per round (they share one transaction on a group-committing
  * backend). Activity claims are not capped by it: see activity-lane.ts.

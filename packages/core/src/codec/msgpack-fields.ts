@@ -7,8 +7,9 @@
  */
 
 /**
- * The bytes of the value of the string key `key` in the msgpack map `bytes` (a copy), or
- * undefined when `bytes` is not a map or has no such key.
+ * The bytes of the value of the string key `key` in the msgpack map `bytes` (a view into it), or
+ * undefined when `bytes` is not a map or has no such key. `bytes` must hold exactly one encoded
+ * value (as `encodeValue` returns it).
  *
  * @example
  * ```ts
@@ -17,28 +18,46 @@
  * ```
  */
 export function msgpackMapField(bytes: Uint8Array, key: string): Uint8Array | undefined {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return msgpackMapFields(bytes, [key])[0];
+}
+
+/**
+ * {@link msgpackMapField} for several keys in one pass over the map: the value bytes of each key,
+ * in the order of `keys`, undefined for a key the map does not have. Views into `bytes`, not
+ * copies: a copy of more than 64 bytes allocates a backing store, which cost more than the scan
+ * (payloads are never written to after encoding, so sharing the buffer is safe).
+ */
+export function msgpackMapFields(bytes: Uint8Array, keys: readonly string[]): (Uint8Array | undefined)[] {
+  const out = new Array<Uint8Array | undefined>(keys.length).fill(undefined);
   const head = bytes[0];
   let count: number;
   let pos: number;
-  if (head === undefined) return undefined;
+  if (head === undefined) return out;
   if (head >= 0x80 && head <= 0x8f) {
     count = head - 0x80;
     pos = 1;
   } else if (head === 0xde) {
-    count = view.getUint16(1);
+    count = u16(bytes, 1);
     pos = 3;
   } else if (head === 0xdf) {
-    count = view.getUint32(1);
+    count = u32(bytes, 1);
     pos = 5;
-  } else return undefined;
-  for (let i = 0; i < count; i++) {
-    const keyEnd = skip(bytes, view, pos);
-    const valueEnd = skip(bytes, view, keyEnd);
-    if (isString(bytes, pos, keyEnd, key)) return bytes.slice(keyEnd, valueEnd);
+  } else return out;
+  let missing = keys.length;
+  for (let i = 0; i < count && missing > 0; i++) {
+    const keyEnd = skip(bytes, pos);
+    // The last value runs to the end: `bytes` is one map, so it need not be walked.
+    const valueEnd = i === count - 1 ? bytes.length : skip(bytes, keyEnd);
+    for (let k = 0; k < keys.length; k++) {
+      if (out[k] === undefined && isString(bytes, pos, keyEnd, keys[k] as string)) {
+        out[k] = bytes.subarray(keyEnd, valueEnd);
+        missing--;
+        break;
+      }
+    }
     pos = valueEnd;
   }
-  return undefined;
+  return out;
 }
 
 /** True when the msgpack value at [start, end) is the string `key` (keys are short ASCII names). */
@@ -64,7 +83,7 @@ function isString(bytes: Uint8Array, start: number, end: number, key: string): b
  * The offset just past the msgpack value starting at `pos`.
  * @throws RangeError when the bytes end inside the value (truncated) or hold a reserved byte.
  */
-function skip(bytes: Uint8Array, view: DataView, pos: number): number {
+function skip(bytes: Uint8Array, pos: number): number {
   let pending = 1;
   while (pending > 0) {
     pending--;
@@ -88,24 +107,24 @@ function skip(bytes: Uint8Array, view: DataView, pos: number): number {
           break;
         case 0xc4:
         case 0xd9:
-          pos += 2 + view.getUint8(pos + 1);
+          pos += 2 + (bytes[pos + 1] as number);
           break;
         case 0xc5:
         case 0xda:
-          pos += 3 + view.getUint16(pos + 1);
+          pos += 3 + u16(bytes, pos + 1);
           break;
         case 0xc6:
         case 0xdb:
-          pos += 5 + view.getUint32(pos + 1);
+          pos += 5 + u32(bytes, pos + 1);
           break;
         case 0xc7:
-          pos += 3 + view.getUint8(pos + 1);
+          pos += 3 + (bytes[pos + 1] as number);
           break;
         case 0xc8:
-          pos += 4 + view.getUint16(pos + 1);
+          pos += 4 + u16(bytes, pos + 1);
           break;
         case 0xc9:
-          pos += 6 + view.getUint32(pos + 1);
+          pos += 6 + u32(bytes, pos + 1);
           break;
         case 0xca:
           pos += 5;
@@ -145,19 +164,19 @@ function skip(bytes: Uint8Array, view: DataView, pos: number): number {
           pos += 18;
           break;
         case 0xdc:
-          pending += view.getUint16(pos + 1);
+          pending += u16(bytes, pos + 1);
           pos += 3;
           break;
         case 0xdd:
-          pending += view.getUint32(pos + 1);
+          pending += u32(bytes, pos + 1);
           pos += 5;
           break;
         case 0xde:
-          pending += 2 * view.getUint16(pos + 1);
+          pending += 2 * u16(bytes, pos + 1);
           pos += 3;
           break;
         case 0xdf:
-          pending += 2 * view.getUint32(pos + 1);
+          pending += 2 * u32(bytes, pos + 1);
           pos += 5;
           break;
         default:
@@ -167,4 +186,17 @@ function skip(bytes: Uint8Array, view: DataView, pos: number): number {
   }
   if (pos > bytes.length) throw new RangeError("msgpack value truncated");
   return pos;
+}
+
+/** A big-endian 16-bit length (a DataView per call cost more than the whole scan). */
+function u16(bytes: Uint8Array, at: number): number {
+  return (((bytes[at] as number) << 8) | (bytes[at + 1] as number)) >>> 0;
+}
+
+/** A big-endian 32-bit length. */
+function u32(bytes: Uint8Array, at: number): number {
+  return (
+    (bytes[at] as number) * 0x1000000 +
+    (((bytes[at + 1] as number) << 16) | ((bytes[at + 2] as number) << 8) | (bytes[at + 3] as number))
+  );
 }

@@ -6,7 +6,7 @@
 import type { InboxEvent, RawEvent } from "../backend/backend.ts";
 import { isSerializedError } from "../codec/error-serialization.ts";
 import { encodeValue } from "../codec/msgpack-codec.ts";
-import { msgpackMapField } from "../codec/msgpack-fields.ts";
+import { msgpackMapFields } from "../codec/msgpack-fields.ts";
 import type { DataConverter } from "../codec/payload-codec.ts";
 import { HistoryCorruptError } from "../errors.ts";
 import { eventChecks } from "./event-check.ts";
@@ -152,10 +152,13 @@ export async function encodeEventWithFields<K extends string>(
     step: "step" in e ? e.step : null,
     body: dc.isSync ? dc.sealSync(bodyMsgpack, what) : await dc.seal(bodyMsgpack, what),
   };
+  const keys = Object.keys(fields) as K[];
+  const cut = msgpackMapFields(bodyMsgpack, keys);
   const out = {} as Record<K, Uint8Array>;
-  for (const key in fields) {
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as K;
     const fieldWhat = fields[key];
-    const msgpack = msgpackMapField(bodyMsgpack, key);
+    const msgpack = cut[i];
     // Unreachable for an event that has the field; encoded alone rather than failing if not.
     if (msgpack === undefined) out[key] = await dc.encode(body[key], fieldWhat);
     else out[key] = dc.isSync ? dc.sealSync(msgpack, fieldWhat) : await dc.seal(msgpack, fieldWhat);
