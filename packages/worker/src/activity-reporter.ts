@@ -77,49 +77,50 @@ export class ActivityReporter {
       default:
         break;
     }
-    if (outcome.delivery === "once") return (await this.report(task, outcome)).claimed;
+    if (outcome.delivery === "once") return (await this.deliver(task, outcome, undefined)).claimed;
     if (outcome.delivery === "best-effort") {
-      return this.reportDurably(task, outcome, () => true).then(
+      return this.deliver(task, outcome, () => true).then(
         (r) => r.claimed,
         () => NONE,
       );
     }
-    const r = await this.reportDurably(task, outcome, () => running.abortReason === "shutdown");
+    const r = await this.deliver(task, outcome, () => running.abortReason === "shutdown");
     if (!r.accepted) running.abort("lease-lost");
     return r.claimed;
   }
 
   /**
-   * Reports an outcome, waiting out a full disk (StorageFullError) with back-off: the side effect
-   * has already happened, so dropping the outcome would make another attempt repeat it once the
-   * lease runs out. Gives up on `giveUp()` (the lease then hands the step to another worker) and
-   * on any other error.
+   * Reports an outcome: eagerly with the activation it triggers, else into the run's inbox. With
+   * `giveUp` (a durable report), a full disk (StorageFullError) is waited out with back-off: the
+   * side effect has already happened, so dropping the outcome would make another attempt repeat
+   * it once the lease runs out; it gives up on `giveUp()` (the lease then hands the step to
+   * another worker) and on any other error. Without, one try. One function, not one per layer:
+   * the eager path is the step path, and each async layer is a few microtask hops per step.
    */
-  private async reportDurably(
+  private async deliver(
     task: ClaimedActivityTask,
     outcome: Reported,
-    giveUp: () => boolean,
+    giveUp: (() => boolean) | undefined,
   ): Promise<{ accepted: boolean; claimed: readonly ClaimedActivityTask[] }> {
     for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, 2000)) {
       try {
-        const r = await this.report(task, outcome);
-        this.deps.storage.ok();
+        const claimed = await this.completeEagerly(task, outcome);
+        const r = claimed !== null ? { accepted: true, claimed } : await this.completeInInbox(task, outcome);
+        if (giveUp !== undefined) this.deps.storage.ok();
         return r;
       } catch (err) {
-        if (!StorageFullError.is(err) || giveUp()) throw err;
+        if (giveUp === undefined || !StorageFullError.is(err) || giveUp()) throw err;
         this.deps.storage.full(err);
         await new Promise((r) => setTimeout(r, delayMs));
       }
     }
   }
 
-  /** One try: eagerly with the activation it triggers, else into the run's inbox. */
-  private async report(
+  /** The normal path: the outcome goes into the run's inbox, for a workflow task to apply. */
+  private async completeInInbox(
     task: ClaimedActivityTask,
     outcome: Reported,
   ): Promise<{ accepted: boolean; claimed: readonly ClaimedActivityTask[] }> {
-    const claimed = await this.completeEagerly(task, outcome);
-    if (claimed !== null) return { accepted: true, claimed };
     const type = outcome.kind === "completed" ? "ActivityCompleted" : "ActivityFailed";
     try {
       await this.deps.backend.completeActivityTask(
