@@ -8,10 +8,11 @@ import {
   type DataConverter,
   encodeBody,
   encodeEvent,
+  encodeEventWithFields,
   type HistoryEvent,
   isInbound,
-  type RecordedActivityOptions,
   type RunRecord,
+  type StoredBody,
   type WorkflowDefinition,
   workflowInputFingerprint,
   workflowStartedFields,
@@ -32,6 +33,11 @@ export interface ActivationContext {
   dc: DataConverter;
   /** The definition of this run (for continue-as-new). */
   definition: WorkflowDefinition;
+  /**
+   * The inbound events applied, with their bodies as stored: recorded with those bytes rather
+   * than encoded again (see encodeEvent).
+   */
+  stored?: readonly StoredBody[];
 }
 
 /** Builds the commit for one activation. */
@@ -51,138 +57,151 @@ export async function buildActivation(c: ActivationContext): Promise<ActivationC
     cancelChildren: [],
   };
   for (const e of c.newEvents) {
-    commit.events.push(await encodeEvent(e, dc));
-    if (isInbound(e)) continue;
+    if (isInbound(e)) {
+      commit.events.push(await encodeEvent(e, dc, c.stored));
+      continue;
+    }
     switch (e.type) {
-      case "ActivityScheduled":
+      case "ActivityScheduled": {
+        // The input and options are serialized once, for the event and the task alike.
+        const encoded = await encodeEventWithFields(e, dc, {
+          input: `input of activity "${e.name}" (step ${e.step})`,
+          options: "activity options",
+        });
+        commit.events.push(encoded.event);
         commit.activities.push({
           step: e.step,
           name: e.name,
-          input: await dc.encode(e.input, `input of activity "${e.name}" (step ${e.step})`),
-          options: await encodeOptions(e.options, dc),
+          input: encoded.fields.input,
+          options: encoded.fields.options,
           timeoutMs: e.options.timeoutMs,
           heartbeatTimeoutMs: e.options.heartbeatTimeoutMs,
         });
         break;
-      case "ActivityCancelled":
-        commit.cancelActivities.push(e.step);
-        break;
-      case "TimerStarted":
-        commit.timers.push({ step: e.step, dueAt: e.dueAt });
-        break;
-      case "TimerCancelled":
-        commit.cancelTimers.push(e.step);
-        break;
-      case "ChildStarted": {
-        const def = c.workflows.get(e.name);
-        commit.children.push({
-          step: e.step,
-          workflowId: e.workflowId,
-          workflowName: e.name,
-          version: def?.version ?? null,
-          startedEventBody: await encodeBody(
-            workflowStartedFields(e.name, def, e.input, {
-              parent: { workflowId: run.workflowId, runId: run.runId, step: e.step },
-            }),
-            dc,
-            `input of child workflow "${e.name}"`,
-          ),
-          inputHash: workflowInputFingerprint(e.input),
+      }
+      case "WorkflowCompleted": {
+        // The result is serialized once: for the event, the run's row and the parent's inbox.
+        const encoded = await encodeEventWithFields(e, dc, {
+          result: `result of workflow "${run.workflowName}"`,
         });
+        commit.events.push(encoded.event);
+        commit.close = { status: "completed", result: encoded.fields.result };
+        if (run.parentRunId) {
+          // A ChildCompleted body holds the same one field as this event's: { result }.
+          const what = "ChildCompleted event";
+          commit.close.parentEvent = {
+            type: "ChildCompleted",
+            body: dc.isSync
+              ? dc.sealSync(encoded.bodyMsgpack, what)
+              : await dc.seal(encoded.bodyMsgpack, what),
+          };
+        }
         break;
       }
-      case "ChildCancelled":
-        commit.cancelChildren.push({
-          step: e.step,
-          workflowId: e.workflowId,
-          body: await encodeBody(
-            { type: "CancelRequested", reason: `parent ${run.workflowId} cancelled it` },
-            dc,
-          ),
-        });
-        break;
-      case "WorkflowCompleted":
-        commit.close = {
-          status: "completed",
-          result: await dc.encode(e.result, `result of workflow "${run.workflowName}"`),
-          ...(await parentEvent(run, dc, { type: "ChildCompleted", result: e.result })),
-        };
-        break;
-      case "WorkflowFailed":
-      case "WorkflowCancelled":
-        commit.close = {
-          status: e.type === "WorkflowFailed" ? "failed" : "cancelled",
-          error: (await dc.encodeError(e.error, (err) => err, "workflow error")).bytes,
-          ...(await parentEvent(run, dc, { type: "ChildFailed", error: e.error })),
-        };
-        break;
-      case "WorkflowContinued":
-        commit.close = {
-          status: "continued",
-          continueAsNew: {
-            workflowName: run.workflowName,
-            version: c.definition.version ?? null,
-            startedEventBody: await encodeBody(
-              workflowStartedFields(run.workflowName, c.definition, e.input, {
-                continuedFrom: run.runId,
-                ...(run.parentRunId && run.parentWorkflowId && run.parentStep !== null
-                  ? {
-                      parent: {
-                        workflowId: run.parentWorkflowId,
-                        runId: run.parentRunId,
-                        step: run.parentStep,
-                      },
-                    }
-                  : {}),
-              }),
-              dc,
-              `continueAsNew input of "${run.workflowName}"`,
-            ),
-            inputHash: workflowInputFingerprint(e.input),
-            carriedSignals: await Promise.all(
-              (e.carriedSignals ?? []).map(
-                async (sig) =>
-                  await encodeBody({ type: "SignalReceived", name: sig.name, payload: sig.payload }, dc),
-              ),
-            ),
-          },
-        };
-        break;
       default:
-        break; // SideEffect, PatchMarker: history only
+        commit.events.push(await encodeEvent(e, dc));
+        await addQueueEntries(commit, e, c);
     }
   }
   commit.consumedInbox = c.consumedInbox;
   return commit;
 }
 
-/**
- * Encoded options by converter, then by the (frozen, shared) options object the engine records
- * for an activity scheduled without per-call options: encoded once, not at every step. Only
- * without a payload codec, whose output need not be the same twice (e.g. a random IV).
- */
-const encodedOptions = new WeakMap<DataConverter, WeakMap<object, Uint8Array>>();
-
-async function encodeOptions(options: RecordedActivityOptions, dc: DataConverter): Promise<Uint8Array> {
-  if (!dc.isSync || !Object.isFrozen(options)) return dc.encode(options, "activity options");
-  let byOptions = encodedOptions.get(dc);
-  if (byOptions === undefined) {
-    byOptions = new WeakMap();
-    encodedOptions.set(dc, byOptions);
+/** Adds the queue entries a command implies (a timer, a child run, the run's close...). */
+async function addQueueEntries(
+  commit: ActivationCommit,
+  e: HistoryEvent,
+  c: ActivationContext,
+): Promise<void> {
+  const { run, dc } = c;
+  switch (e.type) {
+    case "ActivityCancelled":
+      commit.cancelActivities.push(e.step);
+      break;
+    case "TimerStarted":
+      commit.timers.push({ step: e.step, dueAt: e.dueAt });
+      break;
+    case "TimerCancelled":
+      commit.cancelTimers.push(e.step);
+      break;
+    case "ChildStarted": {
+      const def = c.workflows.get(e.name);
+      commit.children.push({
+        step: e.step,
+        workflowId: e.workflowId,
+        workflowName: e.name,
+        version: def?.version ?? null,
+        startedEventBody: await encodeBody(
+          workflowStartedFields(e.name, def, e.input, {
+            parent: { workflowId: run.workflowId, runId: run.runId, step: e.step },
+          }),
+          dc,
+          `input of child workflow "${e.name}"`,
+        ),
+        inputHash: workflowInputFingerprint(e.input),
+      });
+      break;
+    }
+    case "ChildCancelled":
+      commit.cancelChildren.push({
+        step: e.step,
+        workflowId: e.workflowId,
+        body: await encodeBody(
+          { type: "CancelRequested", reason: `parent ${run.workflowId} cancelled it` },
+          dc,
+        ),
+      });
+      break;
+    case "WorkflowFailed":
+    case "WorkflowCancelled":
+      commit.close = {
+        status: e.type === "WorkflowFailed" ? "failed" : "cancelled",
+        error: (await dc.encodeError(e.error, (err) => err, "workflow error")).bytes,
+        ...(await parentEvent(run, dc, { type: "ChildFailed", error: e.error })),
+      };
+      break;
+    case "WorkflowContinued":
+      commit.close = {
+        status: "continued",
+        continueAsNew: {
+          workflowName: run.workflowName,
+          version: c.definition.version ?? null,
+          startedEventBody: await encodeBody(
+            workflowStartedFields(run.workflowName, c.definition, e.input, {
+              continuedFrom: run.runId,
+              ...(run.parentRunId && run.parentWorkflowId && run.parentStep !== null
+                ? {
+                    parent: {
+                      workflowId: run.parentWorkflowId,
+                      runId: run.parentRunId,
+                      step: run.parentStep,
+                    },
+                  }
+                : {}),
+            }),
+            dc,
+            `continueAsNew input of "${run.workflowName}"`,
+          ),
+          inputHash: workflowInputFingerprint(e.input),
+          carriedSignals: await Promise.all(
+            (e.carriedSignals ?? []).map(
+              async (sig) =>
+                await encodeBody({ type: "SignalReceived", name: sig.name, payload: sig.payload }, dc),
+            ),
+          ),
+        },
+      };
+      break;
+    default:
+      break; // SideEffect, PatchMarker: history only
   }
-  let bytes = byOptions.get(options);
-  if (bytes === undefined) {
-    bytes = dc.encodeSync(options, "activity options");
-    byOptions.set(options, bytes);
-  }
-  return bytes;
 }
 
 async function parentEvent(
   run: RunRecord,
   dc: DataConverter,
-  e: { type: "ChildCompleted"; result: unknown } | { type: "ChildFailed"; error: unknown },
-): Promise<{ parentEvent?: { type: "ChildCompleted" | "ChildFailed"; body: Uint8Array } }> {
+  e: { type: "ChildFailed"; error: unknown },
+): Promise<{ parentEvent?: { type: "ChildFailed"; body: Uint8Array } }> {
   if (!run.parentRunId) return {};
   return { parentEvent: { type: e.type, body: await encodeBody(e, dc) } };
 }

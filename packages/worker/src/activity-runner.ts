@@ -1,9 +1,10 @@
 /**
  * Runs one activity attempt: decodes its input, gives the function an AbortSignal, a heartbeat
  * and an idempotency key, enforces the start-to-close and heartbeat timeouts, checks the output
- * against its schema, and reports the outcome: completed, retry later (per the retry policy), or
- * failed for good. A report from an attempt whose lease was lost is rejected by the backend's
- * fencing token and dropped here.
+ * against its schema, and returns the outcome with its payloads encoded (once, as they will be
+ * stored): completed, failed for good, retry later (per the retry policy), interrupted by the
+ * shutdown, or abandoned. Recording the outcome is its caller's job (activity-reporter.ts): the
+ * runner talks to the backend only to heartbeat.
  */
 import {
   type ActivityContext,
@@ -17,12 +18,11 @@ import {
   type DataConverter,
   decodeRetryPolicy,
   encodeBody,
-  type NewInboundEvent,
   parseWith,
   type RecordedActivityOptions,
   type ResolvedRetryPolicy,
   retryDecision,
-  StorageFullError,
+  type SerializedError,
   serializeError,
   TimeoutError,
   ValidationError,
@@ -32,11 +32,62 @@ import type { Logger } from "./logger.ts";
 /** Why a running attempt was aborted by the worker. */
 export type AbortReason = "timeout" | "heartbeat-timeout" | "cancelled" | "lease-lost" | "shutdown";
 
+/** Why a step failed for good, as recorded in its ActivityFailed event. */
+export type ActivityFailReason =
+  | "retries-exhausted"
+  | "non-retryable"
+  | "timeout"
+  | "cancelled"
+  | "validation";
+
+/**
+ * How an outcome must be recorded:
+ * - `durable`: wait out a full disk (the side effect has happened; dropping the outcome would
+ *   make another attempt repeat it), giving up only on shutdown;
+ * - `once`: one try (the activity never ran: its task was damaged or its input unreadable);
+ * - `best-effort`: one try, failures ignored (the worker is shutting down).
+ */
+export type OutcomeDelivery = "durable" | "once" | "best-effort";
+
+/**
+ * What an attempt came to, with its payloads encoded as they will be stored (`body` is the
+ * ActivityCompleted or ActivityFailed event body), so recording it encodes nothing again.
+ */
+export type AttemptOutcome =
+  | { kind: "completed"; result: unknown; attempt: number; body: Uint8Array; delivery: "durable" }
+  | {
+      kind: "failed";
+      /** The error as stored (shrunk to fit the payload limit when it must be). */
+      error: SerializedError;
+      /** The attempt to record (not always the claim's: see a claim past the last allowed attempt). */
+      attempt: number;
+      reason: ActivityFailReason;
+      body: Uint8Array;
+      delivery: OutcomeDelivery;
+    }
+  /** Try again at `delayMs` from now (per the retry policy); `error` is encoded. */
+  | {
+      kind: "retry";
+      error: Uint8Array;
+      delayMs: number;
+      attempt: number;
+      /** For the log line: the policy's limit and the error in one line. */
+      maxAttempts: number;
+      message: string;
+    }
+  /** Cut short by the shutdown with attempts left: hand the task back now (best effort). */
+  | { kind: "interrupted"; error: Uint8Array }
+  /** The step was withdrawn or another worker owns the attempt now: nothing to record. */
+  | { kind: "abandoned"; reason: AbortReason };
+
 /** A running attempt, as the worker tracks it. */
 export interface RunningActivity {
   task: ClaimedActivityTask;
   abort(reason: AbortReason): void;
-  done: Promise<void>;
+  /** Why the attempt was aborted, if it was (the first reason). */
+  readonly abortReason: AbortReason | undefined;
+  /** The attempt's outcome; rejects only when an outcome could not even be encoded. */
+  outcome: Promise<AttemptOutcome>;
 }
 
 /** What the runner needs from the worker. */
@@ -48,18 +99,6 @@ export interface ActivityRunnerDeps {
   onHeartbeat?: (task: ClaimedActivityTask) => void;
   /** Fault points (tests only). */
   fault?: (point: string, info: Record<string, unknown>) => Promise<void> | void;
-  /**
-   * Tries to record the outcome together with the activation it triggers (the eager path);
-   * resolves false when the normal path (the run's inbox) must be used.
-   */
-  completeEagerly?: (task: ClaimedActivityTask, event: NewInboundEvent) => Promise<boolean>;
-  /** Told when an outcome could not be stored for lack of space, and when storing works again. */
-  storage?: { full(err: unknown): void; ok(): void };
-  /**
-   * When a failed attempt that will be retried is logged at WARN rather than DEBUG: from attempt
-   * `after`, then every `every` attempts (see WorkerOptions.activityFailureWarn).
-   */
-  failureWarn?: { after: number; every: number };
 }
 
 /**
@@ -107,7 +146,7 @@ class AttemptAbort {
   }
 }
 
-/** Starts an attempt; the returned handle lets the worker abort it. */
+/** Starts an attempt; the returned handle lets the worker abort it and await its outcome. */
 export function startActivity(
   def: ActivityDefinition,
   task: ClaimedActivityTask,
@@ -137,8 +176,15 @@ export function startActivity(
             ),
     );
   };
-  const done = runAttempt(def, task, deps, state, abort);
-  return { task, abort, done };
+  const outcome = runAttempt(def, task, deps, state, abort);
+  return {
+    task,
+    abort,
+    get abortReason() {
+      return state.reason;
+    },
+    outcome,
+  };
 }
 
 async function runAttempt(
@@ -147,8 +193,7 @@ async function runAttempt(
   deps: ActivityRunnerDeps,
   state: AttemptAbort,
   abort: (r: AbortReason) => void,
-): Promise<void> {
-  const reasonOf = () => state.reason;
+): Promise<AttemptOutcome> {
   const { backend, dc, log } = deps;
   const ref = { taskId: task.taskId, fence: task.fence };
   const timers: ReturnType<typeof setTimeout>[] = [];
@@ -166,8 +211,7 @@ async function runAttempt(
       activity: task.name,
       error: task.corruption.message,
     });
-    await report(deps, task, { ok: false, error: task.corruption, reason: "validation" });
-    return;
+    return failed(dc, task, task.corruption, "validation", task.attempt, "once");
   }
   let input: unknown;
   try {
@@ -175,8 +219,7 @@ async function runAttempt(
     // policy: timeouts come with the task) are decoded only when an attempt fails.
     input = dc.isSync ? dc.decodeSync(task.input) : await dc.decode(task.input);
   } catch (err) {
-    await report(deps, task, { ok: false, error: err, reason: "validation" });
-    return;
+    return failed(dc, task, err, "validation", task.attempt, "once");
   }
   // An attempt past the first may follow one that never reported (its worker died, stalled past
   // its lease or shut down): that attempt counted, so the policy may not allow this one. Checked
@@ -198,9 +241,7 @@ async function runAttempt(
         step: task.step,
         maxAttempts: last,
       });
-      const outcome = { ok: false, error, reason: "retries-exhausted", attempt: last } as const;
-      if (!(await reportDurably(deps, task, outcome, () => state.reason === "shutdown"))) abort("lease-lost");
-      return;
+      return failed(dc, task, error, "retries-exhausted", last, "durable");
     }
   }
   await deps.fault?.("activity.start", { taskId: task.taskId, runId: task.runId, step: task.step });
@@ -258,11 +299,11 @@ async function runAttempt(
     for (const t of timers) clearTimeout(t);
     if (heartbeatTimer) clearTimeout(heartbeatTimer);
   }
-  const reason = reasonOf();
+  const reason = state.reason;
   if (reason === "cancelled" || reason === "lease-lost") {
     // The step was withdrawn or another worker owns the attempt now: nothing to report.
     log.debug("activity attempt abandoned", { activity: task.name, step: task.step, reason });
-    return;
+    return { kind: "abandoned", reason };
   }
   if (reason === "shutdown" && !outcome.ok) {
     // The attempt was cut short by the shutdown: it counts against maxAttempts (it may have done
@@ -278,16 +319,11 @@ async function runAttempt(
           `"${task.workflowId}/${task.step}".`,
         { cause: outcome.error },
       );
-      await reportDurably(deps, task, { ok: false, error, reason: "retries-exhausted" }, () => true).catch(
-        () => undefined,
+      return failed(dc, task, error, "retries-exhausted", task.attempt, "best-effort").catch(
+        (): AttemptOutcome => ({ kind: "abandoned", reason }),
       );
-      return;
     }
-    // The error is encoded first: a time read from the backend's clock goes straight into the call
-    // (a clock step reconciled across an await would leave it on the old anchor).
-    const error = await encodeError(dc, outcome.error);
-    await backend.retryActivityTask(ref, backend.now(), error).catch(() => undefined);
-    return;
+    return { kind: "interrupted", error: await encodeError(dc, outcome.error) };
   }
   await deps.fault?.("activity.before-complete", {
     taskId: task.taskId,
@@ -297,85 +333,74 @@ async function runAttempt(
     attempt: task.attempt,
     name: task.name,
   });
-  // A report the backend rejects (ConflictError) means the lease was lost while the attempt ran:
-  // fire the attempt's AbortSignal with that reason, as a late heartbeat would, so work the
-  // activity left running on ctx.signal learns that its result was discarded.
-  const shuttingDown = () => reasonOf() === "shutdown";
-  if (outcome.ok) {
-    if (!(await reportDurably(deps, task, outcome, shuttingDown))) abort("lease-lost");
-    return;
-  }
+  if (outcome.ok) return completed(dc, task, outcome.value);
   let policy: ResolvedRetryPolicy;
   try {
     policy = await policyOf(dc, task);
   } catch (err) {
     // Unreadable options: no retry policy to follow, so the step fails for good, saying why.
-    if (!(await reportDurably(deps, task, { ok: false, error: err, reason: "validation" }, shuttingDown)))
-      abort("lease-lost");
-    return;
+    return failed(dc, task, err, "validation", task.attempt, "durable");
   }
   const decision = retryDecision(policy, task.attempt, outcome.error);
   if (decision.retry) {
-    // The error is encoded before the clock is read: a time read from the backend's clock goes
-    // straight into the call (a clock step reconciled across an await would leave it on the old
-    // anchor).
-    const error = await encodeError(dc, outcome.error);
-    const retryAt = backend.now() + decision.delayMs;
-    // A step failing again and again looks healthy from outside unless someone says so: from
-    // the threshold on (and every Nth attempt after) it is a warning, with when it runs next.
-    const warn = deps.failureWarn ?? { after: 3, every: 10 };
-    const loud = task.attempt >= warn.after && (task.attempt - warn.after) % Math.max(1, warn.every) === 0;
-    (loud ? log.warn : log.debug).call(log, "activity attempt failed; retrying", {
-      activity: task.name,
-      workflowId: task.workflowId,
-      step: task.step,
+    return {
+      kind: "retry",
+      error: await encodeError(dc, outcome.error),
+      delayMs: decision.delayMs,
       attempt: task.attempt,
-      maxAttempts: Number.isFinite(policy.maxAttempts) ? policy.maxAttempts : "unlimited",
-      error: errorMessage(outcome.error),
-      nextAttemptAt: new Date(retryAt).toISOString(),
-    });
-    try {
-      await backend.retryActivityTask(ref, retryAt, error);
-    } catch (err) {
-      if (!ConflictError.is(err)) throw err;
-      abort("lease-lost");
-    }
-    return;
+      maxAttempts: policy.maxAttempts,
+      message: errorMessage(outcome.error),
+    };
   }
   const failReason = TimeoutError.is(outcome.error)
     ? "timeout"
     : ValidationError.is(outcome.error)
       ? "validation"
       : decision.reason;
-  if (
-    !(await reportDurably(deps, task, { ok: false, error: outcome.error, reason: failReason }, shuttingDown))
-  )
-    abort("lease-lost");
+  return failed(dc, task, outcome.error, failReason, task.attempt, "durable");
 }
 
 /**
- * Reports an outcome, waiting out a full disk (StorageFullError) with back-off: the side effect
- * has already happened, so dropping the outcome would make another attempt repeat it once the
- * lease runs out. Gives up on shutdown (the lease then hands the step to another worker) and on
- * any other error.
+ * A completed attempt, its ActivityCompleted body encoded. A result that cannot be stored (too
+ * large, not serialisable) fails the step for good with that reason instead.
  */
-async function reportDurably(
-  deps: ActivityRunnerDeps,
+async function completed(
+  dc: DataConverter,
   task: ClaimedActivityTask,
-  outcome: Parameters<typeof report>[2],
-  giveUp: () => boolean,
-): Promise<boolean> {
-  for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, 2000)) {
-    try {
-      const accepted = await report(deps, task, outcome);
-      deps.storage?.ok();
-      return accepted;
-    } catch (err) {
-      if (!StorageFullError.is(err) || giveUp()) throw err;
-      deps.storage?.full(err);
-      await new Promise((r) => setTimeout(r, delayMs));
-    }
+  result: unknown,
+): Promise<AttemptOutcome> {
+  let body: Uint8Array;
+  try {
+    body = await encodeBody(
+      { type: "ActivityCompleted", result, attempt: task.attempt },
+      dc,
+      `result of activity "${task.name}"`,
+    );
+  } catch (err) {
+    return failed(dc, task, err, "validation", task.attempt, "durable");
   }
+  return { kind: "completed", result, attempt: task.attempt, body, delivery: "durable" };
+}
+
+/**
+ * A failed step, its ActivityFailed body encoded. The error is kept as stored (shrunk to fit the
+ * payload limit when it must be): the eager path keeps the event in the cached executor, which
+ * must hold what a replay would read.
+ */
+async function failed(
+  dc: DataConverter,
+  task: ClaimedActivityTask,
+  err: unknown,
+  reason: ActivityFailReason,
+  attempt: number,
+  delivery: OutcomeDelivery,
+): Promise<AttemptOutcome> {
+  const encoded = await dc.encodeError(
+    serializeError(err),
+    (e) => ({ error: e, attempt, reason }),
+    `error of activity "${task.name}"`,
+  );
+  return { kind: "failed", error: encoded.error, attempt, reason, body: encoded.bytes, delivery };
 }
 
 /** The attempt's retry policy, as recorded with its step. @throws when the options cannot be decoded */
@@ -386,81 +411,6 @@ async function policyOf(dc: DataConverter, task: ClaimedActivityTask): Promise<R
 
 async function encodeError(dc: DataConverter, err: unknown): Promise<Uint8Array> {
   return (await dc.encodeError(serializeError(err), (e) => e, "activity error")).bytes;
-}
-
-async function report(
-  deps: ActivityRunnerDeps,
-  task: ClaimedActivityTask,
-  outcome:
-    | { ok: true; value: unknown }
-    | {
-        ok: false;
-        error: unknown;
-        reason: "retries-exhausted" | "non-retryable" | "timeout" | "cancelled" | "validation";
-        /** The attempt to record, when not this claim's (a claim past the last allowed attempt). */
-        attempt?: number;
-      },
-): Promise<boolean> {
-  const { backend, dc, log } = deps;
-  const ref = { taskId: task.taskId, fence: task.fence };
-  const attempt = (!outcome.ok && outcome.attempt) || task.attempt;
-  // The error as it will be stored (shrunk to fit the payload limit when it must be): the eager
-  // path keeps the event in the cached executor, which must hold what a replay would read.
-  const error = outcome.ok
-    ? undefined
-    : (
-        await dc.encodeError(
-          serializeError(outcome.error),
-          (e) => ({ error: e, attempt, reason: outcome.reason }),
-          `error of activity "${task.name}"`,
-        )
-      ).error;
-  if (deps.completeEagerly) {
-    const ts = backend.now();
-    const event: NewInboundEvent = outcome.ok
-      ? { type: "ActivityCompleted", step: task.step, ts, result: outcome.value, attempt: task.attempt }
-      : {
-          type: "ActivityFailed",
-          step: task.step,
-          ts,
-          error: error!,
-          attempt,
-          reason: outcome.reason,
-        };
-    if (await deps.completeEagerly(task, event)) return true;
-  }
-  let body: Uint8Array;
-  let type: "ActivityCompleted" | "ActivityFailed";
-  try {
-    if (outcome.ok) {
-      type = "ActivityCompleted";
-      body = await encodeBody(
-        { type, result: outcome.value, attempt: task.attempt },
-        dc,
-        `result of activity "${task.name}"`,
-      );
-    } else {
-      type = "ActivityFailed";
-      body = await encodeBody({ type, error: error!, attempt, reason: outcome.reason }, dc);
-    }
-  } catch (err) {
-    // The result cannot be stored (too large, not serialisable): fail the step for good with that reason.
-    type = "ActivityFailed";
-    body = await encodeBody({ type, error: serializeError(err), attempt, reason: "validation" }, dc);
-  }
-  try {
-    await backend.completeActivityTask(ref, { type, body });
-  } catch (err) {
-    if (ConflictError.is(err)) {
-      log.debug("late activity completion rejected (stale attempt)", {
-        activity: task.name,
-        step: task.step,
-      });
-      return false;
-    }
-    throw err;
-  }
-  return true;
 }
 
 function errorMessage(err: unknown): string {

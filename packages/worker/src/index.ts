@@ -3,4 +3,5 @@
  */
 export type { AbortReason } from "./activity-runner.ts";
 export { consoleLogger, type Logger, type LogLevel, silentLogger } from "./logger.ts";
-export { Worker, type WorkerOptions } from "./worker.ts";
+export type { WorkerOptions } from "./options.ts";
+export { Worker } from "./worker.ts";

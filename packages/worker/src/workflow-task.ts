@@ -1,13 +1,12 @@
 /**
  * Processes one claimed workflow task: get the run's executor (cached, or rebuilt by replaying its
- * history), feed it the inbox, and commit everything it produced as one activation. A replay
- * error parks the run as blocked with the reason; a lost guard (another worker advanced the run)
- * discards the work, which is safe because nothing was written.
+ * history), decode the inbox, and hand both to the activation pipeline. A replay error parks the
+ * run as blocked with the reason; a lost guard (another worker advanced the run) discards the
+ * work, which is safe because nothing was written.
  */
 import {
   type ActivationResult,
   type Backend,
-  type ClaimedActivityTask,
   type ClaimedWorkflowTask,
   ConflictError,
   type DataConverter,
@@ -16,12 +15,13 @@ import {
   type NewInboundEvent,
   parksWhenThrownByEngine,
   type RunRecord,
+  type StoredBody,
   serializeError,
   type WorkflowDefinition,
   WorkflowExecutor,
   type WorkflowLogEntry,
 } from "@spool/core";
-import { buildActivation } from "./activation-builder.ts";
+import type { ActivationPipeline } from "./activation-pipeline.ts";
 import type { Logger } from "./logger.ts";
 import type { RunCache } from "./run-cache.ts";
 
@@ -38,15 +38,12 @@ export interface WorkflowTaskDeps {
   log: Logger;
   cache: RunCache;
   workflows: ReadonlyMap<string, WorkflowDefinition>;
-  workerId: string;
   strict: boolean;
-  eagerActivities: number;
-  /** Activities this worker runs (only those are claimed eagerly). */
-  activityNames: string[];
+  /** The delay before a run parked as blocked is offered again (counts this block). */
   blockedBackoff: (runId: string) => number;
-  fault?: (point: string, info: Record<string, unknown>) => Promise<void> | void;
   /** History limits handed to every executor. */
   historyLimits?: { historyWarnAt?: number; historyLimit?: number };
+  pipeline: ActivationPipeline;
 }
 
 /** Creates an executor for a run and replays its whole history. */
@@ -110,38 +107,22 @@ export async function processWorkflowTask(
     if (task.inboxError) throw task.inboxError;
     if (!ex || ex.seq !== run.lastSeq) ex = await rebuildExecutor(run, def, deps);
     const inbound: NewInboundEvent[] = [];
-    for (const raw of task.inbox)
-      inbound.push((await decodeInboxEvent(raw, deps.dc, run.runId)) as NewInboundEvent);
-    const consumed = await ex.apply(inbound, deps.backend.now());
-    const newEvents = ex.takeNewEvents();
-    const commit = await buildActivation({
-      run,
-      fence: task.fence,
-      newEvents,
-      consumedInbox: consumed.map((i) => (task.inbox[i] as { id: number }).id),
-      workflows: deps.workflows,
-      dc: deps.dc,
-      definition: def,
-    });
-    commit.bufferedSignals = ex.bufferedSignalCount;
-    if (deps.eagerActivities > 0 && commit.activities.length > 0) {
-      commit.eagerActivities = {
-        workerId: deps.workerId,
-        maxTasks: deps.eagerActivities,
-        activityNames: deps.activityNames,
-      };
+    const stored: StoredBody[] = [];
+    for (const raw of task.inbox) {
+      const event = (await decodeInboxEvent(raw, deps.dc, run.runId)) as NewInboundEvent;
+      inbound.push(event);
+      stored.push({ event, body: raw.body });
     }
-    await deps.fault?.("workflow.before-commit", {
-      runId: run.runId,
-      events: newEvents.length,
-      closing: ex.isClosed,
+    return await deps.pipeline.run({
+      executor: ex,
+      // A copy: the pipeline advances it in place and caches it with the executor.
+      run: { ...run },
+      definition: def,
+      inbound,
+      stored,
+      fence: task.fence,
+      inboxIds: task.inbox.map((raw) => raw.id),
     });
-    const result = await deps.backend.commitActivation(commit);
-    await deps.fault?.("workflow.after-commit", { runId: run.runId, lastSeq: result.lastSeq });
-    if (!ex.isClosed)
-      deps.cache.put({ executor: ex, run: { ...run, lastSeq: result.lastSeq, status: "running" } });
-    else deps.cache.delete(run.runId);
-    return result;
   } catch (err) {
     deps.cache.delete(run.runId);
     if (ConflictError.is(err)) {
@@ -176,68 +157,5 @@ async function park(task: ClaimedWorkflowTask, err: unknown, deps: WorkflowTaskD
     });
   } catch (e) {
     if (!ConflictError.is(e)) throw e;
-  }
-}
-
-/**
- * The eager path: an activity attempt finished on this worker while the run's executor is cached
- * here. Its completion and the activation it triggers commit in ONE transaction (guarded by the
- * run's sequence number and the attempt's fence) instead of three (completion, claim, activation).
- * Returns the commit result, or null when the normal path must be taken (not cached, or the guard
- * failed — nothing was written then, and the cached executor is dropped).
- */
-export async function completeEagerly(
-  task: ClaimedActivityTask,
-  inbound: NewInboundEvent,
-  deps: WorkflowTaskDeps,
-): Promise<ActivationResult | null> {
-  const cached = deps.cache.take(task.runId);
-  if (!cached) return null;
-  const { executor: ex, run } = cached;
-  const def = deps.workflows.get(run.workflowName);
-  if (ex.seq !== run.lastSeq || ex.isClosed || !def) {
-    deps.cache.put(cached);
-    return null;
-  }
-  try {
-    await ex.apply([inbound], deps.backend.now());
-    const newEvents = ex.takeNewEvents();
-    const commit = await buildActivation({
-      run,
-      fence: undefined,
-      newEvents,
-      consumedInbox: [],
-      workflows: deps.workflows,
-      dc: deps.dc,
-      definition: def,
-    });
-    commit.bufferedSignals = ex.bufferedSignalCount;
-    commit.completedActivity = { taskId: task.taskId, fence: task.fence };
-    if (deps.eagerActivities > 0 && commit.activities.length > 0) {
-      commit.eagerActivities = {
-        workerId: deps.workerId,
-        maxTasks: deps.eagerActivities,
-        activityNames: deps.activityNames,
-      };
-    }
-    await deps.fault?.("workflow.before-commit", {
-      runId: run.runId,
-      events: newEvents.length,
-      eager: true,
-      closing: ex.isClosed,
-    });
-    const result = await deps.backend.commitActivation(commit);
-    await deps.fault?.("workflow.after-commit", { runId: run.runId, lastSeq: result.lastSeq, eager: true });
-    if (!ex.isClosed) {
-      // The entry was taken out of the cache, so its record is ours to advance (no copy per step).
-      run.lastSeq = result.lastSeq;
-      deps.cache.put(cached);
-    } else deps.cache.delete(run.runId);
-    return result;
-  } catch (err) {
-    // The executor may have moved past what is stored: it is no longer trustworthy.
-    deps.cache.delete(run.runId);
-    if (ConflictError.is(err) || parksWhenThrownByEngine(err)) return null;
-    throw err;
   }
 }

@@ -83,6 +83,28 @@ export class DataConverter {
   }
 
   /**
+   * The second half of {@link DataConverter.encode}, for msgpack bytes made by `encodeValue`: the
+   * codec, then the size limit. Lets a value serialized once be stored in several payloads (an
+   * event body and a field of it cut out of the same bytes).
+   *
+   * @throws {@link PayloadTooLargeError} when the final bytes exceed `maxPayloadBytes`.
+   */
+  async seal(msgpack: Uint8Array, what: string): Promise<Uint8Array> {
+    if (this.codec === undefined) return this.checkSize(msgpack, what);
+    return this.checkSize(checkCodecOutput(await this.codec.encode(msgpack), this.codec, "encode"), what);
+  }
+
+  /**
+   * Synchronous {@link DataConverter.seal}.
+   *
+   * @throws {@link ConfigurationError} when the codec is asynchronous, plus everything `seal` throws.
+   */
+  sealSync(msgpack: Uint8Array, what: string): Uint8Array {
+    if (this.codec === undefined) return this.checkSize(msgpack, what);
+    return this.checkSize(syncResult(this.codec.encode(msgpack), this.codec, "encode"), what);
+  }
+
+  /**
    * Decodes bytes written by {@link DataConverter.encode} with the same codec.
    *
    * @throws {@link ValidationError} when the bytes cannot be decoded (or fail authentication).
@@ -99,9 +121,7 @@ export class DataConverter {
    *   everything `encode` throws.
    */
   encodeSync(value: unknown, what: string): Uint8Array {
-    const raw = encodeValue(value, what);
-    if (this.codec === undefined) return this.checkSize(raw, what);
-    return this.checkSize(syncResult(this.codec.encode(raw), this.codec, "encode"), what);
+    return this.sealSync(encodeValue(value, what), what);
   }
 
   /**

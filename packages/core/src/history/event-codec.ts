@@ -5,6 +5,8 @@
  */
 import type { InboxEvent, RawEvent } from "../backend/backend.ts";
 import { isSerializedError } from "../codec/error-serialization.ts";
+import { encodeValue } from "../codec/msgpack-codec.ts";
+import { msgpackMapFields } from "../codec/msgpack-fields.ts";
 import type { DataConverter } from "../codec/payload-codec.ts";
 import { HistoryCorruptError } from "../errors.ts";
 import { eventChecks } from "./event-check.ts";
@@ -57,16 +59,111 @@ export async function encodeBody(e: BodiedEvent, dc: DataConverter, what?: strin
   return bytes;
 }
 
-/** Encodes a history event to its stored form. */
-export async function encodeEvent(e: HistoryEvent, dc: DataConverter): Promise<RawEvent> {
+/**
+ * The body of an inbound event as it was stored (in the inbox, or as an activity outcome was
+ * encoded for it), kept with the event it was decoded into or encoded from.
+ */
+export interface StoredBody {
+  event: object;
+  body: Uint8Array | null;
+}
+
+/**
+ * Encodes a history event to its stored form.
+ *
+ * @param stored - the inbound events just applied, with their bodies as stored: an event that
+ *   records one of them (same type and step, and the same body fields — keys in order, the very
+ *   same values) is given that body as is, rather than encoded again.
+ */
+export async function encodeEvent(
+  e: HistoryEvent,
+  dc: DataConverter,
+  stored?: readonly StoredBody[],
+): Promise<RawEvent> {
   const rec = e as HistoryEvent & Record<string, unknown>;
-  return {
+  const step = "step" in e ? e.step : null;
+  if (stored !== undefined) {
+    for (const s of stored) {
+      const from = s.event as Record<string, unknown>;
+      if (from.type === e.type && (from.step ?? null) === step && sameBodyFields(rec, from)) {
+        return { seq: e.seq, ts: e.ts, type: e.type, step, body: s.body };
+      }
+    }
+  }
+  return { seq: e.seq, ts: e.ts, type: e.type, step, body: await encodeEventBody(rec, dc) };
+}
+
+/** True when `a` and `b` have the same body fields (keys in order, identical values). */
+function sameBodyFields(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  let n = 0;
+  for (const k in a) {
+    if (k === "seq" || k === "ts" || k === "type" || k === "step") continue;
+    if (!Object.hasOwn(b, k) || !Object.is(a[k], b[k])) return false;
+    n++;
+  }
+  for (const k in b) {
+    if (k === "seq" || k === "ts" || k === "type" || k === "step") continue;
+    n--;
+  }
+  return n === 0;
+}
+
+/**
+ * A history event encoded once, with some of its body fields also as payloads of their own.
+ * `bodyMsgpack` is the body before the payload codec, for a body of the same fields stored
+ * elsewhere (a ChildCompleted event in the parent's inbox carries its child's `{ result }`).
+ */
+export interface EncodedEventWithFields<K extends string> {
+  event: RawEvent;
+  fields: Record<K, Uint8Array>;
+  bodyMsgpack: Uint8Array;
+}
+
+/**
+ * Encodes a history event and, from the same bytes, the named fields of its body as payloads of
+ * their own (an activity's input for its task, a run's result for its row): each value is checked
+ * and serialized once, and each payload is a slice of the body's msgpack sealed by the payload
+ * codec. The stored bytes are those of `encodeEvent` and of `dc.encode(field)`: msgpack writes a
+ * map's values exactly as it writes them alone (see msgpack-fields.ts).
+ *
+ * @param fields - field name → what the field's payload is called in errors (e.g. its size).
+ * @throws what `encodeEvent` throws first, then what `dc.encode` throws for a field.
+ */
+export async function encodeEventWithFields<K extends string>(
+  e: HistoryEvent,
+  dc: DataConverter,
+  fields: Record<K, string>,
+): Promise<EncodedEventWithFields<K>> {
+  const rec = e as HistoryEvent & Record<string, unknown>;
+  const body = bodyOf(rec) ?? {};
+  if (isSerializedError(body.error)) {
+    // An error body is shrunk to fit (see encodeEventBody): its fields are encoded on their own.
+    const event = await encodeEvent(e, dc);
+    const out = {} as Record<K, Uint8Array>;
+    for (const key in fields) out[key] = await dc.encode(body[key], fields[key]);
+    return { event, fields: out, bodyMsgpack: encodeValue(body) };
+  }
+  const what = `${e.type} event`;
+  const bodyMsgpack = encodeValue(body, what);
+  const event: RawEvent = {
     seq: e.seq,
     ts: e.ts,
     type: e.type,
     step: "step" in e ? e.step : null,
-    body: await encodeEventBody(rec, dc),
+    body: dc.isSync ? dc.sealSync(bodyMsgpack, what) : await dc.seal(bodyMsgpack, what),
   };
+  const keys = Object.keys(fields) as K[];
+  const cut = msgpackMapFields(bodyMsgpack, keys);
+  const out = {} as Record<K, Uint8Array>;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as K;
+    const fieldWhat = fields[key];
+    const msgpack = cut[i];
+    // Unreachable for an event that has the field; encoded alone rather than failing if not.
+    if (msgpack === undefined) out[key] = await dc.encode(body[key], fieldWhat);
+    else out[key] = dc.isSync ? dc.sealSync(msgpack, fieldWhat) : await dc.seal(msgpack, fieldWhat);
+  }
+  return { event, fields: out, bodyMsgpack };
 }
 
 /**
