@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import {
   ConfigurationError,
+  InvalidOptionsError,
   ConflictError,
   HistoryCorruptError,
   SpoolError,
@@ -87,12 +88,12 @@ describe("SqliteBackend (SQLite specifics)", () => {
       await normal.close();
     });
 
-    it("rejects invalid options with ConfigurationError", () => {
+    it("rejects invalid options with InvalidOptionsError", () => {
       expect(() => new SqliteBackend({ path: ":memory:", durability: "fast" as "full" })).toThrow(
-        ConfigurationError,
+        InvalidOptionsError,
       );
-      expect(() => new SqliteBackend({ path: ":memory:", busyTimeoutMs: -1 })).toThrow(ConfigurationError);
-      expect(() => new SqliteBackend({ path: "" })).toThrow(ConfigurationError);
+      expect(() => new SqliteBackend({ path: ":memory:", busyTimeoutMs: -1 })).toThrow(InvalidOptionsError);
+      expect(() => new SqliteBackend({ path: "" })).toThrow(InvalidOptionsError);
     });
 
     it("records migrations once and reopens an existing file without re-running them", async () => {

@@ -2,6 +2,7 @@
 import { randomBytes } from "node:crypto";
 import {
   ConfigurationError,
+  InvalidOptionsError,
   ConflictError,
   HistoryCorruptError,
   RunNotFoundError,
@@ -173,15 +174,15 @@ describe("PostgresBackend (PostgreSQL specifics)", () => {
       expect((err as Error).message).toMatch(/newer Spool release/);
     });
 
-    it("rejects invalid options with ConfigurationError", () => {
+    it("rejects invalid options with InvalidOptionsError", () => {
       for (const schema of ["bad-name", "1abc", "x".repeat(49), 'a"b']) {
-        expect(() => new PostgresBackend({ connectionString: PG_URL, schema })).toThrow(ConfigurationError);
+        expect(() => new PostgresBackend({ connectionString: PG_URL, schema })).toThrow(InvalidOptionsError);
       }
       expect(() => new PostgresBackend({ connectionString: PG_URL, poolSize: 0 })).toThrow(
-        ConfigurationError,
+        InvalidOptionsError,
       );
       expect(() => new PostgresBackend({ connectionString: PG_URL, workflowLeaseMs: -1 })).toThrow(
-        ConfigurationError,
+        InvalidOptionsError,
       );
     });
 

@@ -6,7 +6,7 @@
 import {
   type ActivityDefinition,
   type Backend,
-  ConfigurationError,
+  InvalidOptionsError,
   newId,
   type PayloadCodec,
   type WorkflowDefinition,
@@ -117,28 +117,28 @@ export interface ResolvedWorkerOptions {
 
 /**
  * Checks the options of `new Worker()` and fills in the defaults.
- * @throws ConfigurationError for a missing backend, definitions not made by defineWorkflow() /
+ * @throws InvalidOptionsError for a missing backend, definitions not made by defineWorkflow() /
  *   defineActivity(), a name registered twice, no definition at all, or liveness settings that
  *   would make a live worker look dead.
  */
 export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
-  if (!options?.backend) throw new ConfigurationError("new Worker() needs { backend }");
+  if (!options?.backend) throw new InvalidOptionsError("new Worker() needs { backend }");
   const workflows = new Map<string, WorkflowDefinition>();
   const activities = new Map<string, ActivityDefinition>();
   for (const w of options.workflows ?? []) {
     if (w?.kind !== "workflow")
-      throw new ConfigurationError("workflows: pass definitions made by defineWorkflow()");
-    if (workflows.has(w.name)) throw new ConfigurationError(`workflow "${w.name}" is registered twice`);
+      throw new InvalidOptionsError("workflows: pass definitions made by defineWorkflow()");
+    if (workflows.has(w.name)) throw new InvalidOptionsError(`workflow "${w.name}" is registered twice`);
     workflows.set(w.name, w);
   }
   for (const a of options.activities ?? []) {
     if (a?.kind !== "activity")
-      throw new ConfigurationError("activities: pass definitions made by defineActivity()");
-    if (activities.has(a.name)) throw new ConfigurationError(`activity "${a.name}" is registered twice`);
+      throw new InvalidOptionsError("activities: pass definitions made by defineActivity()");
+    if (activities.has(a.name)) throw new InvalidOptionsError(`activity "${a.name}" is registered twice`);
     activities.set(a.name, a);
   }
   if (workflows.size === 0 && activities.size === 0) {
-    throw new ConfigurationError("new Worker() needs at least one workflow or activity definition");
+    throw new InvalidOptionsError("new Worker() needs at least one workflow or activity definition");
   }
   return {
     backend: options.backend,
@@ -178,7 +178,7 @@ function resolveLiveness(liveness: WorkerOptions["liveness"]): LivenessSettings 
     sweepIntervalMs: positiveMs(liveness?.sweepIntervalMs, 250, "sweepIntervalMs"),
   };
   if (resolved.deadAfterMs < 2 * heartbeatIntervalMs) {
-    throw new ConfigurationError(
+    throw new InvalidOptionsError(
       `liveness.deadAfterMs (${resolved.deadAfterMs}) must be at least twice heartbeatIntervalMs ` +
         `(${heartbeatIntervalMs}): one late heartbeat must not make a live worker look dead.`,
     );
@@ -189,7 +189,7 @@ function resolveLiveness(liveness: WorkerOptions["liveness"]): LivenessSettings 
 function positiveMs(value: number | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
   if (!Number.isFinite(value) || value <= 0) {
-    throw new ConfigurationError(`liveness.${name} must be a positive number of milliseconds, got ${value}`);
+    throw new InvalidOptionsError(`liveness.${name} must be a positive number of milliseconds, got ${value}`);
   }
   return value;
 }

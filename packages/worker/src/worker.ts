@@ -18,8 +18,8 @@ import {
   type Backend,
   type BackendNotification,
   type ClaimedWorkflowTask,
-  ConfigurationError,
   DataConverter,
+  InvalidOptionsError,
   type NewInboundEvent,
   type RunRecord,
   type WorkflowDefinition,
@@ -182,7 +182,7 @@ export class Worker {
 
   /** Starts claiming work. Resolves once the worker is running; work continues until shutdown(). */
   async start(): Promise<void> {
-    if (this.state !== "new") throw new ConfigurationError(`worker ${this.workerId} was already started`);
+    if (this.state !== "new") throw new InvalidOptionsError(`worker ${this.workerId} was already started`);
     await this.backend.init();
     await this.registry.register();
     this.state = "running";
