@@ -7,9 +7,9 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import {
   ConfigurationError,
-  InvalidOptionsError,
   ConflictError,
   HistoryCorruptError,
+  InvalidOptionsError,
   SpoolError,
   StorageFullError,
 } from "@spool/core";

@@ -2,9 +2,9 @@
 import { randomBytes } from "node:crypto";
 import {
   ConfigurationError,
-  InvalidOptionsError,
   ConflictError,
   HistoryCorruptError,
+  InvalidOptionsError,
   RunNotFoundError,
   SpoolError,
   StorageFullError,
