@@ -15,7 +15,7 @@ import {
   type StartWorkflowRequest,
   type StartWorkflowResult,
 } from "@spool/core";
-import { attachOrConflict, inboxRow, newRunRows } from "@spool/sql-store";
+import { attachOrConflict, inboxRow, newRunRows, startedRun } from "@spool/sql-store";
 import type { PgConnection, Tx } from "./connection.ts";
 import { createRun, deliverSignal, deliverToOpen, firstSignal } from "./deliveries.ts";
 import type { RunRow } from "./statements.ts";
@@ -141,21 +141,7 @@ export class ClientOperations {
         return attachOrConflict(req, existing, { fail: policy === "fail", checkInput });
       }
       const runId = newId();
-      const rows = newRunRows(
-        {
-          runId,
-          workflowId: req.workflowId,
-          workflowName: req.workflowName,
-          version: req.version,
-          startedEventBody: req.startedEventBody,
-          parentRunId: null,
-          parentWorkflowId: null,
-          parentStep: null,
-          continuedFrom: null,
-          inputHash: req.inputHash ?? null,
-        },
-        tx.now,
-      );
+      const rows = newRunRows(startedRun(req, runId), tx.now);
       if (await createRun(tx, s, rows)) return { runId, created: true, workflowName: req.workflowName };
       // Another process created the open run since we looked (ON CONFLICT waited for its commit):
       // look again and attach to it, or fail, per the policy.

@@ -38,7 +38,7 @@ export {
 export { compareDueTimers, type FiredTimerRow } from "./due-timers.ts";
 export * from "./integrity-scan.ts";
 export * from "./lease-sql.ts";
-export { type NewRun, type NewRunRows, type NewRunRowValues, newRunRows } from "./new-run.ts";
+export { type NewRun, type NewRunRows, type NewRunRowValues, newRunRows, startedRun } from "./new-run.ts";
 export { Outbox } from "./outbox.ts";
 export { type HistoryRowValues, historyRow, type InboxRowValues, inboxRow } from "./planned-rows.ts";
 export * from "./row-checksum.ts";

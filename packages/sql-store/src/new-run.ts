@@ -4,6 +4,7 @@
  * workflow task ready at the same instant.
  */
 
+import type { StartWorkflowRequest } from "@spool/core";
 import { type HistoryRowValues, historyRow } from "./planned-rows.ts";
 import { runChecksum } from "./row-checksum.ts";
 
@@ -74,5 +75,21 @@ export function newRunRows(run: NewRun, now: number): NewRunRows {
       crc: runChecksum(run.runId, "running", null, null),
     },
     started: historyRow(1, now, "WorkflowStarted", null, run.startedEventBody),
+  };
+}
+
+/** The run a client start creates: no parent, not continued from another run. */
+export function startedRun(req: StartWorkflowRequest, runId: string): NewRun {
+  return {
+    runId,
+    workflowId: req.workflowId,
+    workflowName: req.workflowName,
+    version: req.version,
+    startedEventBody: req.startedEventBody,
+    parentRunId: null,
+    parentWorkflowId: null,
+    parentStep: null,
+    continuedFrom: null,
+    inputHash: req.inputHash ?? null,
   };
 }

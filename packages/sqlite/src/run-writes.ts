@@ -21,6 +21,7 @@ import {
   inboxRow,
   type NewRunRows,
   newRunRows,
+  startedRun,
 } from "@spool/sql-store";
 import type { SqliteContext, SqliteOutbox } from "./write-context.ts";
 
@@ -38,21 +39,7 @@ export function startIn(
   const existing = open ?? (policy === "startNewIfClosed" ? undefined : s.getNewestRun.get(req.workflowId));
   if (existing !== undefined) return attachOrConflict(req, existing, { fail: policy === "fail", checkInput });
   const runId = newId();
-  const rows = newRunRows(
-    {
-      runId,
-      workflowId: req.workflowId,
-      workflowName: req.workflowName,
-      version: req.version,
-      startedEventBody: req.startedEventBody,
-      parentRunId: null,
-      parentWorkflowId: null,
-      parentStep: null,
-      continuedFrom: null,
-      inputHash: req.inputHash ?? null,
-    },
-    now,
-  );
+  const rows = newRunRows(startedRun(req, runId), now);
   createRun(ctx, rows, out);
   return { runId, created: true, workflowName: req.workflowName };
 }
